@@ -1,0 +1,32 @@
+"""The SAM optimizer family as torch optimizers: SAM, ASAM, MP-SAM, F-SAM, XSAM, and LETS over any of them.
+
+Each variant wraps an already-built base optimizer and shares its param groups; the exact rules are
+specified in ALGORITHMS.md. This package imports torch only, never the rest of ``pipeline``.
+"""
+
+from pipeline.optim.asam import ASAM
+from pipeline.optim.base import SAMFamilyOptimizer
+from pipeline.optim.batchnorm import bn_update_once_per_step, running_stats_frozen
+from pipeline.optim.fsam import FSAM
+from pipeline.optim.lets import LETS
+from pipeline.optim.mpsam import MPSAM
+from pipeline.optim.registry import REGISTRY, create_optimizer, get_variant, list_optimizers, passes_per_step
+from pipeline.optim.sam import SAM
+from pipeline.optim.xsam import XSAM
+
+__all__ = [
+    "ASAM",
+    "FSAM",
+    "LETS",
+    "MPSAM",
+    "REGISTRY",
+    "SAM",
+    "SAMFamilyOptimizer",
+    "XSAM",
+    "bn_update_once_per_step",
+    "create_optimizer",
+    "get_variant",
+    "list_optimizers",
+    "passes_per_step",
+    "running_stats_frozen",
+]

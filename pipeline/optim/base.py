@@ -1,0 +1,234 @@
+"""The shared machinery of the SAM family: wrapping, the pass protocol, exact restore, state_dict.
+
+A SAM-family optimizer wraps an already-built *base* optimizer (Composer's pattern) and shares its
+``param_groups``: lr, momentum, weight decay and LR schedulers stay with the base and never enter the
+perturbation. One step is
+
+1. the clean pass (``closure()`` with grad enabled) giving ``L`` and ``g``;
+2. the variant's rule (:meth:`SAMFamilyOptimizer._compute_update`), which may call the closure again at
+   perturbed points, always restores the parameters bit for bit from a saved copy (also when a closure
+   raises), and leaves the update gradient in ``.grad``;
+3. ``base.step()``.
+
+LETS drives steps 1-3 itself, so that its radius update sits between the clean pass and the rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ContextManager
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from pipeline.optim import _tensor_ops as ops
+
+Closure = Callable[[], Tensor]
+
+
+def check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {name}={value!r}")
+
+
+def check_unit_interval(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {name}={value!r}")
+
+
+class WrappingOptimizer(Optimizer):
+    """An Optimizer whose ``param_groups`` are those of the optimizer it wraps.
+
+    ``param_groups`` is a property, so that it keeps pointing at the wrapped optimizer's groups even
+    after that optimizer's ``load_state_dict`` rebinds them. The wrapper's own ``state`` holds only what
+    its rule must carry from step to step (EMA buffers, LETS's radius); perturbation buffers live for one
+    step and are never stored.
+    """
+
+    def __init__(self, wrapped: Optimizer, defaults: dict[str, Any]) -> None:
+        if not isinstance(wrapped, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__} wraps an already-built torch.optim.Optimizer, "
+                f"got {type(wrapped).__name__}"
+            )
+        self._wrapped: Optimizer | None = None
+        params = [p for group in wrapped.param_groups for p in group["params"]]
+        # Optimizer.__init__ sets up hooks and state; the single group it builds is dropped right after.
+        super().__init__(params, defaults)
+        self.__dict__.pop("_init_groups", None)
+        self._wrapped = wrapped
+        self.step_count = 0
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        if self._wrapped is None:
+            return self.__dict__["_init_groups"]
+        return self._wrapped.param_groups
+
+    @param_groups.setter
+    def param_groups(self, groups: list[dict[str, Any]]) -> None:
+        if getattr(self, "_wrapped", None) is not None:
+            raise AttributeError(
+                f"{type(self).__name__}.param_groups belong to the wrapped optimizer; change them there"
+            )
+        self.__dict__["_init_groups"] = groups
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if self._wrapped is None:
+            super().add_param_group(param_group)
+        else:
+            self._wrapped.add_param_group(param_group)
+
+    # Optimizer.__getstate__ keeps only defaults/state/param_groups; deepcopy and pickle need the rest.
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+
+    def all_params(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        index = {p: i for i, p in enumerate(self.all_params())}
+        own = {
+            "step_count": self.step_count,
+            "param_state": {index[p]: dict(s) for p, s in self.state.items() if p in index},
+            **self._extra_state(),
+        }
+        return {"wrapped": self._wrapped.state_dict(), "own": own}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        if set(state_dict) != {"wrapped", "own"}:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict expects the dict produced by its state_dict() "
+                f"(keys 'wrapped' and 'own'), got keys {sorted(state_dict)}"
+            )
+        self._wrapped.load_state_dict(state_dict["wrapped"])
+        own = state_dict["own"]
+        params = self.all_params()
+        self.state.clear()
+        for i, values in own["param_state"].items():
+            p = params[int(i)]
+            self.state[p] = {k: _clone_to(v, p) for k, v in values.items()}
+        self.step_count = int(own["step_count"])
+        self._load_extra_state(own)
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Rule-specific step-to-step state that is not per parameter."""
+        return {}
+
+    def _load_extra_state(self, own: dict[str, Any]) -> None:
+        pass
+
+
+class SAMFamilyOptimizer(WrappingOptimizer):
+    """Base of SAM, ASAM, MP-SAM, F-SAM and XSAM: the pass protocol and the exact restore."""
+
+    def __init__(self, base: Optimizer, defaults: dict[str, Any], foreach: bool | None) -> None:
+        if isinstance(base, WrappingOptimizer):
+            raise TypeError(
+                f"{type(self).__name__} wraps a base optimizer such as torch.optim.SGD, "
+                f"not another SAM-family optimizer ({type(base).__name__}); wrap a variant with LETS instead"
+            )
+        super().__init__(base, defaults)
+        self.foreach = True if foreach is None else bool(foreach)
+        # Context managers entered around every extra pass and probe (see batchnorm.py).
+        self.extra_pass_contexts: list[Callable[[], ContextManager[Any]]] = []
+        # Set by LETS: keep the last perturbation (theta_perturbed - theta) of each step for it.
+        self.keep_perturbation = False
+        self.last_perturbation: list[Tensor] | None = None
+
+    @property
+    def base(self) -> Optimizer:
+        assert self._wrapped is not None
+        return self._wrapped
+
+    @torch.no_grad()
+    def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
+        if closure is None:
+            raise ValueError(
+                f"{type(self).__name__}.step needs a closure that zeroes the gradients, computes the loss, "
+                "calls backward() when grad is enabled and returns the loss"
+            )
+        loss = self.clean_pass(closure)
+        params = self.participating_params()
+        self._compute_update(closure, loss, params)
+        self.finish_step()
+        return loss
+
+    def clean_pass(self, closure: Closure) -> Tensor:
+        with torch.enable_grad():
+            return closure()
+
+    def participating_params(self) -> list[Tensor]:
+        """Parameters that received a gradient in the clean pass, in param_groups order."""
+        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+
+    def extra_pass(self, closure: Closure, *, grad: bool = True) -> Tensor:
+        """One more closure call (a perturbed pass, a probe or a validation pass)."""
+        # Detach the gradients we may still hold, so a closure that zeroes in place cannot overwrite them.
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+        with contextlib.ExitStack() as stack:
+            for context in self.extra_pass_contexts:
+                stack.enter_context(context())
+            with torch.set_grad_enabled(grad):
+                return closure()
+
+    @contextlib.contextmanager
+    def perturbed(self, params: Sequence[Tensor], clean: Sequence[Tensor], e: Sequence[Tensor]) -> Iterator[None]:
+        """Parameters at ``clean + e`` inside the block, restored bit for bit from ``clean`` after it."""
+        ops.add_(params, e, self.foreach)
+        try:
+            yield
+        finally:
+            ops.copy_(params, clean, self.foreach)
+
+    def finish_step(self) -> None:
+        self.base.step()
+        self.step_count += 1
+
+    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
+        """The variant's rule. On return the parameters are clean and ``.grad`` holds the update."""
+        raise NotImplementedError
+
+    def _remember(self, perturbation: list[Tensor]) -> None:
+        if self.keep_perturbation:
+            self.last_perturbation = perturbation
+
+    def ascent_perturbation(
+        self, params: Sequence[Tensor], d: Sequence[Tensor], rho: Tensor | float, *, adaptive: bool, eta: float = 0.0
+    ) -> list[Tensor]:
+        """``e = rho * d / (||d|| + eps)``, or with ``adaptive`` ASAM's ``rho * T^2 d / (||T d|| + eps)``."""
+        if not adaptive:
+            return ops.scale(d, rho / (ops.global_norm(d, self.foreach) + ops.EPS), self.foreach)
+        t = ops.abs_add(params, eta, self.foreach)
+        td = ops.mul(t, d, self.foreach)
+        e = ops.mul(t, td, self.foreach)
+        ops.scale_(e, rho / (ops.global_norm(td, self.foreach) + ops.EPS), self.foreach)
+        return e
+
+    def two_pass_update(self, closure: Closure, params: list[Tensor], e: list[Tensor]) -> None:
+        """SAM's second half: the pass at ``theta + e``, the restore, ``g~`` left in ``.grad``."""
+        self._remember(e)
+        clean = ops.clone(params, self.foreach)
+        with self.perturbed(params, clean, e):
+            self.extra_pass(closure)
+        set_missing_grads_to_zero(params)
+
+
+def set_missing_grads_to_zero(params: Sequence[Tensor]) -> None:
+    """A participating parameter that got no gradient in the last pass has a zero gradient there."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+
+
+def _clone_to(value: Any, param: Tensor) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().to(param.device).clone()
+    return value

@@ -1,0 +1,135 @@
+"""XSAM, explicit SAM (Chen and Zhou, ICLR 2026); reference code: Cccjl219/XSAM, utils/xsam.py with train.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from pipeline.optim import _tensor_ops as ops
+from pipeline.optim.base import Closure, SAMFamilyOptimizer, check_positive
+
+DEFAULT_ALPHA_GRID = tuple(i / 10 for i in range(21))  # {0, 0.1, ..., 2.0}
+SMALL_SIN = 1e-8
+
+
+class XSAM(SAMFamilyOptimizer):
+    """Explicit SAM: ``k`` normalised ascent steps of total length ``rho``, then the update direction is
+    searched on the arc between the ascent direction ``v0`` and the gradient there ``v1``.
+
+    ``s(alpha) = [sin((1-alpha) t) v0 + sin(alpha t) v1] / sin t`` with ``t`` the angle between them
+    (``(v0 + v1)/2`` when ``sin t < 1e-8``); the update gradient is ``||g_k|| s(alpha*)``. When ``dynamic``,
+    ``alpha*`` is re-chosen on the first step and every ``search_every`` steps as the first maximiser over
+    ``alpha_grid`` of the loss at ``theta + rho_max s(alpha)`` (forward only); the trainer sets
+    ``search_every`` to the steps per epoch. ``rho_max=None`` means ``2 rho``. The angle uses
+    ``arccos(clamp(<v0, v1>, -1, 1))``: the clamp fixes a NaN the reference can produce.
+    ``steps + 1`` passes per step, plus ``len(alpha_grid)`` forward-only probes on search steps.
+    ``alpha*`` stays on the device: choosing it needs no host sync.
+    """
+
+    def __init__(
+        self,
+        base: Optimizer,
+        rho: float = 0.15,
+        rho_max: float | None = None,
+        steps: int = 1,
+        dynamic: bool = True,
+        alpha: float = 1.0,
+        alpha_grid: Sequence[float] | None = None,
+        search_every: int = 1,
+        foreach: bool | None = None,
+    ) -> None:
+        check_positive("rho", rho)
+        if rho_max is not None:
+            check_positive("rho_max", rho_max)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got steps={steps!r}")
+        if isinstance(search_every, bool) or not isinstance(search_every, int) or search_every < 1:
+            raise ValueError(f"search_every must be an integer >= 1, got search_every={search_every!r}")
+        grid = tuple(float(a) for a in (DEFAULT_ALPHA_GRID if alpha_grid is None else alpha_grid))
+        if not grid:
+            raise ValueError("alpha_grid must hold at least one value, got an empty grid")
+        super().__init__(
+            base,
+            dict(rho=rho, rho_max=rho_max, steps=steps, dynamic=dynamic, alpha=alpha, search_every=search_every),
+            foreach,
+        )
+        self.rho: float | Tensor = rho
+        self.rho_max = rho_max
+        self.steps = steps
+        self.dynamic = dynamic
+        self.alpha_grid = grid
+        self.search_every = search_every
+        device = self.all_params()[0].device
+        self.alpha = torch.tensor(float(alpha), device=device)
+
+    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
+        k, rho = self.steps, self.rho
+        rho_max = 2 * rho if self.rho_max is None else self.rho_max
+        clean = ops.clone(params, self.foreach)
+        g = [p.grad for p in params]
+        try:
+            for _ in range(k):
+                step = ops.scale(g, (rho / k) / (ops.global_norm(g, self.foreach) + ops.EPS), self.foreach)
+                ops.add_(params, step, self.foreach)
+                self.extra_pass(closure)
+                g = ops.grads_or_zeros(params)
+            ascent = ops.sub(params, clean, self.foreach)
+            self._remember(ascent)
+            v0 = ops.scale(ascent, 1.0 / (ops.global_norm(ascent, self.foreach) + ops.EPS), self.foreach)
+            g_norm = ops.global_norm(g, self.foreach)
+            v1 = ops.scale(g, 1.0 / (g_norm + ops.EPS), self.foreach)
+            angle = torch.arccos(ops.dot(v0, v1).clamp(-1.0, 1.0))
+            if self.dynamic and self.step_count % self.search_every == 0:
+                self.alpha = self._search_alpha(closure, params, clean, v0, v1, angle, rho_max)
+            update = self._arc_point(v0, v1, *_arc_coefficients(angle, self.alpha))
+        finally:
+            ops.copy_(params, clean, self.foreach)
+        ops.scale_(update, g_norm, self.foreach)
+        for p, u in zip(params, update):
+            p.grad = u
+
+    def _arc_point(self, v0: list[Tensor], v1: list[Tensor], c0: Tensor, c1: Tensor) -> list[Tensor]:
+        point = ops.scale(v0, c0, self.foreach)
+        ops.add_(point, ops.scale(v1, c1, self.foreach), self.foreach)
+        return point
+
+    def _search_alpha(
+        self,
+        closure: Closure,
+        params: list[Tensor],
+        clean: list[Tensor],
+        v0: list[Tensor],
+        v1: list[Tensor],
+        angle: Tensor,
+        rho_max: float | Tensor,
+    ) -> Tensor:
+        grid = torch.tensor(self.alpha_grid, dtype=angle.dtype, device=angle.device)
+        c0, c1 = _arc_coefficients(angle, grid)
+        losses = []
+        for j in range(len(grid)):
+            ops.copy_(params, clean, self.foreach)
+            probe = self._arc_point(v0, v1, c0[j], c1[j])
+            ops.scale_(probe, rho_max, self.foreach)
+            ops.add_(params, probe, self.foreach)
+            losses.append(self.extra_pass(closure, grad=False).detach().reshape(()))
+        # argmax returns the first maximiser, as the rule asks.
+        return grid[torch.argmax(torch.stack(losses))]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def _load_extra_state(self, own: dict[str, Any]) -> None:
+        self.alpha = own["alpha"].detach().to(self.alpha.device).clone()
+
+
+def _arc_coefficients(angle: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """Coefficients of ``v0`` and ``v1`` in ``s(alpha)``; ``alpha`` may be a grid (a 1-D tensor)."""
+    sin = torch.sin(angle)
+    degenerate = sin < SMALL_SIN
+    c0 = torch.where(degenerate, 0.5, torch.sin((1 - alpha) * angle) / sin)
+    c1 = torch.where(degenerate, 0.5, torch.sin(alpha * angle) / sin)
+    return c0, c1
