@@ -64,7 +64,9 @@ class XSAM(SAMFamilyOptimizer):
         self.alpha_grid = grid
         self.search_every = search_every
         device = self.all_params()[0].device
-        self.alpha = torch.tensor(float(alpha), device=device)
+        self.alpha = torch.tensor(float(alpha), dtype=torch.float64, device=device)
+        # Built once here: a host-to-device copy inside step would synchronise.
+        self._grid = torch.tensor(grid, dtype=torch.float64, device=device)
 
     def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
         k, rho = self.steps, self.rho
@@ -107,7 +109,7 @@ class XSAM(SAMFamilyOptimizer):
         angle: Tensor,
         rho_max: float | Tensor,
     ) -> Tensor:
-        grid = torch.tensor(self.alpha_grid, dtype=angle.dtype, device=angle.device)
+        grid = self._grid
         c0, c1 = _arc_coefficients(angle, grid)
         losses = []
         for j in range(len(grid)):
@@ -123,7 +125,7 @@ class XSAM(SAMFamilyOptimizer):
         return {"alpha": self.alpha}
 
     def _load_extra_state(self, own: dict[str, Any]) -> None:
-        self.alpha = own["alpha"].detach().to(self.alpha.device).clone()
+        self.alpha = own["alpha"].detach().to(self.alpha.device, torch.float64).clone()
 
 
 def _arc_coefficients(angle: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
