@@ -36,12 +36,20 @@ def global_norm(tensors: Sequence[Tensor], foreach: bool) -> Tensor:
     return torch.linalg.vector_norm(torch.stack([n.to(device) for n in norms]), 2)
 
 
-def dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
-    """Global inner product ``<a, b>`` over tensor lists, as a 0-dim tensor (no foreach dot exists)."""
+def dot(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool) -> Tensor:
+    """Global inner product ``<a, b>`` over tensor lists, as a 0-dim tensor on the first tensor's device."""
     if not a:
         return torch.zeros(())
     device = a[0].device
-    return torch.stack([torch.vdot(x.reshape(-1), y.reshape(-1)).to(device) for x, y in zip(a, b)]).sum()
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in a) else torch.float32
+    if foreach:
+        # No foreach sum exists: sum(x) = ||x||_1 - 2 ||min(x, 0)||_1, with both norms batched.
+        products = torch._foreach_mul(list(a), list(b))
+        total = torch.stack([n.to(device) for n in torch._foreach_norm(products, 1, dtype=dtype)]).sum()
+        torch._foreach_clamp_max_(products, 0.0)
+        negative = torch.stack([n.to(device) for n in torch._foreach_norm(products, 1, dtype=dtype)]).sum()
+        return total - 2 * negative
+    return torch.stack([torch.vdot(x.reshape(-1), y.reshape(-1)).to(device, dtype) for x, y in zip(a, b)]).sum()
 
 
 def scale(tensors: Sequence[Tensor], factor: Tensor | float, foreach: bool) -> TensorList:
@@ -94,8 +102,9 @@ def copy_(dst: Sequence[Tensor], src: Sequence[Tensor], foreach: bool) -> None:
 
 def clone(tensors: Sequence[Tensor], foreach: bool) -> TensorList:
     """Detached bitwise copies."""
+    # Callers run under no_grad, so the copies carry no autograd history.
     if foreach and tensors:
-        return list(torch._foreach_clone([t.detach() for t in tensors]))
+        return list(torch._foreach_clone(list(tensors)))
     return [t.detach().clone() for t in tensors]
 
 

@@ -20,10 +20,15 @@ from pipeline.optim.base import SAMFamilyOptimizer
 from pipeline.optim.lets import LETS
 
 
+def tracking_batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+
 @contextlib.contextmanager
-def running_stats_frozen(model: nn.Module) -> Iterator[None]:
-    """Inside the block, BatchNorm layers of ``model`` leave their running statistics untouched."""
-    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+def running_stats_frozen(model: nn.Module | None = None, layers: list[_BatchNorm] | None = None) -> Iterator[None]:
+    """Inside the block, the BatchNorm layers of ``model`` (or the given ``layers``) leave their running
+    statistics untouched."""
+    layers = tracking_batchnorm_layers(model) if layers is None else layers
     for layer in layers:
         layer.track_running_stats = False
     try:
@@ -33,9 +38,23 @@ def running_stats_frozen(model: nn.Module) -> Iterator[None]:
             layer.track_running_stats = True
 
 
+class _FreezeRunningStats:
+    """An extra-pass context factory. A class rather than a lambda so that ``copy.deepcopy`` of a model
+    together with its optimizer points the copy at the copied layers."""
+
+    def __init__(self, layers: list[_BatchNorm]) -> None:
+        self.layers = layers
+
+    def __call__(self) -> contextlib.AbstractContextManager[None]:
+        return running_stats_frozen(layers=self.layers)
+
+
 def bn_update_once_per_step(optimizer: Optimizer, model: nn.Module) -> None:
-    """Make every extra pass and probe of a SAM-family ``optimizer`` run with ``model``'s BatchNorm
-    running statistics frozen. A plain torch optimizer makes one pass per step, so it needs nothing."""
+    """Make every extra pass and probe of a SAM-family ``optimizer`` run with the running statistics of
+    ``model``'s BatchNorm layers frozen (the layers are found once, here, not on every pass). A plain torch
+    optimizer makes one pass per step, so it needs nothing."""
     target = optimizer.inner if isinstance(optimizer, LETS) else optimizer
     if isinstance(target, SAMFamilyOptimizer):
-        target.extra_pass_contexts.append(lambda: running_stats_frozen(model))
+        layers = tracking_batchnorm_layers(model)
+        if layers:
+            target.extra_pass_contexts.append(_FreezeRunningStats(layers))

@@ -125,7 +125,7 @@ class LETS(WrappingOptimizer):
         if not keep:
             return
         diff = ops.sub([val_grads[i] for i in keep], [grads[i] for i in keep], self.inner.foreach)
-        h = (val_loss - loss).to(torch.float64) * ops.dot(diff, [u[i] for i in keep]).to(torch.float64)
+        h = (val_loss - loss).to(torch.float64) * ops.dot(diff, [u[i] for i in keep], self.inner.foreach).to(torch.float64)
         grad_log_rho = h * self._rho
         self.rho_updates += 1
         b = self.rho_updates

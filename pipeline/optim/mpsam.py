@@ -117,13 +117,16 @@ class MPSAM(SAMFamilyOptimizer):
         """``rho z / ||z||`` with a fresh ``z ~ N(0, I)``, drawn per parameter in order."""
         gen = self.generator
         z = [torch.randn(p.shape, generator=gen, dtype=p.dtype, device=gen.device).to(p.device) for p in params]
-        return ops.scale(z, self.rho / ops.global_norm(z, self.foreach), self.foreach)
+        ops.scale_(z, self.rho / ops.global_norm(z, self.foreach), self.foreach)
+        return z
 
     def _structured(self, params: list[Tensor], eps_g: list[Tensor], s: float) -> list[Tensor]:
         """``rho (eps_g + s eps_r) / ||eps_g + s eps_r||`` with a fresh ``eps_r``."""
-        v = [g.clone() for g in eps_g]
-        ops.add_(v, self._random(params), self.foreach, alpha=s)
-        return ops.scale(v, self.rho / ops.global_norm(v, self.foreach), self.foreach)
+        eps_r = self._random(params)
+        ops.scale_(eps_r, s, self.foreach)
+        ops.add_(eps_r, eps_g, self.foreach)  # eps_g + s eps_r, built in eps_r's own buffers
+        ops.scale_(eps_r, self.rho / ops.global_norm(eps_r, self.foreach), self.foreach)
+        return eps_r
 
     def _extra_state(self) -> dict[str, Any]:
         return {"generator_state": self.generator.get_state()}

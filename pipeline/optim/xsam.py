@@ -71,55 +71,61 @@ class XSAM(SAMFamilyOptimizer):
     def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
         k, rho = self.steps, self.rho
         rho_max = 2 * rho if self.rho_max is None else self.rho_max
-        clean = ops.clone(params, self.foreach)
+        foreach = self.foreach
+        clean = ops.clone(params, foreach)
         g = [p.grad for p in params]
+        ascent: list[Tensor] | None = None  # theta_k - theta_0, summed from the steps (exact up to rounding)
         try:
             for _ in range(k):
-                step = ops.scale(g, (rho / k) / (ops.global_norm(g, self.foreach) + ops.EPS), self.foreach)
-                ops.add_(params, step, self.foreach)
+                step = ops.scale(g, (rho / k) / (ops.global_norm(g, foreach) + ops.EPS), foreach)
+                ops.add_(params, step, foreach)
+                if ascent is None:
+                    ascent = step
+                else:
+                    ops.add_(ascent, step, foreach)
                 self.extra_pass(closure)
                 g = ops.grads_or_zeros(params)
-            ascent = ops.sub(params, clean, self.foreach)
+            assert ascent is not None
             self._remember(ascent)
-            v0 = ops.scale(ascent, 1.0 / (ops.global_norm(ascent, self.foreach) + ops.EPS), self.foreach)
-            g_norm = ops.global_norm(g, self.foreach)
-            v1 = ops.scale(g, 1.0 / (g_norm + ops.EPS), self.foreach)
-            angle = torch.arccos(ops.dot(v0, v1).clamp(-1.0, 1.0))
+            # v0 = ascent / a and v1 = g / b are never built: only their scales enter.
+            g_norm = ops.global_norm(g, foreach)
+            a = ops.global_norm(ascent, foreach) + ops.EPS
+            b = g_norm + ops.EPS
+            angle = torch.arccos((ops.dot(ascent, g, foreach) / (a * b)).clamp(-1.0, 1.0))
             if self.dynamic and self.step_count % self.search_every == 0:
-                self.alpha = self._search_alpha(closure, params, clean, v0, v1, angle, rho_max)
-            update = self._arc_point(v0, v1, *_arc_coefficients(angle, self.alpha))
+                self.alpha = self._search_alpha(closure, params, clean, ascent, g, a, b, angle, rho_max)
         finally:
-            ops.copy_(params, clean, self.foreach)
-        ops.scale_(update, g_norm, self.foreach)
-        for p, u in zip(params, update):
+            ops.copy_(params, clean, foreach)
+        # g~ = ||g_k|| s(alpha*) = ||g_k|| (c0 v0 + c1 v1), built in place in g_k.
+        c0, c1 = _arc_coefficients(angle, self.alpha)
+        ops.scale_(g, g_norm * c1 / b, foreach)
+        ops.add_(g, ops.scale(ascent, g_norm * c0 / a, foreach), foreach)
+        for p, u in zip(params, g):
             p.grad = u
-
-    def _arc_point(self, v0: list[Tensor], v1: list[Tensor], c0: Tensor, c1: Tensor) -> list[Tensor]:
-        point = ops.scale(v0, c0, self.foreach)
-        ops.add_(point, ops.scale(v1, c1, self.foreach), self.foreach)
-        return point
 
     def _search_alpha(
         self,
         closure: Closure,
         params: list[Tensor],
         clean: list[Tensor],
-        v0: list[Tensor],
-        v1: list[Tensor],
+        ascent: list[Tensor],
+        g: list[Tensor],
+        a: Tensor,
+        b: Tensor,
         angle: Tensor,
         rho_max: float | Tensor,
     ) -> Tensor:
-        grid = self._grid
-        c0, c1 = _arc_coefficients(angle, grid)
+        """The first alpha of the grid that maximises the loss at ``theta_0 + rho_max s(alpha)``."""
+        c0, c1 = _arc_coefficients(angle, self._grid)
+        c0, c1 = c0 * (rho_max / a), c1 * (rho_max / b)
         losses = []
-        for j in range(len(grid)):
+        for j in range(len(self._grid)):
             ops.copy_(params, clean, self.foreach)
-            probe = self._arc_point(v0, v1, c0[j], c1[j])
-            ops.scale_(probe, rho_max, self.foreach)
-            ops.add_(params, probe, self.foreach)
+            ops.add_(params, ops.scale(ascent, c0[j], self.foreach), self.foreach)
+            ops.add_(params, ops.scale(g, c1[j], self.foreach), self.foreach)
             losses.append(self.extra_pass(closure, grad=False).detach().reshape(()))
         # argmax returns the first maximiser, as the rule asks.
-        return grid[torch.argmax(torch.stack(losses))]
+        return self._grid[torch.argmax(torch.stack(losses))]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"alpha": self.alpha}

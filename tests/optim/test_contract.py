@@ -231,8 +231,9 @@ def test_lr_scheduler_on_the_base_optimizer(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_deepcopy_of_model_and_optimizer_continues_identically(name):
-    problem = two_layer_net()
+    problem = two_layer_net(batchnorm=True)
     opt = build(name, problem.model)
+    bn_update_once_per_step(opt, problem.model)  # the copy must freeze its own layers, not the original's
     for _ in range(3):
         do_step(opt, problem)
     model2, opt2 = copy.deepcopy((problem.model, opt))
@@ -247,5 +248,6 @@ def test_deepcopy_of_model_and_optimizer_continues_identically(name):
     for _ in range(3):
         do_step(opt, problem)
         do_step(opt2, twin)
-    for a, b in zip(snapshot(problem.model), snapshot(model2)):
+    for a, b in zip(snapshot(problem.model), snapshot(model2)):  # parameters and BatchNorm buffers
         assert torch.equal(a, b)
+    assert int(model2[1].num_batches_tracked) == 6

@@ -1,0 +1,1 @@
+"""Benchmarks behind `sam-study bench`: measured optimizer overhead and study throughput."""
