@@ -433,6 +433,7 @@ class ModelInfo:
     batch_size: int
     sgd_ms: float
     sgd_relative_iqr: float  # (q3 - q1) / median of SGD's step time: the timing noise on this model
+    gaussian_draw_ms: float  # one N(0, I) draw over all parameters, as MP-SAM makes it (median)
 
 
 @dataclass(frozen=True)
@@ -608,12 +609,37 @@ def _run_model(
         batch_size=spec.batch_size,
         sgd_ms=sgd_ms,
         sgd_relative_iqr=(quartiles["sgd"][2] - quartiles["sgd"][0]) / sgd_ms,
+        gaussian_draw_ms=_gaussian_draw_ms(base_model, device, sync),
     )
     del instances, base_model
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return info, rows, comparison
+
+
+def _gaussian_draw_ms(model: nn.Module, device: torch.device, sync: Callable[[], None], repeats: int = 15) -> float:
+    """Median time of one fresh ``z ~ N(0, I)`` over all parameters, drawn per tensor as MP-SAM draws it.
+
+    MP-SAM's rule needs such a draw for every random or structured perturbation (4 per step for the
+    default ``mixed`` with n = 5): a cost of the rule itself, reported so the overhead can be split.
+    """
+    gen = torch.Generator(device=device).manual_seed(0)
+    params = list(model.parameters())
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        for p in params:
+            torch.randn(p.shape, generator=gen, dtype=p.dtype, device=device)
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _mpsam_draws_per_step() -> int:
+    """Gaussian draws per step of the registry's default MP-SAM (mixed: every position but the first)."""
+    return passes_per_step("mpsam") - 2
 
 
 def run_overhead_benchmark(
@@ -743,6 +769,18 @@ def format_overhead_table(result: OverheadResult) -> str:
             lines.append(
                 f"| {c.model} | {c.n_param_tensors} | {c.sam_ms:.2f} | {c.loop_sam_ms:.2f} | {c.speedup:.2f}x |"
             )
+    draws = _mpsam_draws_per_step()
+    mpsam_rows = {r.model: r for r in result.rows if r.optimizer == "mpsam"}
+    if mpsam_rows:
+        lines += ["", f"## MP-SAM's Gaussian draws ({draws:g} fresh N(0, I) vectors per step with the default mixed, n = 5)", ""]
+        lines += ["| model | one draw ms | draws' share of ratio/pass | mpsam ratio/pass without the draws |", "|---|---:|---:|---:|"]
+        for info in result.models:
+            row = mpsam_rows.get(info.name)
+            if row is not None:
+                share = draws * info.gaussian_draw_ms / (info.sgd_ms * row.passes)
+                lines.append(
+                    f"| {info.name} | {info.gaussian_draw_ms:.2f} | {share:.3f} | {row.ratio_per_pass - share:.3f} |"
+                )
     in_target = [r for r in result.rows if r.target_applies]
     misses = [f"{r.model}/{r.optimizer} ({r.ratio_per_pass:.3f})" for r in in_target if not r.meets_target]
     lines += [

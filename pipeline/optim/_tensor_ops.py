@@ -26,30 +26,45 @@ def global_norm(tensors: Sequence[Tensor], foreach: bool) -> Tensor:
     """
     if not tensors:
         return torch.zeros(())
-    device = tensors[0].device
-    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    device, dtype = tensors[0].device, _accumulation_dtype(tensors)
     if foreach:
         norms = torch._foreach_norm(list(tensors), 2, dtype=dtype)
     else:
         norms = [torch.linalg.vector_norm(t, 2, dtype=dtype) for t in tensors]
-    # Norms of parameters that live on other devices are moved here; clip_grad_norm_ does the same.
-    return torch.linalg.vector_norm(torch.stack([n.to(device) for n in norms]), 2)
+    return torch.linalg.vector_norm(_stack(norms, device), 2)
 
 
 def dot(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool) -> Tensor:
-    """Global inner product ``<a, b>`` over tensor lists, as a 0-dim tensor on the first tensor's device."""
+    """Global inner product ``<a, b>`` over tensor lists, as a 0-dim tensor on the first tensor's device.
+
+    On CUDA the foreach path batches the work into a few fused kernels (:func:`dot_fused`); on the CPU
+    the per-tensor ``vdot`` loop is faster (measured: the fused form costs 10x more on a 6-tensor MLP,
+    because CPU ``_foreach_norm`` with ``ord=1`` runs per tensor), so it is used there.
+    """
     if not a:
         return torch.zeros(())
-    device = a[0].device
-    dtype = torch.float64 if any(t.dtype == torch.float64 for t in a) else torch.float32
-    if foreach:
-        # No foreach sum exists: sum(x) = ||x||_1 - 2 ||min(x, 0)||_1, with both norms batched.
-        products = torch._foreach_mul(list(a), list(b))
-        total = torch.stack([n.to(device) for n in torch._foreach_norm(products, 1, dtype=dtype)]).sum()
-        torch._foreach_clamp_max_(products, 0.0)
-        negative = torch.stack([n.to(device) for n in torch._foreach_norm(products, 1, dtype=dtype)]).sum()
-        return total - 2 * negative
-    return torch.stack([torch.vdot(x.reshape(-1), y.reshape(-1)).to(device, dtype) for x, y in zip(a, b)]).sum()
+    if foreach and a[0].is_cuda:
+        return dot_fused(a, b)
+    return dot_loop(a, b)
+
+
+def _accumulation_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def dot_loop(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
+    device, dtype = a[0].device, _accumulation_dtype(a)
+    return _stack([torch.vdot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)], device).to(dtype).sum()
+
+
+def dot_fused(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
+    """No foreach sum exists, so ``sum(x) = ||x||_1 - 2 ||min(x, 0)||_1`` with both norms batched."""
+    device, dtype = a[0].device, _accumulation_dtype(a)
+    products = torch._foreach_mul(list(a), list(b))
+    total = _stack(torch._foreach_norm(products, 1, dtype=dtype), device).sum()
+    torch._foreach_clamp_max_(products, 0.0)
+    negative = _stack(torch._foreach_norm(products, 1, dtype=dtype), device).sum()
+    return total - 2 * negative
 
 
 def scale(tensors: Sequence[Tensor], factor: Tensor | float, foreach: bool) -> TensorList:
@@ -121,6 +136,15 @@ def abs_add(tensors: Sequence[Tensor], eta: float, foreach: bool) -> TensorList:
 def grads_or_zeros(params: Sequence[Tensor]) -> TensorList:
     """The current ``.grad`` of each parameter, zeros where a pass left it ``None`` (spec: zero gradient)."""
     return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
+def _stack(scalars: Sequence[Tensor], device: torch.device) -> Tensor:
+    """Stack per-tensor scalars; those of parameters on other devices (model parallel) are moved to
+    ``device`` first, as clip_grad_norm_ does. The common one-device case skips a per-tensor loop."""
+    try:
+        return torch.stack(list(scalars))
+    except RuntimeError:
+        return torch.stack([s.to(device) for s in scalars])
 
 
 def _on(factor: Tensor | float, tensors: Sequence[Tensor]) -> Tensor | float:

@@ -77,7 +77,9 @@ class XSAM(SAMFamilyOptimizer):
         ascent: list[Tensor] | None = None  # theta_k - theta_0, summed from the steps (exact up to rounding)
         try:
             for _ in range(k):
-                step = ops.scale(g, (rho / k) / (ops.global_norm(g, foreach) + ops.EPS), foreach)
+                g_norm = ops.global_norm(g, foreach)
+                scale = (rho / k) / (g_norm + ops.EPS)
+                step = ops.scale(g, scale, foreach)
                 ops.add_(params, step, foreach)
                 if ascent is None:
                     ascent = step
@@ -88,8 +90,10 @@ class XSAM(SAMFamilyOptimizer):
             assert ascent is not None
             self._remember(ascent)
             # v0 = ascent / a and v1 = g / b are never built: only their scales enter.
+            # With one ascent step its norm is known, scale * ||g_0||: one sweep over the parameters saved.
+            ascent_norm = scale * g_norm if k == 1 else ops.global_norm(ascent, foreach)
+            a = ascent_norm + ops.EPS
             g_norm = ops.global_norm(g, foreach)
-            a = ops.global_norm(ascent, foreach) + ops.EPS
             b = g_norm + ops.EPS
             angle = torch.arccos((ops.dot(ascent, g, foreach) / (a * b)).clamp(-1.0, 1.0))
             if self.dynamic and self.step_count % self.search_every == 0:
