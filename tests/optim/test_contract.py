@@ -38,23 +38,18 @@ def test_registry_has_every_spec_name():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_loss_falls_on_a_quadratic(name):
-    problem = quadratic()
-    opt = build(name, problem.model, lr=0.05)
+@pytest.mark.parametrize(
+    "make_problem, lr, shrink",
+    [(quadratic, 0.05, 0.05), (two_layer_net, 0.1, 0.7)],
+    ids=["quadratic", "two_layer_net"],
+)
+def test_loss_falls(name, make_problem, lr, shrink):
+    problem = make_problem()
+    opt = build(name, problem.model, lr=lr)
     first = float(do_step(opt, problem).detach())
     for _ in range(60):
         last = float(do_step(opt, problem).detach())
-    assert last < 0.05 * first, (first, last)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_loss_falls_on_a_two_layer_net(name):
-    problem = two_layer_net()
-    opt = build(name, problem.model, lr=0.1)
-    first = float(do_step(opt, problem).detach())
-    for _ in range(60):
-        last = float(do_step(opt, problem).detach())
-    assert last < 0.7 * first, (first, last)
+    assert last < shrink * first, (first, last)
 
 
 def _save_and_load(state_dict):

@@ -287,20 +287,25 @@ def test_lets_matches_reference(case, problem, foreach):
     assert driver.n_updates == expected_updates
 
 
-@foreach_param
-@problem_param
-def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
-    rho = 0.1
+def _side_by_side(problem, foreach, *variants):
+    """One fresh model and implementation optimizer per (variant, hparams), for identity tests."""
     models, opts = [], []
-    for variant, hp in (("sam", dict(rho=rho)),
-                        ("mpsam", dict(rho=rho, n_perturbations=1, strategy="gradient",
-                                       adaptive=False))):
+    for variant, hp in variants:
         model = problem.make_model()
         model.train()
         opt = _build_impl_inner(problem, model, variant, hp, foreach)
         po.bn_update_once_per_step(opt, model)
         models.append(model)
         opts.append(opt)
+    return models, opts
+
+
+@foreach_param
+@problem_param
+def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
+    rho = 0.1
+    models, opts = _side_by_side(problem, foreach, ("sam", dict(rho=rho)),
+                                 ("mpsam", dict(rho=rho, n_perturbations=1, strategy="gradient", adaptive=False)))
     for t in range(N_STEPS):
         losses = [opt.step(_closure(opt, m, problem.loss_fn, problem.train[t]))
                   for opt, m in zip(opts, models)]
@@ -315,14 +320,8 @@ def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
 @problem_param
 def test_xsam_static_k1_equals_sam(problem, foreach):
     rho = 0.1
-    models, opts = [], []
-    for variant, hp in (("sam", dict(rho=rho)), ("xsam", dict(rho=rho, steps=1, dynamic=False))):
-        model = problem.make_model()
-        model.train()
-        opt = _build_impl_inner(problem, model, variant, hp, foreach)
-        po.bn_update_once_per_step(opt, model)
-        models.append(model)
-        opts.append(opt)
+    models, opts = _side_by_side(problem, foreach, ("sam", dict(rho=rho)),
+                                 ("xsam", dict(rho=rho, steps=1, dynamic=False)))
     start = [p.detach().clone() for p in models[0].parameters()]
     for t in range(N_STEPS):
         for opt, m in zip(opts, models):
