@@ -1,7 +1,6 @@
 """`sam-study`: the command line (also `python -m pipeline`).
 
-Subcommands import their modules lazily, so `sam-study --help` stays fast and a subcommand's heavy
-dependencies load only when it runs.
+Subcommands import their heavy modules lazily, so a subcommand's dependencies load only when it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 
 BENCHMARKS = {
     "optimizers": "pipeline.bench.optimizer_overhead",
+    "trials": "pipeline.bench.trial_speed",
 }
 
 
@@ -23,11 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = commands.add_parser(
         "bench",
-        help="measure optimizer overhead",
+        help="measured benchmarks: optimizer overhead, trial speed and baselines",
         description="Measured benchmarks. `sam-study bench optimizers --help` lists a benchmark's options.",
     )
     bench.add_argument("benchmark", choices=sorted(BENCHMARKS), help="which benchmark to run")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="options of that benchmark")
+
+    train = commands.add_parser(
+        "train",
+        help="run one trial",
+        description="Train one model with one optimizer and print (or --json write) its TrialResult.",
+    )
+    from pipeline.train.cli_args import add_trial_arguments
+
+    add_trial_arguments(train)
+    train.add_argument("--json", metavar="PATH", default=None, help="write the TrialResult as JSON to PATH")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return parser
 
 
@@ -38,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         module = importlib.import_module(BENCHMARKS[args.benchmark])
         return int(module.main(args.args) or 0)
+    if args.command == "train":
+        from pipeline.train.cli_train import train_command
+
+        return train_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
 
 

@@ -10,7 +10,15 @@ from pipeline.optim.batchnorm import bn_update_once_per_step, running_stats_froz
 from pipeline.optim.fsam import FSAM
 from pipeline.optim.lets import LETS
 from pipeline.optim.mpsam import MPSAM
-from pipeline.optim.registry import REGISTRY, create_optimizer, get_variant, list_optimizers, passes_per_step
+from pipeline.optim.registry import (
+    REGISTRY,
+    create_optimizer,
+    get_variant,
+    hyperparameter_names,
+    list_optimizers,
+    passes_per_step,
+    validate_hyperparameters,
+)
 from pipeline.optim.sam import SAM
 from pipeline.optim.xsam import XSAM
 
@@ -26,7 +34,9 @@ __all__ = [
     "bn_update_once_per_step",
     "create_optimizer",
     "get_variant",
+    "hyperparameter_names",
     "list_optimizers",
     "passes_per_step",
     "running_stats_frozen",
+    "validate_hyperparameters",
 ]

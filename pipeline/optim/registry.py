@@ -105,6 +105,31 @@ def create_optimizer(
     ``base="adamw"`` uses ``momentum`` as Adam's beta1. Under LETS, ``rho_max`` is LETS's upper clip of the
     learned radius (XSAM's probe radius then follows the learned one at ``2 rho``).
     """
+    rule_kw, lets_kw = _route(name, hparams)
+    variant = get_variant(name)
+    base_optimizer = _build_base(base, params, lr, momentum, weight_decay, nesterov, foreach)
+    if variant.rule is None:
+        return base_optimizer
+    rule = variant.rule(base_optimizer, foreach=foreach, **rule_kw)
+    return LETS(rule, **lets_kw) if variant.learns_rho else rule
+
+
+def hyperparameter_names(name: str) -> list[str]:
+    """The hyperparameters ``name`` takes beyond the base optimizer's (``generator`` and ``foreach`` aside)."""
+    variant = get_variant(name)
+    keys = _keywords(variant.rule, {"base", "foreach", "generator"}) if variant.rule is not None else set()
+    return sorted(keys | (_LETS_KEYS if variant.learns_rho else set()))
+
+
+def validate_hyperparameters(name: str, hparams: Mapping[str, Any]) -> None:
+    """Raise the ValueError that ``create_optimizer`` would, without touching any model or global RNG."""
+    probe = [torch.nn.Parameter(torch.zeros(1))]
+    extra = {"generator": torch.Generator()} if get_variant(name).rule is MPSAM and "generator" not in hparams else {}
+    create_optimizer(name, probe, lr=0.1, **hparams, **extra)
+
+
+def _route(name: str, hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``hparams`` into the variant's and LETS's keywords; reject a key no layer takes."""
     variant = get_variant(name)
     rule_keys = _keywords(variant.rule, {"base", "foreach"}) if variant.rule is not None else set()
     lets_keys = _LETS_KEYS if variant.learns_rho else set()
@@ -114,12 +139,7 @@ def create_optimizer(
     if unknown:
         takes = ", ".join(sorted(rule_keys | lets_keys)) or "no hyperparameters beyond the base optimizer's"
         raise ValueError(f"optimizer {name!r} does not take {', '.join(unknown)}; it takes: {takes}")
-
-    base_optimizer = _build_base(base, params, lr, momentum, weight_decay, nesterov, foreach)
-    if variant.rule is None:
-        return base_optimizer
-    rule = variant.rule(base_optimizer, foreach=foreach, **rule_kw)
-    return LETS(rule, **lets_kw) if variant.learns_rho else rule
+    return rule_kw, lets_kw
 
 
 def _build_base(

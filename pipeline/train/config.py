@@ -1,0 +1,68 @@
+"""TrialConfig: everything one trial needs, validated at the door."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.data import DataConfig
+from pipeline.models import ModelConfig
+from pipeline.optim import list_optimizers, validate_hyperparameters
+
+HyperValue = bool | int | float | str
+
+
+class TrialConfig(BaseModel):
+    """One training run: data, model, optimizer and schedule. The seed decides the initial weights, the
+    data split and order, the augmentation and every random draw, so equal seeds pair runs across methods."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optimizer: str = "sgd"
+    hparams: dict[str, HyperValue] = Field(default_factory=dict)
+    base: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    nesterov: bool = False
+    batch_size: int = Field(128, ge=2)
+    epochs: int = Field(30, ge=1)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    step_every: int = Field(30, ge=1, description="step schedule: epochs between decays")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: decay factor")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    patience: int | None = Field(None, ge=1, description="early stopping on validation loss; None runs every epoch")
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    compile: bool = False
+    eval_batch_size: int = Field(1024, ge=1)
+    checkpoint_dir: str | None = None
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        if name not in list_optimizers():
+            raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(list_optimizers())}")
+        return name
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, device: str) -> str:
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        return device
+
+    @model_validator(mode="after")
+    def _hyperparameters_fit_the_optimizer(self) -> TrialConfig:
+        if "search_every" in self.hparams:
+            raise ValueError("hparams.search_every is set by the trainer to the steps per epoch; remove it")
+        validate_hyperparameters(self.optimizer, dict(self.hparams))
+        return self
+
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        return dict(
+            lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, nesterov=self.nesterov, base=self.base
+        )

@@ -1,0 +1,383 @@
+"""run_trial: one training run, the unit of work of every study. It reads top to bottom:
+
+set up (device, data, model, optimizer, schedule, generators) -> resume from a checkpoint if one
+exists -> epochs of closure-driven steps -> validation after each epoch (early stopping, checkpoint,
+callback) -> test evaluation of the best-validation and the last model -> TrialResult.
+
+Every random draw comes from a generator derived from the trial seed, so one seed gives the same
+initial weights, split, batch order and augmentation for every optimizer: runs are paired by seed.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import resource
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, ContextManager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import pipeline
+from pipeline.data import DatasetSplits, Split, augment_batch, build_dataset
+from pipeline.models import build_model
+from pipeline.optim import LETS, bn_update_once_per_step, create_optimizer, get_variant, passes_per_step
+from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.train.config import TrialConfig
+from pipeline.train.result import EpochRecord, Status, TrialResult
+
+
+class TrialCallbacks:
+    """Hooks into a running trial; override what you need. Studies report to Ray Tune and MLflow here."""
+
+    def on_start(self, model: nn.Module) -> None:
+        """The model, built and initialised (or restored from a checkpoint), before the first step."""
+
+    def on_batch(self, epoch: int, step: int, indices: Tensor) -> None:
+        """The training-set indices of the batch about to be stepped on."""
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        """Metrics after an epoch (after the checkpoint is written)."""
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent 63-bit seed for one use of randomness (shuffling, augmentation, ...)."""
+    state = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(1, dtype=np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but CUDA is not available here; use --device cpu or auto")
+    return device
+
+
+def run_trial(cfg: TrialConfig, callbacks: TrialCallbacks | None = None) -> TrialResult:
+    """Train one model as ``cfg`` says and return its metrics. A diverging run returns status
+    ``diverged`` with its last finite metrics; it never raises for that."""
+    device = resolve_device(cfg.device)
+    cuda_devices = [device] if device.type == "cuda" else []
+    # Dropout can only draw from the global RNG: fork it, seed it from the trial, and leave the caller's alone.
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(derive_seed(cfg.seed, "dropout"))
+        return _Trial(cfg, device, callbacks or TrialCallbacks()).run()
+
+
+@dataclass
+class _LoopState:
+    """Everything that changes from epoch to epoch and must survive a restart."""
+
+    epoch: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_epoch: int = -1
+    best_state: dict[str, Tensor] | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    train_time_s: float = 0.0
+    samples_seen: int = 0
+    rho_trajectory: list[float] | None = None
+    val_cursor: int = 0
+
+
+class _Trial:
+    def __init__(self, cfg: TrialConfig, device: torch.device, callbacks: TrialCallbacks) -> None:
+        self.started = time.perf_counter()
+        self.cfg, self.device, self.callbacks = cfg, device, callbacks
+        self.config_json = cfg.model_dump_json()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        self.data: DatasetSplits = build_dataset(cfg.data, cfg.seed).to(device)
+        self.channels_last = device.type == "cuda" and self.data.is_image
+        self.model = build_model(cfg.model, self.data.input_shape, self.data.num_classes, seed=cfg.seed).to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward: Callable[[Tensor], Tensor] = torch.compile(self.model) if cfg.compile else self.model
+
+        n_train = len(self.data.train)
+        self.steps_per_epoch = n_train // cfg.batch_size + (1 if n_train % cfg.batch_size >= 2 else 0)
+        self.optimizer = self._build_optimizer()
+        bn_update_once_per_step(self.optimizer, self.model)
+        self.base_optimizer = self.optimizer.inner.base if isinstance(self.optimizer, LETS) else getattr(
+            self.optimizer, "base", self.optimizer
+        )
+        self.scheduler = _build_scheduler(self.base_optimizer, cfg)
+
+        self.shuffle_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "shuffle"))
+        self.augment_gen = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "augment"))
+        self.val_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "lets-validation"))
+        self.val_order = torch.randperm(len(self.data.val), generator=self.val_gen)
+        self.state = _LoopState()
+        if isinstance(self.optimizer, LETS):
+            self.state.rho_trajectory = [self.optimizer.rho]
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        hparams: dict[str, Any] = dict(cfg.hparams)
+        rule = get_variant(cfg.optimizer).rule
+        if rule is not None and rule.__name__ == "XSAM":
+            hparams["search_every"] = self.steps_per_epoch  # search on the first step of every epoch
+        if rule is not None and rule.__name__ == "MPSAM":
+            hparams["generator"] = torch.Generator(device=self.device).manual_seed(derive_seed(cfg.seed, "mpsam"))
+        return create_optimizer(cfg.optimizer, self.model.parameters(), **cfg.optimizer_kwargs(), **hparams)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> TrialResult:
+        cfg = self.cfg
+        if cfg.checkpoint_dir is not None:
+            self._resume()  # replaces self.state: bind the name only after it
+        state = self.state
+        self.callbacks.on_start(self.model)
+        status: Status = "ok"
+        while state.epoch < cfg.epochs and not state.stopped_early:
+            epoch_started = time.perf_counter()
+            train_loss = self._train_epoch(state.epoch)
+            state.train_time_s += time.perf_counter() - epoch_started
+            if not math.isfinite(train_loss):
+                status = "diverged"
+                break
+            val_loss, val_accuracy = self._evaluate(self.data.val)
+            if not math.isfinite(val_loss):
+                status = "diverged"
+                break
+            self.scheduler.step()
+            record = EpochRecord(
+                epoch=state.epoch,
+                train_loss=train_loss,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                lr=float(self.base_optimizer.param_groups[0]["lr"]),
+                seconds=time.perf_counter() - epoch_started,
+                rho=self.optimizer.rho if isinstance(self.optimizer, LETS) else None,
+            )
+            self._end_epoch(record)
+        return self._finish(status)
+
+    def _train_epoch(self, epoch: int) -> float:
+        """One pass over the training split. Returns the mean clean-point loss, or nan on divergence."""
+        cfg, data = self.cfg, self.data
+        self.model.train()
+        order = torch.randperm(len(data.train), generator=self.shuffle_gen).to(self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        seen = 0
+        for step, indices in enumerate(_batches(order, cfg.batch_size)):
+            self.callbacks.on_batch(epoch, step, indices)
+            x, y = data.train.x[indices], data.train.y[indices]
+            if data.is_image and cfg.data.augment:
+                x = augment_batch(x, self.augment_gen, cutout=cfg.data.cutout)
+            closure = self._closure(x, y)
+            if isinstance(self.optimizer, LETS):
+                loss = self.optimizer.step(closure, self._closure(*self._next_validation_batch()))
+            else:
+                loss = self.optimizer.step(closure)
+            # One host read per step: a diverging run must stop at once, before it wastes the epoch.
+            if not bool(torch.isfinite(loss)):
+                return math.nan
+            loss_sum += loss.detach() * len(indices)
+            seen += len(indices)
+        self.state.samples_seen += seen
+        return float(loss_sum / seen)
+
+    def _closure(self, x: Tensor, y: Tensor) -> Callable[[], Tensor]:
+        def closure() -> Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                loss = F.cross_entropy(self.forward(x).float(), y, label_smoothing=self.cfg.label_smoothing)
+            if torch.is_grad_enabled():
+                loss.backward()
+            return loss.detach()
+
+        return closure
+
+    def _next_validation_batch(self) -> tuple[Tensor, Tensor]:
+        """LETS's validation batches, cycling through the validation split (never the test split)."""
+        n, size = len(self.data.val), min(self.cfg.batch_size, len(self.data.val))
+        if self.state.val_cursor + size > n:
+            self.val_order = torch.randperm(n, generator=self.val_gen)
+            self.state.val_cursor = 0
+        indices = self.val_order[self.state.val_cursor : self.state.val_cursor + size].to(self.device)
+        self.state.val_cursor += size
+        return self.data.val.x[indices], self.data.val.y[indices]
+
+    def _autocast(self) -> ContextManager[Any]:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.no_grad()
+    def _evaluate(self, split: Split) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy over a whole split, in eval mode; one host read at the end."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        for start in range(0, len(split), self.cfg.eval_batch_size):
+            x = split.x[start : start + self.cfg.eval_batch_size]
+            y = split.y[start : start + self.cfg.eval_batch_size]
+            with self._autocast():
+                logits = self.forward(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+        values = torch.stack([loss_sum / len(split), correct.double() / len(split)]).tolist()
+        return float(values[0]), float(values[1])
+
+    def _end_epoch(self, record: EpochRecord) -> None:
+        state = self.state
+        state.history.append(record)
+        if record.rho is not None and state.rho_trajectory is not None:
+            state.rho_trajectory.append(record.rho)
+        if record.val_loss < state.best_val_loss:
+            state.best_val_loss, state.best_epoch, state.bad_epochs = record.val_loss, record.epoch, 0
+            state.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            state.bad_epochs += 1
+            if self.cfg.patience is not None and state.bad_epochs >= self.cfg.patience:
+                state.stopped_early = True
+        state.epoch += 1
+        if self.cfg.checkpoint_dir is not None:
+            self._save()
+        self.callbacks.on_epoch(record)
+
+    # ------------------------------------------------------------ the result
+
+    def _finish(self, status: Status) -> TrialResult:
+        state, data = self.state, self.data
+        nan = math.nan
+        final_test = self._evaluate(data.test) if status == "ok" else (nan, nan)
+        final_val = state.history[-1].val_accuracy if status == "ok" and state.history else nan
+        if state.best_state is not None:
+            self.model.load_state_dict(state.best_state)
+            test_loss, test_accuracy = self._evaluate(data.test)
+            shifted = self._evaluate(data.shifted_test) if data.shifted_test is not None else None
+            best = state.history[[r.epoch for r in state.history].index(state.best_epoch)]
+        else:  # diverged in the first epoch: nothing finite to report
+            test_loss = test_accuracy = nan
+            shifted = (nan, nan) if data.shifted_test is not None else None
+            best = None
+        train_time = state.train_time_s
+        return TrialResult(
+            status=status,
+            optimizer=self.cfg.optimizer,
+            seed=self.cfg.seed,
+            test_accuracy=test_accuracy,
+            test_loss=test_loss,
+            val_accuracy=best.val_accuracy if best else nan,
+            val_loss=best.val_loss if best else nan,
+            train_loss=best.train_loss if best else nan,
+            best_epoch=state.best_epoch,
+            epochs_run=len(state.history),
+            final_test_accuracy=final_test[1],
+            final_val_accuracy=final_val,
+            shifted_test_accuracy=shifted[1] if shifted else None,
+            shifted_test_loss=shifted[0] if shifted else None,
+            history=list(state.history),
+            rho_trajectory=state.rho_trajectory,
+            wall_time_s=time.perf_counter() - self.started,
+            train_time_s=train_time,
+            passes_per_step=passes_per_step(self.cfg.optimizer, **self.cfg.hparams),
+            steps_per_epoch=self.steps_per_epoch,
+            samples_per_second=state.samples_seen / train_time if train_time > 0 else 0.0,
+            peak_memory_mb=_peak_memory_mb(self.device),
+            device=_describe(self.device),
+            versions=library_versions(),
+            config=self.cfg.model_dump(mode="json"),
+        )
+
+    # ----------------------------------------------------------- checkpoints
+
+    def _save(self) -> None:
+        state = self.state
+        payload = {
+            "config": self.config_json,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {
+                "shuffle": self.shuffle_gen.get_state(),
+                "augment": self.augment_gen.get_state(),
+                "validation": self.val_gen.get_state(),
+                "validation_order": self.val_order,
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            },
+            # Shallow: the best weights are saved as they are; the EpochRecords become plain dicts.
+            "loop": {**vars(state), "history": [asdict(r) for r in state.history]},
+        }
+        save_checkpoint(self.cfg.checkpoint_dir, payload)
+
+    def _resume(self) -> None:
+        payload = load_checkpoint(self.cfg.checkpoint_dir, self.config_json)
+        if payload is None:
+            return
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        rng = payload["rng"]
+        self.shuffle_gen.set_state(rng["shuffle"])
+        self.augment_gen.set_state(rng["augment"])
+        self.val_gen.set_state(rng["validation"])
+        self.val_order = rng["validation_order"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        loop = dict(payload["loop"])
+        loop["history"] = [EpochRecord(**r) for r in loop["history"]]
+        if loop["best_state"] is not None:
+            loop["best_state"] = {k: v.to(self.device) for k, v in loop["best_state"].items()}
+        self.state = _LoopState(**loop)
+
+
+def _batches(order: Tensor, batch_size: int) -> Iterator[Tensor]:
+    """Consecutive batches of ``order``; a last batch of one example is dropped (BatchNorm needs two)."""
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        if len(batch) >= 2:
+            yield batch
+
+
+def _build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """An epoch-level schedule on the base optimizer (where the learning rate lives)."""
+    if cfg.schedule == "cosine":
+        factor: Callable[[int], float] = lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch, cfg.epochs) / cfg.epochs))
+    elif cfg.schedule == "step":
+        factor = lambda epoch: cfg.step_gamma ** (epoch // cfg.step_every)
+    else:
+        factor = lambda epoch: 1.0
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # On the CPU only the process's peak resident set is known (KiB on Linux).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {
+        "sam-study": pipeline.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
