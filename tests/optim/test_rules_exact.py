@@ -26,17 +26,6 @@ IMPL = {"sam": po.SAM, "asam": po.ASAM, "mpsam": po.MPSAM, "fsam": po.FSAM, "xsa
 GEN_SEED = 1234
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The problems are tiny: intra-op threads only add overhead, and on a busy 2-core
-    # machine oversubscribed threads slow this file down by more than 10x.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # --------------------------------------------------------------------------- problems
 @dataclasses.dataclass
 class Problem:
