@@ -611,7 +611,7 @@ def _run_model(
         sgd_relative_iqr=(quartiles["sgd"][2] - quartiles["sgd"][0]) / sgd_ms,
         gaussian_draw_ms=_gaussian_draw_ms(base_model, device, sync),
     )
-    del instances, base_model
+    del base_model  # the instances go when this function returns
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()

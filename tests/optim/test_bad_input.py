@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipeline.optim import ASAM, FSAM, LETS, MPSAM, SAM, XSAM, create_optimizer, list_optimizers
-from tests.optim.problems import Problem, _closure, build, do_step, two_layer_net
+from tests.optim.problems import Problem, build, do_step, two_layer_net
 
 
 def _sgd():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pipeline.train.runner as runner
-from pipeline.data import DatasetSplits, Split
+from pipeline.data import Split
 from pipeline.optim import list_optimizers
 from pipeline.train import TrialCallbacks, TrialConfig, run_trial
 from pipeline.train.runner import _Trial
