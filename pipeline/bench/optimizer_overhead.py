@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.json_safe import finite_or_none
 from pipeline.optim import (
     LETS,
     bn_update_once_per_step,
@@ -457,16 +458,7 @@ class OverheadResult:
     loop_sam: list[LoopSamComparison]
 
     def to_json_dict(self) -> dict[str, object]:
-        def clean(value: object) -> object:
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [clean(v) for v in value]
-            return value
-
-        return clean(
+        return finite_or_none(
             {
                 "target_ratio_per_pass": TARGET_RATIO_PER_PASS,
                 "meta": dataclasses.asdict(self.meta),

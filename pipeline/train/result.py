@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from pipeline.json_safe import finite_or_none
 
 Status = Literal["ok", "diverged", "failed"]
 
@@ -61,15 +62,5 @@ class TrialResult:
 
     def write_json(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(_finite_or_none(self.to_dict()), indent=2) + "\n")
+        Path(path).write_text(json.dumps(finite_or_none(self.to_dict()), indent=2) + "\n")
 
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or inf: they become null (a diverged trial's missing metrics)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value

@@ -28,7 +28,15 @@ from torch import Tensor, nn
 import pipeline
 from pipeline.data import DatasetSplits, Split, augment_batch, build_dataset
 from pipeline.models import build_model
-from pipeline.optim import LETS, bn_update_once_per_step, create_optimizer, get_variant, passes_per_step
+from pipeline.optim import (
+    LETS,
+    MPSAM,
+    XSAM,
+    bn_update_once_per_step,
+    create_optimizer,
+    get_variant,
+    passes_per_step,
+)
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.config import TrialConfig
 from pipeline.train.result import EpochRecord, Status, TrialResult
@@ -126,9 +134,9 @@ class _Trial:
         cfg = self.cfg
         hparams: dict[str, Any] = dict(cfg.hparams)
         rule = get_variant(cfg.optimizer).rule
-        if rule is not None and rule.__name__ == "XSAM":
+        if rule is XSAM:
             hparams["search_every"] = self.steps_per_epoch  # search on the first step of every epoch
-        if rule is not None and rule.__name__ == "MPSAM":
+        if rule is MPSAM:
             hparams["generator"] = torch.Generator(device=self.device).manual_seed(derive_seed(cfg.seed, "mpsam"))
         return create_optimizer(cfg.optimizer, self.model.parameters(), **cfg.optimizer_kwargs(), **hparams)
 
