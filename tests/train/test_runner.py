@@ -147,3 +147,13 @@ def test_shifted_test_set_is_reported_beside_the_clean_one():
     result = run_trial(small(data={"name": "synthetic", "shift_noise_std": 1.0}, epochs=2))
     assert result.shifted_test_accuracy is not None
     assert result.shifted_test_accuracy != result.test_accuracy
+
+
+@pytest.mark.slow
+def test_torch_compile_path_trains_like_eager():
+    """--compile, with a SAM variant toggling BatchNorm between passes (recompiles, not errors)."""
+    settings = dict(optimizer="sam", model={"name": "mlp", "hidden": (32, 32), "batchnorm": True})
+    eager, compiled = run_trial(small(**settings)), run_trial(small(**settings, compile=True))
+    assert compiled.status == "ok"
+    assert compiled.val_loss == pytest.approx(eager.val_loss, rel=1e-4)
+    assert compiled.test_accuracy == pytest.approx(eager.test_accuracy, abs=0.01)
