@@ -12,6 +12,7 @@ from pipeline.optim.lets import LETS
 from pipeline.optim.mpsam import MPSAM
 from pipeline.optim.registry import (
     REGISTRY,
+    base_optimizer,
     create_optimizer,
     get_variant,
     hyperparameter_names,
@@ -31,6 +32,7 @@ __all__ = [
     "SAM",
     "SAMFamilyOptimizer",
     "XSAM",
+    "base_optimizer",
     "bn_update_once_per_step",
     "create_optimizer",
     "get_variant",

@@ -114,6 +114,15 @@ def create_optimizer(
     return LETS(rule, **lets_kw) if variant.learns_rho else rule
 
 
+def base_optimizer(optimizer: Optimizer) -> Optimizer:
+    """The torch optimizer that takes the final step (where lr lives and schedulers attach)."""
+    if isinstance(optimizer, LETS):
+        return optimizer.inner.base
+    if isinstance(optimizer, SAMFamilyOptimizer):
+        return optimizer.base
+    return optimizer
+
+
 def hyperparameter_names(name: str) -> list[str]:
     """The hyperparameters ``name`` takes beyond the base optimizer's (``generator`` and ``foreach`` aside)."""
     variant = get_variant(name)

@@ -32,6 +32,7 @@ from pipeline.optim import (
     LETS,
     MPSAM,
     XSAM,
+    base_optimizer,
     bn_update_once_per_step,
     create_optimizer,
     get_variant,
@@ -114,12 +115,10 @@ class _Trial:
         self.forward: Callable[[Tensor], Tensor] = torch.compile(self.model) if cfg.compile else self.model
 
         n_train = len(self.data.train)
-        self.steps_per_epoch = n_train // cfg.batch_size + (1 if n_train % cfg.batch_size >= 2 else 0)
+        self.steps_per_epoch = _batch_count(n_train, cfg.batch_size)
         self.optimizer = self._build_optimizer()
         bn_update_once_per_step(self.optimizer, self.model)
-        self.base_optimizer = self.optimizer.inner.base if isinstance(self.optimizer, LETS) else getattr(
-            self.optimizer, "base", self.optimizer
-        )
+        self.base_optimizer = base_optimizer(self.optimizer)
         self.scheduler = _build_scheduler(self.base_optimizer, cfg)
 
         self.shuffle_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "shuffle"))
@@ -346,12 +345,18 @@ class _Trial:
         self.state = _LoopState(**loop)
 
 
+MIN_BATCH = 2  # BatchNorm in training mode needs two examples
+
+
+def _batch_count(n: int, batch_size: int) -> int:
+    """Full batches, plus the remainder when it holds at least MIN_BATCH examples."""
+    return n // batch_size + (1 if n % batch_size >= MIN_BATCH else 0)
+
+
 def _batches(order: Tensor, batch_size: int) -> Iterator[Tensor]:
-    """Consecutive batches of ``order``; a last batch of one example is dropped (BatchNorm needs two)."""
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        if len(batch) >= 2:
-            yield batch
+    """The ``_batch_count`` consecutive batches of ``order``."""
+    for i in range(_batch_count(len(order), batch_size)):
+        yield order[i * batch_size : (i + 1) * batch_size]
 
 
 def _build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pipeline.optim import LETS, SAMFamilyOptimizer, create_optimizer, get_variant
+from pipeline.optim import LETS, base_optimizer, create_optimizer, get_variant
+
+base_of = base_optimizer  # the tests' short name
 
 Closure = Callable[[], Tensor]
 
@@ -96,15 +98,6 @@ def do_step(opt: torch.optim.Optimizer, problem: Problem) -> Tensor:
     if isinstance(opt, LETS):
         return opt.step(closure, problem.val_closure_for(opt))
     return opt.step(closure)
-
-
-def base_of(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """The torch optimizer that takes the final step."""
-    if isinstance(opt, LETS):
-        return opt.inner.base
-    if isinstance(opt, SAMFamilyOptimizer):
-        return opt.base
-    return opt
 
 
 def snapshot(model: nn.Module) -> list[Tensor]:
