@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_trial_arguments(train)
     train.add_argument("--json", metavar="PATH", default=None, help="write the TrialResult as JSON to PATH")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    run = commands.add_parser(
+        "run",
+        help="run (or resume) a study: tuning, then evaluation over seeds, into Parquet and MLflow",
+        description="Run a whole study on Ray Tune. Re-running on the same output folder resumes it.",
+    )
+    from pipeline.study.cli_run import add_run_arguments
+
+    add_run_arguments(run)
     return parser
 
 
@@ -53,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.train.cli_train import train_command
 
         return train_command(args)
+    if args.command == "run":
+        from pipeline.study.cli_run import run_command
+
+        return run_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
 
 

@@ -130,6 +130,19 @@ def hyperparameter_names(name: str) -> list[str]:
     return sorted(keys | (_LETS_KEYS if variant.learns_rho else set()))
 
 
+def default_hyperparameters(name: str) -> dict[str, Any]:
+    """Every hyperparameter ``name`` takes, at its default (what a run with none set uses)."""
+    variant = get_variant(name)
+    layers = ([variant.rule] if variant.rule is not None else []) + ([LETS] if variant.learns_rho else [])
+    names = set(hyperparameter_names(name))
+    return {
+        key: param.default
+        for layer in layers
+        for key, param in inspect.signature(layer).parameters.items()
+        if key in names
+    }
+
+
 def validate_hyperparameters(name: str, hparams: Mapping[str, Any]) -> None:
     """Raise the ValueError that ``create_optimizer`` would, without touching any model or global RNG."""
     probe = [torch.nn.Parameter(torch.zeros(1))]

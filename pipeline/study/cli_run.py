@@ -1,0 +1,48 @@
+"""`sam-study run STUDY.yaml`: validate the study, then run it (or resume it) end to end."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.study.spec import StudySpecError, load_study
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
+    parser.add_argument("--out", default=None, help="output folder (overrides output.dir of the study file)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI, e.g. http://HOST:5000 (default: output.tracking_uri, else sqlite:///OUT/mlflow.db)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: an embedded local Ray)",
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        spec = load_study(args.study)
+    except StudySpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
+    from pipeline.study.driver import StudyInterrupted, run_study
+    from pipeline.study.tracking import TrackingError
+
+    try:
+        run_study(spec, args.study, out_dir=args.out, tracking_uri=args.tracking_uri, address=args.address)
+    except (StudySpecError, TrackingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except StudyInterrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted: every finished trial is kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0

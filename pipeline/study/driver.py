@@ -1,0 +1,372 @@
+"""``run_study``: a whole study, top to bottom, on the driver.
+
+prepare the study folder (refuse one made by a different spec) -> start Ray -> check the tracking
+location -> open the MLflow parent run -> tuning phase (Optuna searches on Ray Tune) -> select each
+method's configuration on validation accuracy -> evaluation phase (method x seed) -> summary.
+
+Every finished trial becomes a trials-table row at once. Re-running on the same folder resumes:
+a trial whose key is in the table is not run again.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipeline.study import tune_runner
+from pipeline.study.plan import CHECKPOINTS, TrialPlan, Tracking, eval_key, make_plan, sampler_seed, search_id, tune_key
+from pipeline.study.results_store import TABLE_NAME, TrialsTable
+from pipeline.study.rows import trial_row
+from pipeline.study.search_space import search_space
+from pipeline.study.selection import Selection, objective, select_all
+from pipeline.study.spec import StudySpec, StudySpecError
+from pipeline.study.tracking import StudyTracking, check_tracking_uri, default_tracking_uri, is_server
+from pipeline.study.tune_runner import Cluster, RunSettings, Search, TrialOutcome
+
+
+class StudyInterrupted(RuntimeError):
+    """The study stopped before its last trial (Ctrl-C, a stopped cluster); what finished is kept."""
+
+    def __init__(self, what: str, study_dir: Path) -> None:
+        super().__init__(
+            f"{what}; the {TABLE_NAME} in {study_dir} keeps every finished trial: run the same command again to "
+            "resume"
+        )
+
+
+@dataclass
+class StudyOutcome:
+    study_dir: Path
+    tracking_uri: str
+    parent_run_id: str
+    cluster: Cluster
+    slots: int
+    selections: dict[str, Selection]
+    rows: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+    ran_trials: int = 0
+
+
+def git_commit() -> str:
+    """The commit of the code that runs the study (``+dirty`` when the tree has changes)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _absolute_paths(spec: StudySpec) -> StudySpec:
+    """Ray runs trials in their own working folders: make every path in the spec absolute."""
+    if spec.data.root is None:
+        return spec
+    data = spec.data.model_copy(update={"root": str(Path(spec.data.root).expanduser().resolve())})
+    return spec.model_copy(update={"data": data})
+
+
+def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
+    """A study folder belongs to one spec: resuming it with a different one would mix two studies."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    recorded = study_dir / "spec.json"
+    current = spec.comparable_dump()
+    if recorded.exists():
+        before = json.loads(recorded.read_text())
+        if before != current:
+            changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
+            raise StudySpecError(
+                f"{study_dir} holds study {spec.name!r} run with different settings ({', '.join(changed)} changed); "
+                "resume it with the same study file, or pass a new --out"
+            )
+    else:
+        recorded.write_text(json.dumps(current, indent=2) + "\n")
+
+
+def _slots(spec: StudySpec, cluster: Cluster) -> int:
+    by_cpu = math.floor(cluster.cpus / spec.resources.cpu) if spec.resources.cpu else math.inf
+    by_gpu = math.floor(cluster.gpus / spec.resources.gpu) if spec.resources.gpu else math.inf
+    slots = min(by_cpu, by_gpu, spec.max_concurrent or math.inf)
+    return int(slots) if math.isfinite(slots) else 1
+
+
+class _Progress:
+    """One line per finished trial, and the trials-table append."""
+
+    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO) -> None:
+        self.table, self.tracking, self.stream = table, tracking, stream
+        self.started = time.monotonic()
+        self.phase_total = 0
+        self.phase_done = 0
+        self.ran = 0
+        self.versions = {f"version.{name}": _version(name) for name in STACK}
+
+    def begin(self, phase: str, total: int) -> None:
+        self.phase_total, self.phase_done = total, 0
+        print(f"{phase}: {total} trial(s) to run", file=self.stream, flush=True)
+
+    def __call__(self, outcome: TrialOutcome) -> None:
+        plan = outcome.plan
+        if plan.key in self.table.keys():
+            return  # a duplicate report of a recorded trial (Ray re-delivers after a driver restart)
+        row = trial_row(
+            plan,
+            status=outcome.status,
+            result=outcome.result,
+            node=outcome.node,
+            error=outcome.error,
+            stopped_by_scheduler=outcome.stopped_by_scheduler,
+            partial=outcome.last_epoch,
+            mlflow_run_id=outcome.mlflow_run_id,
+        )
+        row.update(self.versions)
+        self.table.append(row)
+        self.ran += 1
+        self.phase_done += 1
+        if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
+            try:
+                self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
+            except Exception as error:  # noqa: BLE001 - the row is safe in the table already
+                print(f"  (MLflow: could not close run {outcome.mlflow_run_id}: {error})", file=self.stream)
+        print(self._line(plan, row), file=self.stream, flush=True)
+
+    def _line(self, plan: TrialPlan, row: dict[str, Any]) -> str:
+        elapsed = time.monotonic() - self.started
+        where = f"{plan.method} search {plan.search} trial {plan.trial_index}" if plan.phase == "tune" else (
+            f"{plan.method} seed {plan.seed}"
+        )
+        params = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(plan.params.items()))
+        score = f"val {_fmt(row.get('val_accuracy'))}" + (
+            f" test {_fmt(row.get('test_accuracy'))}" if plan.phase == "eval" else ""
+        )
+        status = row["status"] + (" (stopped by ASHA)" if row["stopped_by_scheduler"] else "")
+        if row.get("error"):
+            status += f": {row['error']}"
+        wall = row.get("wall_time_s")
+        return (
+            f"[{plan.phase} {self.phase_done}/{self.phase_total}] {where} {params} {score} {status}"
+            f" ({_fmt(wall)} s; {elapsed:.0f} s elapsed)"
+        ).replace("  ", " ")
+
+
+STACK = ("ray", "optuna", "mlflow", "pandas", "pyarrow", "scipy")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _searches(
+    spec: StudySpec, rows: list[dict[str, Any]], study_dir: Path, tracking: Tracking, commit: str
+) -> list[Search]:
+    searches = []
+    for method in spec.methods:
+        if not method.tuned:
+            continue
+        for repeat in range(spec.tuning.repeats):
+            done = [r for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == repeat]
+
+            def plan_for(params: dict[str, Any], index: int, method: Any = method, repeat: int = repeat) -> TrialPlan:
+                return make_plan(
+                    spec,
+                    method,
+                    "tune",
+                    spec.tuning.train_seed + repeat,
+                    params,
+                    key=tune_key(method.name, repeat, index),
+                    study_dir=str(study_dir),
+                    tracking=tracking,
+                    git_commit=commit,
+                    search=repeat,
+                    trial_index=index,
+                )
+
+            searches.append(
+                Search(
+                    search_id=search_id(method.name, repeat),
+                    space=search_space(method),
+                    seed=sampler_seed(spec, method, repeat),
+                    startup_trials=spec.tuning.startup_trials,
+                    budget=spec.tuning.trials,
+                    history=[(json.loads(r["params_json"]), objective(r)) for r in done],
+                    used_indices={int(r["trial_index"]) for r in done},
+                    make_plan=plan_for,
+                )
+            )
+    return searches
+
+
+def _eval_plans(
+    spec: StudySpec,
+    selections: dict[str, Selection],
+    recorded: set[str],
+    study_dir: Path,
+    tracking: Tracking,
+    commit: str,
+) -> list[TrialPlan]:
+    plans = []
+    # Seed-major order: if a study is cut short, every method has the same seeds done (pairs stay whole).
+    for seed in spec.evaluation.seeds:
+        for method in spec.methods:
+            key = eval_key(method.name, seed)
+            if key in recorded:
+                continue
+            params = selections[method.name].params
+            plans.append(
+                make_plan(
+                    spec, method, "eval", seed, params, key=key, study_dir=str(study_dir), tracking=tracking, git_commit=commit
+                )
+            )
+    return plans
+
+
+def run_study(
+    spec: StudySpec,
+    study_file: Path,
+    *,
+    out_dir: str | Path | None = None,
+    tracking_uri: str | None = None,
+    address: str | None = None,
+    stream: TextIO = sys.stdout,
+) -> StudyOutcome:
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    spec = _absolute_paths(spec)
+    out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
+    study_dir = out / spec.name
+    _prepare_folder(spec, study_dir)
+    uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
+
+    cluster = tune_runner.start_ray(address)
+    timings["ray_start_s"] = time.monotonic() - started
+    try:
+        check_tracking_uri(uri, cluster.nodes)
+        study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
+        study_tracking.log_study(study_file, spec.model_dump(mode="json"))
+        tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)
+        table = TrialsTable(study_dir / TABLE_NAME)
+        removed = study_tracking.remove_unrecorded_children(table.keys())
+        slots = _slots(spec, cluster)
+        print(
+            f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seeds)} seeds; Ray at "
+            f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
+            f"trial(s) at a time); results in {study_dir}; MLflow at {uri} (parent run "
+            f"{tracking.parent_run_id})" + (f"; resuming: {len(table)} trial(s) done" if len(table) else ""),
+            file=stream,
+            flush=True,
+        )
+        if removed:
+            print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
+        progress = _Progress(table, study_tracking, stream)
+        settings = dict(
+            storage_path=str(out / "ray"),
+            cpu=spec.resources.cpu,
+            gpu=spec.resources.gpu,
+            max_concurrent=spec.max_concurrent,
+            retries=spec.retries,
+        )
+        commit = git_commit()
+
+        phase_started = time.monotonic()
+        searches = _searches(spec, table.rows(), study_dir, tracking, commit)
+        progress.begin("tuning", sum(s.remaining for s in searches))
+        asha = None
+        if spec.tuning.scheduler == "asha":
+            asha = dict(
+                max_t=spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
+                grace_period=spec.tuning.grace_period,
+                reduction_factor=spec.tuning.reduction_factor,
+            )
+        tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
+        timings["tuning_s"] = time.monotonic() - phase_started
+        left = sum(s.remaining for s in _searches(spec, table.rows(), study_dir, tracking, commit))
+        if left:
+            raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study_dir)
+
+        selections = select_all(spec, table.rows())
+        (study_dir / "selection.json").write_text(
+            json.dumps({k: v.to_dict() for k, v in selections.items()}, indent=2) + "\n"
+        )
+        study_tracking.log_file(study_dir / "selection.json")
+        for selection in selections.values():
+            if selection.source == "fallback":
+                print(
+                    f"warning: no tuning trial of {selection.method} finished; it is evaluated with the values "
+                    "written in the study file",
+                    file=stream,
+                )
+
+        phase_started = time.monotonic()
+        plans = _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
+        progress.begin("evaluation", len(plans))
+        tune_runner.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
+        timings["evaluation_s"] = time.monotonic() - phase_started
+        left = len(_eval_plans(spec, selections, table.keys(), study_dir, tracking, commit))
+        if left:
+            raise StudyInterrupted(f"the evaluation phase stopped with {left} trial(s) to go", study_dir)
+
+        shutil.rmtree(study_dir / CHECKPOINTS, ignore_errors=True)  # every trial is done: no resume needs them
+        rows = table.rows()
+        print(summary_table(spec, rows, selections), file=stream, flush=True)
+        study_tracking.log_file(table.path)
+        study_tracking.finish()
+        timings["total_s"] = time.monotonic() - started
+        return StudyOutcome(
+            study_dir, uri, tracking.parent_run_id, cluster, slots, selections, rows, timings, progress.ran
+        )
+    finally:
+        tune_runner.stop_ray()
+
+
+def summary_table(spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]) -> str:
+    """Per method: test accuracy over the evaluation seeds (mean ± std), the selected ρ, trial counts and
+    the wall time of its trials. Diverged and failed runs are counted, never hidden."""
+    lines = [
+        "| method | test accuracy (mean ± std) | runs ok/diverged/failed | selected | tuning trials | trial time (s) |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for method in spec.methods:
+        runs = [r for r in rows if r["phase"] == "eval" and r["method"] == method.name]
+        accs = [float(r["test_accuracy"]) for r in runs if r["status"] == "ok" and r["test_accuracy"] is not None]
+        counts = "/".join(str(sum(1 for r in runs if r["status"] == s)) for s in ("ok", "diverged", "failed"))
+        if len(accs) >= 2:
+            acc = f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}"
+        else:
+            acc = f"{accs[0]:.4f}" if accs else "-"
+        selection = selections[method.name]
+        chosen = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items())) or selection.source
+        rho = dict(method.hparams).get("rho")
+        if "rho" not in selection.params and rho is not None:
+            chosen += f" (rho={_fmt(rho)})"
+        time_s = sum(r.get("wall_time_s") or 0.0 for r in rows if r["method"] == method.name)
+        lines.append(
+            f"| {method.name}{' (reference)' if method.name == spec.reference else ''} | {acc} | {counts} | "
+            f"{chosen} | {selection.tuning_trials} | {time_s:.0f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""What a study runs: one ``TrialPlan`` per trial, keyed so that a resumed study can tell what is done.
+
+A plan is plain data (it travels to a Ray worker inside the trial's config) and holds everything the
+trial needs: its TrialConfig, where to log, and the provenance the trials table records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pipeline.study.spec import MethodSpec, StudySpec
+
+Phase = Literal["tune", "eval"]
+
+
+@dataclass(frozen=True)
+class Tracking:
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    key: str
+    study: str
+    phase: Phase
+    method: str
+    optimizer: str
+    seed: int
+    config: dict[str, Any]  # TrialConfig.model_dump(mode="json")
+    params: dict[str, Any] = field(default_factory=dict)  # the searched values (tuning phase)
+    search: int | None = None  # tuning repeat
+    trial_index: int | None = None  # order within that search
+    threads: int = 1
+    tracking: Tracking | None = None
+    git_commit: str = "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialPlan:
+        tracking = data.get("tracking")
+        return cls(**{**data, "tracking": Tracking(**tracking) if tracking else None})
+
+
+def tune_key(method: str, search: int, index: int) -> str:
+    return f"tune/{method}/search{search}/trial{index}"
+
+
+def eval_key(method: str, seed: int) -> str:
+    return f"eval/{method}/seed{seed}"
+
+
+def search_id(method: str, search: int) -> str:
+    return f"{method}/search{search}"
+
+
+def sampler_seed(spec: StudySpec, method: MethodSpec, search: int) -> int:
+    """Each search's TPE seed: the study's tuning seed, the repeat and the method, mixed."""
+    digest = hashlib.sha256(f"{spec.tuning.seed}/{search}/{method.name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def checkpoint_dir(study_dir: str, name: str) -> str:
+    return f"{study_dir}/{CHECKPOINTS}/{name}"
+
+
+def make_plan(
+    spec: StudySpec,
+    method: MethodSpec,
+    phase: Phase,
+    seed: int,
+    params: dict[str, Any],
+    *,
+    key: str,
+    study_dir: str,
+    tracking: Tracking | None,
+    git_commit: str,
+    search: int | None = None,
+    trial_index: int | None = None,
+) -> TrialPlan:
+    config = spec.trial_config(method, seed, params)
+    if spec.checkpoint:
+        # The folder names the configuration too: a re-suggested tuning trial never meets a stale checkpoint.
+        digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]
+        config = config.model_copy(update={"checkpoint_dir": checkpoint_dir(study_dir, f"{key}-{digest}")})
+    return TrialPlan(
+        key=key,
+        study=spec.name,
+        phase=phase,
+        method=method.name,
+        optimizer=method.optimizer,
+        seed=seed,
+        config=config.model_dump(mode="json"),
+        params=dict(params),
+        search=search,
+        trial_index=trial_index,
+        threads=spec.resources.threads,
+        tracking=tracking,
+        git_commit=git_commit,
+    )
+

@@ -1,0 +1,374 @@
+"""StudySpec: one YAML study file, validated at the door into frozen typed objects.
+
+``load_study(path)`` reads the file with ``yaml.safe_load`` and raises ``StudySpecError`` naming the file
+and the field (``methods[sam].search.rho.low``) for an unknown key, a wrong type or an impossible value,
+before anything runs. Every method is also built into a ``TrialConfig`` here, so a hyperparameter that
+its optimizer would reject fails now rather than inside a trial an hour later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.data import DataConfig
+from pipeline.models import ModelConfig
+from pipeline.optim import get_variant, hyperparameter_names, list_optimizers
+from pipeline.train.config import HyperValue, TrialConfig
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# Training settings a method may search besides its optimizer's own hyperparameters.
+SEARCHABLE_TRAINING = ("lr", "weight_decay", "momentum")
+
+
+class StudySpecError(ValueError):
+    """A study file that cannot run; the message names the file and the field."""
+
+
+class SearchParam(BaseModel):
+    """One searched value: a range ``low``..``high`` (``log`` for a log-uniform draw; integers when both
+    bounds are integers) or a list of ``choices``."""
+
+    model_config = _FROZEN
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[HyperValue, ...] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_when_bounds_are(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "integer" not in data:
+            bounds = [data.get("low"), data.get("high")]
+            if all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+                return {**data, "integer": True}
+        return data
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchParam:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.log:
+                raise ValueError("give either choices or low/high (and log), not both")
+            if len(self.choices) < 2:
+                raise ValueError(f"choices needs at least two values to search over, got {list(self.choices)}")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("a searched value needs low and high (a range) or choices (a list)")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low and high must be finite, got low={self.low}, high={self.high}")
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-uniform range needs low > 0, got low={self.low}")
+        return self
+
+    def values(self) -> tuple[Any, ...]:
+        """The extreme values the search may try (both bounds, or every choice): each must be valid."""
+        if self.choices is not None:
+            return self.choices
+        assert self.low is not None and self.high is not None
+        if self.integer:
+            return (int(self.low), int(self.high))
+        return (self.low, self.high)
+
+
+class MethodSpec(BaseModel):
+    """One method of the comparison: a label, the registry optimizer, fixed hyperparameters and an
+    optional search space. A method with a search space is tuned; one without runs as written."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=NAME_PATTERN)
+    optimizer: str = ""  # the registry name; defaults to ``name``
+    hparams: dict[str, HyperValue] = Field(default_factory=dict)
+    lr: float | None = Field(None, gt=0)  # overrides training.lr for this method
+    search: dict[str, SearchParam] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optimizer_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("optimizer") and "name" in data:
+            return {**data, "optimizer": data["name"]}
+        return data
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        if name not in list_optimizers():
+            raise ValueError(f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}")
+        return name
+
+    @model_validator(mode="after")
+    def _searchable(self) -> MethodSpec:
+        allowed = set(hyperparameter_names(self.optimizer)) | set(SEARCHABLE_TRAINING)
+        for key, param in self.search.items():
+            if key not in allowed:
+                raise ValueError(
+                    f"search.{key}: {self.optimizer!r} has no hyperparameter {key!r}; searchable: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+            if key == "rho" and self.learns_rho:
+                raise ValueError(
+                    f"search.rho: {self.optimizer!r} learns its radius (LETS); remove rho from its search space "
+                    "(set the starting radius in hparams.rho, and search rho_lr instead if you like)"
+                )
+            numbers = [v for v in param.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if key in ("rho", "lr", "rho_lr") and numbers and min(numbers) <= 0:
+                raise ValueError(f"search.{key}: {key} must be > 0 everywhere in its range, got {param.values()}")
+        return self
+
+    @property
+    def learns_rho(self) -> bool:
+        return get_variant(self.optimizer).learns_rho
+
+    @property
+    def tuned(self) -> bool:
+        return bool(self.search)
+
+
+class TrainingSpec(BaseModel):
+    """The schedule every method shares (``TrialConfig``'s fields, minus the ones a study sets per trial)."""
+
+    model_config = _FROZEN
+
+    base: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    nesterov: bool = False
+    batch_size: int = Field(128, ge=2)
+    epochs: int = Field(30, ge=1)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    step_every: int = Field(30, ge=1)
+    step_gamma: float = Field(0.1, gt=0, le=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    patience: int | None = Field(None, ge=1)
+    compile: bool = False
+    eval_batch_size: int = Field(1024, ge=1)
+
+
+class TuningSpec(BaseModel):
+    """The budget of the Optuna search per tuned method: ``trials`` per search, ``repeats`` independent
+    searches (sampler seeds ``seed``, ``seed + 1``, ...), each training on seed ``train_seed + repeat``."""
+
+    model_config = _FROZEN
+
+    trials: int = Field(8, ge=1)
+    repeats: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0)
+    train_seed: int = Field(10_000, ge=0)
+    startup_trials: int = Field(4, ge=1)  # TPE's random start before it models the history
+    scheduler: Literal["none", "asha"] = "none"
+    grace_period: int = Field(5, ge=1)  # ASHA: epochs before a trial may be stopped
+    reduction_factor: float = Field(3.0, gt=1)
+
+
+class EvaluationSpec(BaseModel):
+    model_config = _FROZEN
+
+    seeds: tuple[int, ...] = Field(min_length=2)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_non_negative(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if any(s < 0 for s in seeds):
+            raise ValueError(f"seeds must be >= 0, got {list(seeds)}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}")
+        return seeds
+
+
+class ResourcesSpec(BaseModel):
+    """Per trial. Fractional GPUs share a device between trials; above 1 a trial gets whole devices."""
+
+    model_config = _FROZEN
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, gpu: float) -> float:
+        if gpu > 1 and gpu != int(gpu):
+            raise ValueError(f"gpu above 1 must be a whole number of devices, got {gpu}")
+        return gpu
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpu))
+
+
+class OutputSpec(BaseModel):
+    model_config = _FROZEN
+
+    dir: str = "out"
+    tracking_uri: str | None = None  # None: sqlite:///<dir>/mlflow.db
+
+
+class StudySpec(BaseModel):
+    """A whole comparative study."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingSpec = TrainingSpec()
+    methods: tuple[MethodSpec, ...] = Field(min_length=1)
+    reference: str
+    tuning: TuningSpec = TuningSpec()
+    evaluation: EvaluationSpec
+    resources: ResourcesSpec = ResourcesSpec()
+    max_concurrent: int | None = Field(None, ge=1)  # None: as many as the cluster's resources allow
+    retries: int = Field(1, ge=0)  # Ray re-runs a failed trial this many times (from its last checkpoint)
+    checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
+    output: OutputSpec = OutputSpec()
+
+    @model_validator(mode="after")
+    def _methods_and_reference(self) -> StudySpec:
+        names = [m.name for m in self.methods]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"methods: names must be unique; repeated: {', '.join(duplicates)}")
+        if self.reference not in names:
+            raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})")
+        return self
+
+    def method(self, name: str) -> MethodSpec:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.resources.gpu > 0 else "cpu"
+
+    def trial_config(
+        self, method: MethodSpec, seed: int, params: dict[str, Any] | None = None, checkpoint_dir: str | None = None
+    ) -> TrialConfig:
+        """The TrialConfig of ``method`` on ``seed``, with searched ``params`` laid over its fixed values."""
+        params = dict(params or {})
+        training = self.training.model_dump()
+        training["lr"] = method.lr if method.lr is not None else training["lr"]
+        for key in SEARCHABLE_TRAINING:
+            if key in params:
+                training[key] = params.pop(key)
+        return TrialConfig(
+            data=self.data,
+            model=self.model,
+            optimizer=method.optimizer,
+            hparams={**method.hparams, **params},
+            seed=seed,
+            device=self.device,
+            checkpoint_dir=checkpoint_dir,
+            **training,
+        )
+
+    def comparable_dump(self) -> dict[str, Any]:
+        """The fields that decide the results: a study resumed into the same folder must agree on them."""
+        return self.model_dump(mode="json", exclude={"output", "max_concurrent", "retries", "description"})
+
+
+def _check_every_trial_builds(spec: StudySpec) -> None:
+    """Build each method's TrialConfig at its fixed values and at the bounds of every searched value."""
+    for index, method in enumerate(spec.methods):
+        where = f"methods[{method.name}]"
+        try:
+            spec.trial_config(method, spec.evaluation.seeds[0])
+        except ValidationError as error:
+            raise StudySpecError(f"{where}.hparams: {_first_message(error)}") from None
+        for key, param in method.search.items():
+            for value in param.values():
+                try:
+                    spec.trial_config(method, spec.evaluation.seeds[0], {key: value})
+                except ValidationError as error:
+                    raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {_first_message(error)}") from None
+
+
+def _first_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    loc = ".".join(str(p) for p in first["loc"])
+    return f"{loc}: {message}" if loc else message
+
+
+def _location(loc: tuple[Any, ...], raw: Any) -> str:
+    """``('methods', 1, 'search', 'rho', 'low')`` -> ``methods[sam].search.rho.low`` (the method's name
+    when the file gives one, else its index)."""
+    parts: list[str] = []
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            label = str(part)
+            if isinstance(node, list) and part < len(node):
+                item = node[part]
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    label = item["name"]
+                node = item
+            else:
+                node = None
+            parts.append(f"[{label}]")
+            continue
+        node = node.get(part) if isinstance(node, dict) else None
+        parts.append(f".{part}" if parts else str(part))
+    return "".join(parts)
+
+
+def _format_validation_error(error: ValidationError, raw: Any) -> str:
+    lines = []
+    for item in error.errors():
+        # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() and "[" in p))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key; remove it or check its spelling"
+        elif item["type"] not in ("value_error", "assertion_error") and "input" in item:
+            message = f"{message} (got {item['input']!r})"
+        where = _location(loc, raw)
+        nested = re.match(r"^(search\.[\w.-]+): (.*)$", message, re.DOTALL)
+        if nested:  # a method-level check about one searched value: extend the path rather than repeat it
+            where, message = f"{where}.{nested.group(1)}", nested.group(2)
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
+def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
+    """Validate an already-parsed study mapping; errors name ``source`` and the field."""
+    if not isinstance(raw, dict):
+        raise StudySpecError(f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}")
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as error:
+        raise StudySpecError(f"{source}: {_format_validation_error(error, raw)}") from None
+    try:
+        _check_every_trial_builds(spec)
+    except StudySpecError as error:
+        raise StudySpecError(f"{source}: {error}") from None
+    return spec
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise StudySpecError(f"{path}: no such study file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudySpecError(f"{path}: cannot be read: {error}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise StudySpecError(f"{path}: not valid YAML: {error}") from None
+    return parse_study(raw, str(path))
+

@@ -1,0 +1,362 @@
+"""Ray Tune: the only module that imports it.
+
+Two kinds of Tune run make a study:
+- ``run_searches``: the tuning phase. One Tuner runs every tuned method's Optuna search at once, so the
+  workers stay busy: ``_MultiSearch`` hands each new trial to the search with the fewest trials so far,
+  and each search is an ``OptunaSearch`` with a seeded TPE sampler that maximises validation accuracy.
+  A search resumed from the trials table gets its finished trials back as evaluated points.
+- ``run_plans``: a fixed list of trials (the evaluation grid, method x seed).
+
+Every trial runs ``_trial_function`` in a Ray worker: ``run_trial`` with per-epoch ``tune.report`` and
+MLflow logging. The driver's ``_Recorder`` callback turns each finished trial into a trials-table row
+the moment it finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from pipeline.json_safe import finite_or_none
+from pipeline.study.plan import TrialPlan
+from pipeline.study.search_space import to_native
+from pipeline.study.tracking import TrialTracking
+from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
+
+METRIC = "objective"  # validation accuracy; 0 for a diverged trial, so a search never selects one
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ cluster
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: int
+    cpus: float
+    gpus: float
+    address: str  # "local" for an embedded instance
+
+
+def start_ray(address: str | None) -> Cluster:
+    """Connect to ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded local Ray
+    with this machine's CPUs, listening on loopback only."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if address is None:
+        ray.init(
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
+    else:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    resources = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+
+
+def stop_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+# -------------------------------------------------------------------------------- inside a trial
+
+
+_EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "rho")
+
+
+class _ReportingCallbacks(TrialCallbacks):
+    def __init__(self, tracking: TrialTracking | None) -> None:
+        self.tracking = tracking
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        metrics = {
+            "train_loss": record.train_loss,
+            "val_loss": record.val_loss,
+            "val_accuracy": record.val_accuracy,
+            "lr": record.lr,
+            "epoch_seconds": record.seconds,
+            "rho": record.rho,
+        }
+        if self.tracking is not None:
+            self.tracking.log_epoch(record.epoch, metrics)
+        run_id = self.tracking.run_id if self.tracking is not None else None
+        tune.report({METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **metrics})
+
+
+def _node() -> str:
+    return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}"
+
+
+def _trial_function(config: dict[str, Any]) -> None:
+    plan = TrialPlan.from_dict(config["plan"])
+    torch.set_num_threads(plan.threads)
+    trial_config = TrialConfig.model_validate(plan.config)
+    tracking = None
+    if plan.tracking is not None:
+        tracking = TrialTracking(
+            plan.tracking.uri,
+            plan.tracking.experiment_id,
+            plan.tracking.parent_run_id,
+            run_name=plan.key,
+            tags={
+                "study": plan.study,
+                "phase": plan.phase,
+                "method": plan.method,
+                "optimizer": plan.optimizer,
+                "seed": str(plan.seed),
+                "trial_key": plan.key,
+            },
+            params={**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params},
+        )
+    try:
+        result = run_trial(trial_config, _ReportingCallbacks(tracking))
+    except BaseException as error:
+        if tracking is not None:
+            tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
+        raise
+    if trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
+        shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)
+    summary = finite_or_none(result.to_dict())
+    if tracking is not None:
+        final = {
+            # The per-epoch series keep their names; the selected model's values of them get a prefix.
+            (f"selected_{k}" if k in _EPOCH_METRICS else k): v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        tracking.finish(result.status, final, summary, step=result.epochs_run)
+    tune.report(
+        {
+            METRIC: result.val_accuracy if result.status == "ok" else 0.0,
+            "final": True,
+            "result_json": json.dumps(summary),
+            "node": _node(),
+            "mlflow_run_id": tracking.run_id if tracking is not None else None,
+        }
+    )
+
+
+# -------------------------------------------------------------------------------- the driver side
+
+
+@dataclass
+class TrialOutcome:
+    """What the driver learns when a trial ends."""
+
+    plan: TrialPlan
+    status: str  # ok | diverged | failed
+    result: dict[str, Any] | None  # TrialResult.to_dict(), when the trial ran to its end
+    node: str | None
+    mlflow_run_id: str | None
+    error: str | None = None
+    stopped_by_scheduler: bool = False
+    last_epoch: dict[str, Any] = field(default_factory=dict)
+
+
+class _Recorder(tune.Callback):
+    def __init__(self, on_outcome: Callable[[TrialOutcome], None]) -> None:
+        self.on_outcome = on_outcome
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        plan = TrialPlan.from_dict(trial.config["plan"])
+        last = dict(trial.last_result or {})
+        if last.get("final"):
+            result = json.loads(last["result_json"])
+            outcome = TrialOutcome(plan, result["status"], result, last.get("node"), last.get("mlflow_run_id"))
+        else:  # the scheduler stopped it between epochs: its last epoch is all there is
+            outcome = TrialOutcome(
+                plan, "ok", None, None, last.get("mlflow_run_id"), stopped_by_scheduler=True, last_epoch=last
+            )
+        self.on_outcome(outcome)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        plan = TrialPlan.from_dict(trial.config["plan"])
+        last = dict(trial.last_result or {})
+        outcome = TrialOutcome(
+            plan, "failed", None, None, last.get("mlflow_run_id"), error=_error_text(trial), last_epoch=last
+        )
+        self.on_outcome(outcome)
+
+
+def _error_text(trial: Any) -> str:
+    """The last line of the trial's error file (Ray writes the traceback as text beside a pickle)."""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        text = ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the Tune runs of a study are executed."""
+
+    storage_path: str
+    name: str
+    cpu: float
+    gpu: float
+    max_concurrent: int | None
+    retries: int
+
+
+def _tuner(
+    settings: RunSettings,
+    on_outcome: Callable[[TrialOutcome], None],
+    param_space: dict[str, Any],
+    num_samples: int,
+    search_alg: Searcher | None = None,
+    scheduler: Any = None,
+) -> tune.Tuner:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    trainable = tune.with_resources(_trial_function, {"cpu": settings.cpu, "gpu": settings.gpu})
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode="max",
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=settings.max_concurrent,
+            reuse_actors=True,  # one worker process per slot imports torch once, not once per trial
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{settings.name}-{stamp}",
+            storage_path=settings.storage_path,
+            failure_config=tune.FailureConfig(max_failures=settings.retries),
+            callbacks=[_Recorder(on_outcome)],
+            verbose=0,
+        ),
+    )
+
+
+def _trial_name(trial: Any) -> str:
+    plan = trial.config.get("plan") if trial.config else None
+    key = plan["key"] if plan else trial.trial_id
+    return f"{key.replace('/', '_')}_{trial.trial_id}"
+
+
+def run_plans(plans: list[TrialPlan], settings: RunSettings, on_outcome: Callable[[TrialOutcome], None]) -> None:
+    """Run a fixed list of trials (the evaluation grid)."""
+    if not plans:
+        return
+    space = {"plan": tune.grid_search([p.to_dict() for p in plans])}
+    _tuner(settings, on_outcome, space, num_samples=1).fit()
+
+
+@dataclass
+class Search:
+    """One Optuna search: its distributions, seed, finished history, and how to plan its next trial."""
+
+    search_id: str
+    space: dict[str, Any]  # optuna distributions
+    seed: int
+    startup_trials: int
+    budget: int
+    history: list[tuple[dict[str, Any], float | None]]  # (params, objective or None if it failed)
+    used_indices: set[int]
+    make_plan: Callable[[dict[str, Any], int], TrialPlan]
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - len(self.history))
+
+
+class _MultiSearch(Searcher):
+    """Several OptunaSearches in one Tuner; each trial is handed to the search with the fewest trials."""
+
+    def __init__(self, searches: list[Search]) -> None:
+        super().__init__(metric=METRIC, mode="max")
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+        self._searches = searches
+        self._optuna: dict[str, OptunaSearch] = {}
+        self._issued = {s.search_id: 0 for s in searches}
+        self._owner: dict[str, str] = {}
+        self._next_index = {s.search_id: 0 for s in searches}
+        for s in searches:
+            # The seed also counts the trials the search already has, so a resumed search does not
+            # repeat the random start it drew before the interruption.
+            seed = int(np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0])
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
+            search = OptunaSearch(space=s.space, metric=METRIC, mode="max", sampler=sampler)
+            for params, value in s.history:  # a resumed search continues from what it had
+                search.add_evaluated_point(params, value if value is not None else 0.0, error=value is None)
+            self._optuna[s.search_id] = search
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: a resumed study rebuilds every search from the trials table."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """See ``save``."""
+
+    def _take_index(self, s: Search) -> int:
+        index = self._next_index[s.search_id]
+        while index in s.used_indices:
+            index += 1
+        s.used_indices.add(index)
+        self._next_index[s.search_id] = index + 1
+        return index
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        open_searches = [s for s in self._searches if self._issued[s.search_id] < s.remaining]
+        if not open_searches:
+            return Searcher.FINISHED
+        s = min(open_searches, key=lambda s: len(s.history) + self._issued[s.search_id])
+        params = self._optuna[s.search_id].suggest(trial_id)
+        if params is None:
+            return None
+        self._issued[s.search_id] += 1
+        self._owner[trial_id] = s.search_id
+        plan = s.make_plan(to_native(params), self._take_index(s))
+        return {"plan": plan.to_dict()}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if trial_id in self._owner and METRIC in result:
+            self._optuna[self._owner[trial_id]].on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._owner:
+            self._optuna[self._owner[trial_id]].on_trial_complete(trial_id, result, error)
+
+
+def run_searches(
+    searches: list[Search],
+    settings: RunSettings,
+    on_outcome: Callable[[TrialOutcome], None],
+    asha: dict[str, Any] | None,
+) -> None:
+    """The tuning phase: every search's remaining trials in one Tuner."""
+    total = sum(s.remaining for s in searches)
+    if total == 0:
+        return
+    scheduler = ASHAScheduler(**asha) if asha else None
+    _tuner(settings, on_outcome, {}, num_samples=total, search_alg=_MultiSearch(searches), scheduler=scheduler).fit()
