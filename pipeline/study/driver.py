@@ -29,7 +29,7 @@ from pipeline.study.rows import trial_row
 from pipeline.study.search_space import search_space
 from pipeline.study.selection import Selection, objective, select_all
 from pipeline.study.spec import StudySpec, StudySpecError
-from pipeline.study.tracking import StudyTracking, check_tracking_uri, default_tracking_uri, is_server
+from pipeline.study.tracking import StudyTracking, check_cluster, check_tracking_uri, default_tracking_uri, is_server
 from pipeline.study.tune_runner import Cluster, RunSettings, Search, TrialOutcome
 
 
@@ -260,13 +260,14 @@ def run_study(
     spec = _absolute_paths(spec)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
     study_dir = out / spec.name
-    _prepare_folder(spec, study_dir)
     uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
+    check_tracking_uri(uri)
+    _prepare_folder(spec, study_dir)
 
     cluster = tune_runner.start_ray(address)
     timings["ray_start_s"] = time.monotonic() - started
     try:
-        check_tracking_uri(uri, cluster.nodes)
+        check_cluster(uri, cluster.nodes)
         study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
         study_tracking.log_study(study_file, spec.model_dump(mode="json"))
         tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)

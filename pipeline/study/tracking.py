@@ -47,19 +47,23 @@ def is_server(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https", "databricks")
 
 
-def check_tracking_uri(uri: str, nodes: int) -> None:
-    """Fail before any trial runs when the tracking location cannot serve this cluster."""
-    scheme = urlparse(uri).scheme
-    if scheme not in ("sqlite", "http", "https", "postgresql", "mysql", "databricks"):
-        raise TrackingError(
-            f"tracking URI {uri!r} is not supported: use sqlite:///PATH/mlflow.db or http://HOST:PORT "
-            "(MLflow 3 no longer accepts a ./mlruns file store)"
-        )
+def check_cluster(uri: str, nodes: int) -> None:
+    """Trials log from the node they run on: a cluster of several nodes needs a tracking server."""
     if nodes > 1 and not is_server(uri):
         raise TrackingError(
             f"the Ray cluster has {nodes} nodes and trials log to MLflow from the node they run on, but the "
             f"tracking URI {uri!r} is a local store on this machine; start an MLflow server (infra/mlflow) and "
             "pass --tracking-uri http://HOST:5000"
+        )
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail before anything starts when the tracking location cannot be used."""
+    scheme = urlparse(uri).scheme
+    if scheme not in ("sqlite", "http", "https", "postgresql", "mysql", "databricks"):
+        raise TrackingError(
+            f"tracking URI {uri!r} is not supported: use sqlite:///PATH/mlflow.db or http://HOST:PORT "
+            "(MLflow 3 no longer accepts a ./mlruns file store)"
         )
     if scheme in ("http", "https"):
         health = uri.rstrip("/") + "/health"

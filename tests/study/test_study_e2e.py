@@ -1,0 +1,202 @@
+"""End to end on a real local Ray: `sam-study run` of a tiny study, interrupted and resumed, into the
+trials table and MLflow (an embedded SQLite store, then a real `mlflow server`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.study.study_files import (
+    expected_keys,
+    interrupt_after_rows,
+    run_to_end,
+    sam_study,
+    write_tiny_study,
+)
+
+pytestmark = pytest.mark.slow
+
+TRIALS, EPOCHS = 4, 3
+REQUIRED_COLUMNS = (
+    "study",
+    "phase",
+    "method",
+    "seed",
+    "status",
+    "rho",
+    "test_accuracy",
+    "val_accuracy",
+    "wall_time_s",
+    "node",
+    "device",
+    "git_commit",
+    "version.torch",
+    "version.ray",
+    "hp.rho",
+    "lr",
+    "test_loss",
+    "final_test_accuracy",
+    "passes_per_step",
+    "history_json",
+)
+
+
+def check_table(table: pd.DataFrame) -> None:
+    assert set(table.trial_key) == expected_keys(TRIALS)
+    assert table.trial_key.is_unique, table.trial_key.value_counts()
+    assert set(REQUIRED_COLUMNS) <= set(table.columns)
+    assert (table.status == "ok").all(), table[["trial_key", "status", "error"]]
+    assert (table.study == "tiny").all()
+    tune, evaluation = table[table.phase == "tune"], table[table.phase == "eval"]
+    assert len(tune) == TRIALS and (tune.method == "sam").all()
+    assert tune.rho.between(0.01, 0.5).all() and tune.rho.nunique() == TRIALS  # every trial its own ρ
+    assert sorted(zip(evaluation.method, evaluation.seed)) == [("sam", 0), ("sam", 1), ("sgd", 0), ("sgd", 1)]
+    for column in ("val_accuracy", "test_accuracy"):
+        assert table[column].between(0, 1).all()
+    assert (table.epochs_run == EPOCHS).all()
+    assert all(len(json.loads(h)) == EPOCHS for h in table.history_json)
+    assert evaluation[evaluation.method == "sgd"].rho.isna().all()
+
+
+def check_selection(study_dir: Path, table: pd.DataFrame) -> None:
+    """The evaluated ρ is the tuning trial with the best validation accuracy, and eval runs used it."""
+    selection = json.loads((study_dir / "selection.json").read_text())["sam"]
+    tune = table[table.phase == "tune"]
+    best = tune.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
+    assert selection["trial_key"] == best.trial_key
+    assert selection["params"]["rho"] == pytest.approx(best.rho)
+    evaluation = table[(table.phase == "eval") & (table.method == "sam")]
+    assert evaluation.rho.to_list() == pytest.approx([best.rho] * 2)
+
+
+def check_mlflow(uri: str, table: pd.DataFrame) -> None:
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["tiny"])
+    parents = runs[runs["tags.role"] == "study"]
+    assert len(parents) == 1
+    parent_id = parents.run_id.iloc[0]
+    assert parents.status.iloc[0] == "FINISHED"
+    children = runs[runs["tags.role"] == "trial"]
+    assert (children["tags.mlflow.parentRunId"] == parent_id).all()
+    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), "one child run per trial"
+    assert (children.status == "FINISHED").all()
+    assert (children["tags.status"] == "ok").all()
+    # The table points at each trial's run, and the run holds its metrics, params and tags.
+    by_key = children.set_index("tags.trial_key")
+    client = mlflow.MlflowClient(uri)
+    for row in table.itertuples():
+        run = by_key.loc[row.trial_key]
+        assert run.run_id == row.mlflow_run_id
+        assert run["tags.phase"] == row.phase and run["tags.method"] == row.method
+        assert run["tags.seed"] == str(row.seed)
+        assert run["metrics.test_accuracy"] == pytest.approx(row.test_accuracy)
+        assert run["params.optimizer"] == row.optimizer
+    some_run = table.mlflow_run_id.iloc[0]
+    history = client.get_metric_history(some_run, "val_accuracy")
+    assert sorted(m.step for m in history) == list(range(EPOCHS))
+    assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
+    parent_files = {a.path for a in client.list_artifacts(parent_id)}
+    assert {"study", "selection.json", "trials.parquet"} <= parent_files
+
+
+def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(tmp_path: Path) -> None:
+    study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
+    out = tmp_path / "out"
+    table_path = out / "tiny" / "trials.parquet"
+    log = (tmp_path / "first.log").open("w")
+    first = sam_study("run", str(study), "--out", str(out), stdout=log, stderr=subprocess.STDOUT)
+    interrupt_after_rows(first, table_path, rows=2)
+    assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
+    done_before = set(pd.read_parquet(table_path).trial_key)
+    assert 2 <= len(done_before) < len(expected_keys(TRIALS))
+
+    second = run_to_end("run", str(study), "--out", str(out))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"resuming: {len(done_before)} trial(s) done" in second.stdout
+    table = pd.read_parquet(table_path)
+    check_table(table)
+    # Trials finished before the interrupt were not run again: their rows are untouched.
+    first_rows = table[table.trial_key.isin(done_before)]
+    assert (first_rows.finished_at <= table[~table.trial_key.isin(done_before)].finished_at.min()).all()
+    check_selection(out / "tiny", table)
+    check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table)
+    assert "| sam (reference) |" in second.stdout  # the summary table
+
+    # A third run finds everything done and runs nothing.
+    third = run_to_end("run", str(study), "--out", str(out))
+    assert third.returncode == 0, third.stderr
+    assert "tuning: 0 trial(s) to run" in third.stdout and "evaluation: 0 trial(s) to run" in third.stdout
+    assert pd.read_parquet(table_path).trial_key.is_unique and len(pd.read_parquet(table_path)) == len(table)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "server.log").open("w"),
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError("mlflow server did not start:\n" + (tmp_path / "server.log").read_text())
+            time.sleep(0.5)
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_study_logs_to_a_real_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
+    study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
+    out = tmp_path / "out"
+    done = run_to_end("run", str(study), "--out", str(out), "--tracking-uri", mlflow_server)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (out / "mlflow.db").exists(), "nothing may go to the embedded store"
+    table = pd.read_parquet(out / "tiny" / "trials.parquet")
+    check_table(table)
+    check_mlflow(mlflow_server, table)
+
+
+def test_an_unreachable_tracking_server_fails_before_anything_runs(tmp_path: Path) -> None:
+    study = write_tiny_study(tmp_path)
+    done = run_to_end("run", str(study), "--out", str(tmp_path / "out"), "--tracking-uri", f"http://127.0.0.1:{_free_port()}")
+    assert done.returncode == 2
+    assert "cannot be reached" in done.stderr and "--tracking-uri" in done.stderr
+    assert not (tmp_path / "out").exists()
