@@ -12,6 +12,7 @@ from collections.abc import Sequence
 BENCHMARKS = {
     "optimizers": "pipeline.bench.optimizer_overhead",
     "trials": "pipeline.bench.trial_speed",
+    "study": "pipeline.bench.study_overhead",
 }
 
 

@@ -93,6 +93,9 @@ def trial_row(
     else:
         partial = finite_or_none(partial or {})
         row.update({k: partial.get(k) for k in RESULT_SCALARS})
+        # Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's.
+        row["wall_time_s"] = partial.get("time_total_s")
+        row["epochs_run"] = partial["epoch"] + 1 if partial.get("epoch") is not None else None
         row["rho_trajectory"] = None
         row["final_rho"] = partial.get("rho")
         row["history_json"] = None

@@ -259,6 +259,6 @@ class TrialTracking:
                 if result.get("rho_trajectory"):
                     self.client.log_dict(self.run_id, {"rho": result["rho_trajectory"]}, "rho_trajectory.json")
             self.client.set_tag(self.run_id, "status", status)
-            self.client.set_terminated(self.run_id, "FINISHED" if status != "failed" else "FAILED")
+            self.client.set_terminated(self.run_id, {"failed": "FAILED", "stopped": "KILLED"}.get(status, "FINISHED"))
 
         self._guard("finish the child run", close)

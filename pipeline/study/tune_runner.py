@@ -129,6 +129,10 @@ def _trial_function(config: dict[str, Any]) -> None:
         )
     try:
         result = run_trial(trial_config, _ReportingCallbacks(tracking))
+    except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
+        if tracking is not None:
+            tracking.finish("stopped", {}, None)
+        raise
     except BaseException as error:
         if tracking is not None:
             tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})

@@ -200,3 +200,29 @@ def test_an_unreachable_tracking_server_fails_before_anything_runs(tmp_path: Pat
     assert done.returncode == 2
     assert "cannot be reached" in done.stderr and "--tracking-uri" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(tmp_path: Path) -> None:
+    epochs, trials = 6, 6
+    study = write_tiny_study(tmp_path, trials=trials, epochs=epochs)
+    study.write_text(
+        study.read_text().replace(
+            "tuning: {trials: 6, startup_trials: 2}",
+            "tuning: {trials: 6, startup_trials: 2, scheduler: asha, grace_period: 1, reduction_factor: 2}",
+        )
+    )
+    out = tmp_path / "out"
+    done = run_to_end("run", str(study), "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = pd.read_parquet(out / "tiny" / "trials.parquet")
+    assert table.trial_key.is_unique and len(table) == trials + 4
+    tune = table[table.phase == "tune"]
+    stopped = tune[tune.stopped_by_scheduler]
+    assert 1 <= len(stopped) < trials, "ASHA stopped no trial (or all of them)"
+    assert (stopped.epochs_run < epochs).all() and stopped.val_accuracy.between(0, 1).all()
+    assert stopped.wall_time_s.gt(0).all()
+    assert (tune[~tune.stopped_by_scheduler].epochs_run == epochs).all()
+    mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tiny"]).set_index("tags.trial_key")
+    for key in stopped.trial_key:
+        assert runs.loc[key, "status"] == "KILLED" and runs.loc[key, "tags.status"] == "stopped"

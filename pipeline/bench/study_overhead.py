@@ -1,0 +1,83 @@
+"""`sam-study bench study [STUDY]`: how much of a study's wall time its trials spend inside ``run_trial``.
+
+It runs the study (``studies/quick.yaml`` by default) into a fresh output folder and reports
+
+    utilisation = sum over trials of run_trial's wall time / (study wall time x trial slots)
+
+where the slots are the trials that can run at once. The rest is orchestration: starting Ray and the
+worker processes, the Optuna suggestions, per-epoch reports, MLflow and Parquet writes, and the idle
+slot at the end of each phase while its last trials finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.study.driver import run_study
+from pipeline.study.spec import StudySpecError, load_study
+
+DEFAULT_STUDY = Path(__file__).resolve().parents[2] / "studies" / "quick.yaml"
+
+
+def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
+    spec = load_study(study)
+    outcome = run_study(spec, study, out_dir=out, stream=stream)
+    rows = outcome.rows
+    t = outcome.timings
+    inside = {phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase) for phase in ("tune", "eval")}
+    slots = outcome.slots
+    return {
+        "study": spec.name,
+        "trials": len(rows),
+        "slots": slots,
+        "wall_s": t["total_s"],
+        "ray_start_s": t["ray_start_s"],
+        "tuning_s": t["tuning_s"],
+        "evaluation_s": t["evaluation_s"],
+        "inside_run_trial_s": inside["tune"] + inside["eval"],
+        "utilisation": (inside["tune"] + inside["eval"]) / (t["total_s"] * slots),
+        "tuning_utilisation": inside["tune"] / (t["tuning_s"] * slots) if t["tuning_s"] else None,
+        "evaluation_utilisation": inside["eval"] / (t["evaluation_s"] * slots) if t["evaluation_s"] else None,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sam-study bench study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", nargs="?", type=Path, default=DEFAULT_STUDY, help="study file (default: quick)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: a fresh temporary one)")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    try:
+        if args.out is None:
+            with tempfile.TemporaryDirectory(prefix="sam-study-bench-") as tmp:
+                figures = measure(args.study, Path(tmp), sys.stderr)
+        else:
+            if (args.out / load_study(args.study).name).exists():
+                parser.error(f"{args.out} already holds this study: a resumed run would not measure it; use a new --out")
+            figures = measure(args.study, args.out, sys.stderr)
+    except StudySpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)")
+    print(f"  wall time               {figures['wall_s']:8.1f} s")
+    print(f"    starting Ray          {figures['ray_start_s']:8.1f} s")
+    print(f"    tuning phase          {figures['tuning_s']:8.1f} s  ({_pct(figures['tuning_utilisation'])} inside trials)")
+    print(
+        f"    evaluation phase      {figures['evaluation_s']:8.1f} s  "
+        f"({_pct(figures['evaluation_utilisation'])} inside trials)"
+    )
+    print(f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)")
+    print(f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots (target >= 85%)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
