@@ -21,7 +21,7 @@ def test_unknown_benchmark_exits_2_with_the_valid_names(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "gpus"])
     assert exit_info.value.code == 2
-    assert "choose from 'optimizers', 'trials'" in capsys.readouterr().err
+    assert "choose from 'optimizers', 'study', 'trials'" in capsys.readouterr().err
 
 
 def test_python_dash_m_pipeline_runs_the_cli():
