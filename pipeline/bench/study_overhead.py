@@ -30,7 +30,10 @@ def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
     outcome = run_study(spec, study, out_dir=out, stream=stream)
     rows = outcome.rows
     t = outcome.timings
-    inside = {phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase) for phase in ("tune", "eval")}
+    inside = {
+        phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase)
+        for phase in ("tune", "eval")
+    }
     slots = outcome.slots
     return {
         "study": spec.name,
@@ -42,16 +45,35 @@ def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
         "evaluation_s": t["evaluation_s"],
         "inside_run_trial_s": inside["tune"] + inside["eval"],
         "utilisation": (inside["tune"] + inside["eval"]) / (t["total_s"] * slots),
-        "tuning_utilisation": inside["tune"] / (t["tuning_s"] * slots) if t["tuning_s"] else None,
-        "evaluation_utilisation": inside["eval"] / (t["evaluation_s"] * slots) if t["evaluation_s"] else None,
+        "tuning_utilisation": inside["tune"] / (t["tuning_s"] * slots)
+        if t["tuning_s"]
+        else None,
+        "evaluation_utilisation": inside["eval"] / (t["evaluation_s"] * slots)
+        if t["evaluation_s"]
+        else None,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sam-study bench study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", nargs="?", type=Path, default=DEFAULT_STUDY, help="study file (default: quick)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: a fresh temporary one)")
-    parser.add_argument("--json", metavar="PATH", default=None, help="also write the figures as JSON")
+    parser = argparse.ArgumentParser(
+        prog="sam-study bench study", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "study",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_STUDY,
+        help="study file (default: quick)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: a fresh temporary one)",
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", default=None, help="also write the figures as JSON"
+    )
     args = parser.parse_args(argv)
     try:
         if args.out is None:
@@ -59,21 +81,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures = measure(args.study, Path(tmp), sys.stderr)
         else:
             if (args.out / load_study(args.study).name).exists():
-                parser.error(f"{args.out} already holds this study: a resumed run would not measure it; use a new --out")
+                parser.error(
+                    f"{args.out} already holds this study: a resumed run would not measure it; use a new --out"
+                )
             figures = measure(args.study, args.out, sys.stderr)
     except StudySpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)")
+    print(
+        f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)"
+    )
     print(f"  wall time               {figures['wall_s']:8.1f} s")
     print(f"    starting Ray          {figures['ray_start_s']:8.1f} s")
-    print(f"    tuning phase          {figures['tuning_s']:8.1f} s  ({_pct(figures['tuning_utilisation'])} inside trials)")
+    print(
+        f"    tuning phase          {figures['tuning_s']:8.1f} s  ({_pct(figures['tuning_utilisation'])} inside trials)"
+    )
     print(
         f"    evaluation phase      {figures['evaluation_s']:8.1f} s  "
         f"({_pct(figures['evaluation_utilisation'])} inside trials)"
     )
-    print(f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)")
-    print(f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots (target >= 85%)")
+    print(
+        f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)"
+    )
+    print(
+        f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots (target >= 85%)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -11,7 +11,11 @@ from pipeline.study.spec import StudySpecError, load_study
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
-    parser.add_argument("--out", default=None, help="output folder (overrides output.dir of the study file)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (overrides output.dir of the study file)",
+    )
     parser.add_argument(
         "--tracking-uri",
         default=None,
@@ -35,7 +39,13 @@ def run_command(args: argparse.Namespace) -> int:
     from pipeline.study.tracking import TrackingError
 
     try:
-        run_study(spec, args.study, out_dir=args.out, tracking_uri=args.tracking_uri, address=args.address)
+        run_study(
+            spec,
+            args.study,
+            out_dir=args.out,
+            tracking_uri=args.tracking_uri,
+            address=args.address,
+        )
     except (StudySpecError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -43,6 +53,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"interrupted: {error}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("interrupted: every finished trial is kept; run the same command again to resume", file=sys.stderr)
+        print(
+            "interrupted: every finished trial is kept; run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     return 0

@@ -23,13 +23,28 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.study import tune_runner
-from pipeline.study.plan import CHECKPOINTS, TrialPlan, Tracking, eval_key, make_plan, sampler_seed, search_id, tune_key
+from pipeline.study.plan import (
+    CHECKPOINTS,
+    TrialPlan,
+    Tracking,
+    eval_key,
+    make_plan,
+    sampler_seed,
+    search_id,
+    tune_key,
+)
 from pipeline.study.results_store import TABLE_NAME, TrialsTable
 from pipeline.study.rows import trial_row
 from pipeline.study.search_space import search_space
 from pipeline.study.selection import Selection, objective, select_all
 from pipeline.study.spec import StudySpec, StudySpecError
-from pipeline.study.tracking import StudyTracking, check_cluster, check_tracking_uri, default_tracking_uri, is_server
+from pipeline.study.tracking import (
+    StudyTracking,
+    check_cluster,
+    check_tracking_uri,
+    default_tracking_uri,
+    is_server,
+)
 from pipeline.study.tune_runner import Cluster, RunSettings, Search, TrialOutcome
 
 
@@ -61,7 +76,11 @@ def git_commit() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -79,7 +98,9 @@ def _absolute_paths(spec: StudySpec) -> StudySpec:
     """Ray runs trials in their own working folders: make every path in the spec absolute."""
     if spec.data.root is None:
         return spec
-    data = spec.data.model_copy(update={"root": str(Path(spec.data.root).expanduser().resolve())})
+    data = spec.data.model_copy(
+        update={"root": str(Path(spec.data.root).expanduser().resolve())}
+    )
     return spec.model_copy(update={"data": data})
 
 
@@ -91,7 +112,9 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
     if recorded.exists():
         before = json.loads(recorded.read_text())
         if before != current:
-            changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
+            changed = sorted(
+                k for k in set(before) | set(current) if before.get(k) != current.get(k)
+            )
             raise StudySpecError(
                 f"{study_dir} holds study {spec.name!r} run with different settings ({', '.join(changed)} changed); "
                 "resume it with the same study file, or pass a new --out"
@@ -101,8 +124,16 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
-    by_cpu = math.floor(cluster.cpus / spec.resources.cpu) if spec.resources.cpu else math.inf
-    by_gpu = math.floor(cluster.gpus / spec.resources.gpu) if spec.resources.gpu else math.inf
+    by_cpu = (
+        math.floor(cluster.cpus / spec.resources.cpu)
+        if spec.resources.cpu
+        else math.inf
+    )
+    by_gpu = (
+        math.floor(cluster.gpus / spec.resources.gpu)
+        if spec.resources.gpu
+        else math.inf
+    )
     slots = min(by_cpu, by_gpu, spec.max_concurrent or math.inf)
     return int(slots) if math.isfinite(slots) else 1
 
@@ -110,7 +141,9 @@ def _slots(spec: StudySpec, cluster: Cluster) -> int:
 class _Progress:
     """One line per finished trial, and the trials-table append."""
 
-    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO) -> None:
+    def __init__(
+        self, table: TrialsTable, tracking: StudyTracking, stream: TextIO
+    ) -> None:
         self.table, self.tracking, self.stream = table, tracking, stream
         self.started = time.monotonic()
         self.phase_total = 0
@@ -140,23 +173,35 @@ class _Progress:
         self.table.append(row)
         self.ran += 1
         self.phase_done += 1
-        if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
+        if outcome.mlflow_run_id and (
+            outcome.stopped_by_scheduler or outcome.status == "failed"
+        ):
             try:
-                self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
+                self.tracking.close_child(
+                    outcome.mlflow_run_id,
+                    "stopped" if outcome.stopped_by_scheduler else "failed",
+                )
             except Exception as error:  # noqa: BLE001 - the row is safe in the table already
-                print(f"  (MLflow: could not close run {outcome.mlflow_run_id}: {error})", file=self.stream)
+                print(
+                    f"  (MLflow: could not close run {outcome.mlflow_run_id}: {error})",
+                    file=self.stream,
+                )
         print(self._line(plan, row), file=self.stream, flush=True)
 
     def _line(self, plan: TrialPlan, row: dict[str, Any]) -> str:
         elapsed = time.monotonic() - self.started
-        where = f"{plan.method} search {plan.search} trial {plan.trial_index}" if plan.phase == "tune" else (
-            f"{plan.method} seed {plan.seed}"
+        where = (
+            f"{plan.method} search {plan.search} trial {plan.trial_index}"
+            if plan.phase == "tune"
+            else (f"{plan.method} seed {plan.seed}")
         )
         params = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(plan.params.items()))
         score = f"val {_fmt(row.get('val_accuracy'))}" + (
             f" test {_fmt(row.get('test_accuracy'))}" if plan.phase == "eval" else ""
         )
-        status = row["status"] + (" (stopped by ASHA)" if row["stopped_by_scheduler"] else "")
+        status = row["status"] + (
+            " (stopped by ASHA)" if row["stopped_by_scheduler"] else ""
+        )
         if row.get("error"):
             status += f": {row['error']}"
         wall = row.get("wall_time_s")
@@ -183,16 +228,31 @@ def _fmt(value: Any) -> str:
 
 
 def _searches(
-    spec: StudySpec, rows: list[dict[str, Any]], study_dir: Path, tracking: Tracking, commit: str
+    spec: StudySpec,
+    rows: list[dict[str, Any]],
+    study_dir: Path,
+    tracking: Tracking,
+    commit: str,
 ) -> list[Search]:
     searches = []
     for method in spec.methods:
         if not method.tuned:
             continue
         for repeat in range(spec.tuning.repeats):
-            done = [r for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == repeat]
+            done = [
+                r
+                for r in rows
+                if r["phase"] == "tune"
+                and r["method"] == method.name
+                and r["search"] == repeat
+            ]
 
-            def plan_for(params: dict[str, Any], index: int, method: Any = method, repeat: int = repeat) -> TrialPlan:
+            def plan_for(
+                params: dict[str, Any],
+                index: int,
+                method: Any = method,
+                repeat: int = repeat,
+            ) -> TrialPlan:
                 return make_plan(
                     spec,
                     method,
@@ -214,7 +274,9 @@ def _searches(
                     seed=sampler_seed(spec, method, repeat),
                     startup_trials=spec.tuning.startup_trials,
                     budget=spec.tuning.trials,
-                    history=[(json.loads(r["params_json"]), objective(r)) for r in done],
+                    history=[
+                        (json.loads(r["params_json"]), objective(r)) for r in done
+                    ],
                     used_indices={int(r["trial_index"]) for r in done},
                     make_plan=plan_for,
                 )
@@ -240,7 +302,15 @@ def _eval_plans(
             params = selections[method.name].params
             plans.append(
                 make_plan(
-                    spec, method, "eval", seed, params, key=key, study_dir=str(study_dir), tracking=tracking, git_commit=commit
+                    spec,
+                    method,
+                    "eval",
+                    seed,
+                    params,
+                    key=key,
+                    study_dir=str(study_dir),
+                    tracking=tracking,
+                    git_commit=commit,
                 )
             )
     return plans
@@ -258,7 +328,9 @@ def run_study(
     started = time.monotonic()
     timings: dict[str, float] = {}
     spec = _absolute_paths(spec)
-    out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
+    out = (
+        Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
+    )
     study_dir = out / spec.name
     uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     check_tracking_uri(uri)
@@ -268,9 +340,13 @@ def run_study(
     timings["ray_start_s"] = time.monotonic() - started
     try:
         check_cluster(uri, cluster.nodes)
-        study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
+        study_tracking = StudyTracking(
+            uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts"
+        )
         study_tracking.log_study(study_file, spec.model_dump(mode="json"))
-        tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)
+        tracking = Tracking(
+            uri, study_tracking.experiment_id, study_tracking.parent_run_id
+        )
         table = TrialsTable(study_dir / TABLE_NAME)
         removed = study_tracking.remove_unrecorded_children(table.keys())
         slots = _slots(spec, cluster)
@@ -278,12 +354,16 @@ def run_study(
             f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seeds)} seeds; Ray at "
             f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
             f"trial(s) at a time); results in {study_dir}; MLflow at {uri} (parent run "
-            f"{tracking.parent_run_id})" + (f"; resuming: {len(table)} trial(s) done" if len(table) else ""),
+            f"{tracking.parent_run_id})"
+            + (f"; resuming: {len(table)} trial(s) done" if len(table) else ""),
             file=stream,
             flush=True,
         )
         if removed:
-            print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
+            print(
+                f"removed {removed} MLflow child run(s) of trials that were interrupted",
+                file=stream,
+            )
         progress = _Progress(table, study_tracking, stream)
         settings = dict(
             storage_path=str(out / "ray"),
@@ -300,15 +380,23 @@ def run_study(
         asha = None
         if spec.tuning.scheduler == "asha":
             asha = dict(
-                max_t=spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
+                max_t=spec.training.epochs
+                + 1,  # +1: the trial's final report after its last epoch
                 grace_period=spec.tuning.grace_period,
                 reduction_factor=spec.tuning.reduction_factor,
             )
-        tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
+        tune_runner.run_searches(
+            searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha
+        )
         timings["tuning_s"] = time.monotonic() - phase_started
-        left = sum(s.remaining for s in _searches(spec, table.rows(), study_dir, tracking, commit))
+        left = sum(
+            s.remaining
+            for s in _searches(spec, table.rows(), study_dir, tracking, commit)
+        )
         if left:
-            raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study_dir)
+            raise StudyInterrupted(
+                f"the tuning phase stopped with {left} trial(s) to go", study_dir
+            )
 
         selections = select_all(spec, table.rows())
         (study_dir / "selection.json").write_text(
@@ -326,26 +414,44 @@ def run_study(
         phase_started = time.monotonic()
         plans = _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
         progress.begin("evaluation", len(plans))
-        tune_runner.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
+        tune_runner.run_plans(
+            plans, RunSettings(name=f"{spec.name}-eval", **settings), progress
+        )
         timings["evaluation_s"] = time.monotonic() - phase_started
-        left = len(_eval_plans(spec, selections, table.keys(), study_dir, tracking, commit))
+        left = len(
+            _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
+        )
         if left:
-            raise StudyInterrupted(f"the evaluation phase stopped with {left} trial(s) to go", study_dir)
+            raise StudyInterrupted(
+                f"the evaluation phase stopped with {left} trial(s) to go", study_dir
+            )
 
-        shutil.rmtree(study_dir / CHECKPOINTS, ignore_errors=True)  # every trial is done: no resume needs them
+        shutil.rmtree(
+            study_dir / CHECKPOINTS, ignore_errors=True
+        )  # every trial is done: no resume needs them
         rows = table.rows()
         print(summary_table(spec, rows, selections), file=stream, flush=True)
         study_tracking.log_file(table.path)
         study_tracking.finish()
         timings["total_s"] = time.monotonic() - started
         return StudyOutcome(
-            study_dir, uri, tracking.parent_run_id, cluster, slots, selections, rows, timings, progress.ran
+            study_dir,
+            uri,
+            tracking.parent_run_id,
+            cluster,
+            slots,
+            selections,
+            rows,
+            timings,
+            progress.ran,
         )
     finally:
         tune_runner.stop_ray()
 
 
-def summary_table(spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]) -> str:
+def summary_table(
+    spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]
+) -> str:
     """Per method: test accuracy over the evaluation seeds (mean ± std), the selected ρ, trial counts and
     the wall time of its trials. Diverged and failed runs are counted, never hidden."""
     lines = [
@@ -354,18 +460,30 @@ def summary_table(spec: StudySpec, rows: list[dict[str, Any]], selections: dict[
     ]
     for method in spec.methods:
         runs = [r for r in rows if r["phase"] == "eval" and r["method"] == method.name]
-        accs = [float(r["test_accuracy"]) for r in runs if r["status"] == "ok" and r["test_accuracy"] is not None]
-        counts = "/".join(str(sum(1 for r in runs if r["status"] == s)) for s in ("ok", "diverged", "failed"))
+        accs = [
+            float(r["test_accuracy"])
+            for r in runs
+            if r["status"] == "ok" and r["test_accuracy"] is not None
+        ]
+        counts = "/".join(
+            str(sum(1 for r in runs if r["status"] == s))
+            for s in ("ok", "diverged", "failed")
+        )
         if len(accs) >= 2:
             acc = f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}"
         else:
             acc = f"{accs[0]:.4f}" if accs else "-"
         selection = selections[method.name]
-        chosen = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items())) or selection.source
+        chosen = (
+            ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items()))
+            or selection.source
+        )
         rho = dict(method.hparams).get("rho")
         if "rho" not in selection.params and rho is not None:
             chosen += f" (rho={_fmt(rho)})"
-        time_s = sum(r.get("wall_time_s") or 0.0 for r in rows if r["method"] == method.name)
+        time_s = sum(
+            r.get("wall_time_s") or 0.0 for r in rows if r["method"] == method.name
+        )
         lines.append(
             f"| {method.name}{' (reference)' if method.name == spec.reference else ''} | {acc} | {counts} | "
             f"{chosen} | {selection.tuning_trials} | {time_s:.0f} |"

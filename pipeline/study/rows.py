@@ -10,7 +10,16 @@ from pipeline.json_safe import finite_or_none
 from pipeline.optim import default_hyperparameters
 from pipeline.study.plan import TrialPlan
 
-TRAINING_COLUMNS = ("lr", "momentum", "weight_decay", "nesterov", "base", "batch_size", "epochs", "schedule")
+TRAINING_COLUMNS = (
+    "lr",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "base",
+    "batch_size",
+    "epochs",
+    "schedule",
+)
 RESULT_SCALARS = (
     "test_accuracy",
     "test_loss",
@@ -30,7 +39,9 @@ RESULT_SCALARS = (
     "samples_per_second",
     "peak_memory_mb",
 )
-_SET_BY_TRAINER = {"search_every"}  # XSAM searches once per epoch whatever its default says
+_SET_BY_TRAINER = {
+    "search_every"
+}  # XSAM searches once per epoch whatever its default says
 
 
 def _scalar(value: Any) -> Any:
@@ -55,7 +66,12 @@ def trial_row(
     ``partial`` holds the last per-epoch metrics the trial reported."""
     config = plan.config
     hparams = {
-        k: v for k, v in {**default_hyperparameters(plan.optimizer), **config["hparams"]}.items() if k not in _SET_BY_TRAINER
+        k: v
+        for k, v in {
+            **default_hyperparameters(plan.optimizer),
+            **config["hparams"],
+        }.items()
+        if k not in _SET_BY_TRAINER
     }
     row: dict[str, Any] = {
         "study": plan.study,
@@ -95,7 +111,9 @@ def trial_row(
         row.update({k: partial.get(k) for k in RESULT_SCALARS})
         # Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's.
         row["wall_time_s"] = partial.get("time_total_s")
-        row["epochs_run"] = partial["epoch"] + 1 if partial.get("epoch") is not None else None
+        row["epochs_run"] = (
+            partial["epoch"] + 1 if partial.get("epoch") is not None else None
+        )
         row["rho_trajectory"] = None
         row["final_rho"] = partial.get("rho")
         row["history_json"] = None

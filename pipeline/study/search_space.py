@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from pipeline.study.spec import MethodSpec, SearchParam
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
@@ -58,14 +66,22 @@ class SearchParam(BaseModel):
             if self.low is not None or self.high is not None or self.log:
                 raise ValueError("give either choices or low/high (and log), not both")
             if len(self.choices) < 2:
-                raise ValueError(f"choices needs at least two values to search over, got {list(self.choices)}")
+                raise ValueError(
+                    f"choices needs at least two values to search over, got {list(self.choices)}"
+                )
             return self
         if self.low is None or self.high is None:
-            raise ValueError("a searched value needs low and high (a range) or choices (a list)")
+            raise ValueError(
+                "a searched value needs low and high (a range) or choices (a list)"
+            )
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError(f"low and high must be finite, got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"low and high must be finite, got low={self.low}, high={self.high}"
+            )
         if not self.low < self.high:
-            raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"low must be below high, got low={self.low}, high={self.high}"
+            )
         if self.log and self.low <= 0:
             raise ValueError(f"a log-uniform range needs low > 0, got low={self.low}")
         return self
@@ -103,7 +119,9 @@ class MethodSpec(BaseModel):
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
         if name not in list_optimizers():
-            raise ValueError(f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}")
+            raise ValueError(
+                f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}"
+            )
         return name
 
     @model_validator(mode="after")
@@ -120,9 +138,15 @@ class MethodSpec(BaseModel):
                     f"search.rho: {self.optimizer!r} learns its radius (LETS); remove rho from its search space "
                     "(set the starting radius in hparams.rho, and search rho_lr instead if you like)"
                 )
-            numbers = [v for v in param.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            numbers = [
+                v
+                for v in param.values()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            ]
             if key in ("rho", "lr", "rho_lr") and numbers and min(numbers) <= 0:
-                raise ValueError(f"search.{key}: {key} must be > 0 everywhere in its range, got {param.values()}")
+                raise ValueError(
+                    f"search.{key}: {key} must be > 0 everywhere in its range, got {param.values()}"
+                )
         return self
 
     @property
@@ -134,25 +158,26 @@ class MethodSpec(BaseModel):
         return bool(self.search)
 
 
-class TrainingSpec(BaseModel):
-    """The schedule every method shares (``TrialConfig``'s fields, minus the ones a study sets per trial)."""
-
-    model_config = _FROZEN
-
-    base: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    nesterov: bool = False
-    batch_size: int = Field(128, ge=2)
-    epochs: int = Field(30, ge=1)
-    schedule: Literal["constant", "step", "cosine"] = "constant"
-    step_every: int = Field(30, ge=1)
-    step_gamma: float = Field(0.1, gt=0, le=1)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    patience: int | None = Field(None, ge=1)
-    compile: bool = False
-    eval_batch_size: int = Field(1024, ge=1)
+# The schedule every method shares: TrialConfig's own fields (types, bounds and defaults), minus the ones
+# a study sets per trial. Derived rather than restated, so the two can never disagree.
+_PER_TRIAL = {
+    "data",
+    "model",
+    "optimizer",
+    "hparams",
+    "seed",
+    "device",
+    "checkpoint_dir",
+}
+TrainingSpec = create_model(
+    "TrainingSpec",
+    __config__=_FROZEN,
+    **{
+        name: (f.annotation, f)
+        for name, f in TrialConfig.model_fields.items()
+        if name not in _PER_TRIAL
+    },
+)
 
 
 class TuningSpec(BaseModel):
@@ -165,7 +190,9 @@ class TuningSpec(BaseModel):
     repeats: int = Field(1, ge=1)
     seed: int = Field(0, ge=0)
     train_seed: int = Field(10_000, ge=0)
-    startup_trials: int = Field(4, ge=1)  # TPE's random start before it models the history
+    startup_trials: int = Field(
+        4, ge=1
+    )  # TPE's random start before it models the history
     scheduler: Literal["none", "asha"] = "none"
     grace_period: int = Field(5, ge=1)  # ASHA: epochs before a trial may be stopped
     reduction_factor: float = Field(3.0, gt=1)
@@ -182,7 +209,9 @@ class EvaluationSpec(BaseModel):
         if any(s < 0 for s in seeds):
             raise ValueError(f"seeds must be >= 0, got {list(seeds)}")
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}")
+            raise ValueError(
+                f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}"
+            )
         return seeds
 
 
@@ -198,7 +227,9 @@ class ResourcesSpec(BaseModel):
     @classmethod
     def _whole_above_one(cls, gpu: float) -> float:
         if gpu > 1 and gpu != int(gpu):
-            raise ValueError(f"gpu above 1 must be a whole number of devices, got {gpu}")
+            raise ValueError(
+                f"gpu above 1 must be a whole number of devices, got {gpu}"
+            )
         return gpu
 
     @property
@@ -222,15 +253,21 @@ class StudySpec(BaseModel):
     description: str = ""
     data: DataConfig
     model: ModelConfig
-    training: TrainingSpec = TrainingSpec()
+    training: TrainingSpec = TrainingSpec()  # type: ignore[valid-type]
     methods: tuple[MethodSpec, ...] = Field(min_length=1)
     reference: str
     tuning: TuningSpec = TuningSpec()
     evaluation: EvaluationSpec
     resources: ResourcesSpec = ResourcesSpec()
-    max_concurrent: int | None = Field(None, ge=1)  # None: as many as the cluster's resources allow
-    retries: int = Field(1, ge=0)  # Ray re-runs a failed trial this many times (from its last checkpoint)
-    checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
+    max_concurrent: int | None = Field(
+        None, ge=1
+    )  # None: as many as the cluster's resources allow
+    retries: int = Field(
+        1, ge=0
+    )  # Ray re-runs a failed trial this many times (from its last checkpoint)
+    checkpoint: bool = (
+        True  # an epoch checkpoint per trial, so that a retried trial resumes
+    )
     output: OutputSpec = OutputSpec()
 
     @model_validator(mode="after")
@@ -238,9 +275,13 @@ class StudySpec(BaseModel):
         names = [m.name for m in self.methods]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"methods: names must be unique; repeated: {', '.join(duplicates)}")
+            raise ValueError(
+                f"methods: names must be unique; repeated: {', '.join(duplicates)}"
+            )
         if self.reference not in names:
-            raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})")
+            raise ValueError(
+                f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})"
+            )
         return self
 
     def method(self, name: str) -> MethodSpec:
@@ -254,7 +295,11 @@ class StudySpec(BaseModel):
         return "cuda" if self.resources.gpu > 0 else "cpu"
 
     def trial_config(
-        self, method: MethodSpec, seed: int, params: dict[str, Any] | None = None, checkpoint_dir: str | None = None
+        self,
+        method: MethodSpec,
+        seed: int,
+        params: dict[str, Any] | None = None,
+        checkpoint_dir: str | None = None,
     ) -> TrialConfig:
         """The TrialConfig of ``method`` on ``seed``, with searched ``params`` laid over its fixed values."""
         params = dict(params or {})
@@ -276,12 +321,14 @@ class StudySpec(BaseModel):
 
     def comparable_dump(self) -> dict[str, Any]:
         """The fields that decide the results: a study resumed into the same folder must agree on them."""
-        return self.model_dump(mode="json", exclude={"output", "max_concurrent", "retries", "description"})
+        return self.model_dump(
+            mode="json", exclude={"output", "max_concurrent", "retries", "description"}
+        )
 
 
 def _check_every_trial_builds(spec: StudySpec) -> None:
     """Build each method's TrialConfig at its fixed values and at the bounds of every searched value."""
-    for index, method in enumerate(spec.methods):
+    for method in spec.methods:
         where = f"methods[{method.name}]"
         try:
             spec.trial_config(method, spec.evaluation.seeds[0])
@@ -292,7 +339,9 @@ def _check_every_trial_builds(spec: StudySpec) -> None:
                 try:
                     spec.trial_config(method, spec.evaluation.seeds[0], {key: value})
                 except ValidationError as error:
-                    raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {_first_message(error)}") from None
+                    raise StudySpecError(
+                        f"{where}.search.{key}: {value!r} fails: {_first_message(error)}"
+                    ) from None
 
 
 def _first_message(error: ValidationError) -> str:
@@ -328,7 +377,11 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
     lines = []
     for item in error.errors():
         # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() and "[" in p))
+        loc = tuple(
+            p
+            for p in item["loc"]
+            if not (isinstance(p, str) and p[:1].isupper() and "[" in p)
+        )
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
@@ -345,11 +398,15 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     """Validate an already-parsed study mapping; errors name ``source`` and the field."""
     if not isinstance(raw, dict):
-        raise StudySpecError(f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}")
+        raise StudySpecError(
+            f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}"
+        )
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:
-        raise StudySpecError(f"{source}: {_format_validation_error(error, raw)}") from None
+        raise StudySpecError(
+            f"{source}: {_format_validation_error(error, raw)}"
+        ) from None
     try:
         _check_every_trial_builds(spec)
     except StudySpecError as error:
@@ -371,4 +428,3 @@ def load_study(path: str | Path) -> StudySpec:
     except yaml.YAMLError as error:
         raise StudySpecError(f"{path}: not valid YAML: {error}") from None
     return parse_study(raw, str(path))
-

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
-FLUSH_EVERY_S = 10.0  # per-epoch metrics reach the server at most this late while a trial runs
+FLUSH_EVERY_S = (
+    10.0  # per-epoch metrics reach the server at most this late while a trial runs
+)
 _PAGE = 1000
 
 
@@ -81,7 +83,9 @@ def _flat_params(prefix: str, value: Any, out: dict[str, str]) -> None:
         for key, item in value.items():
             _flat_params(f"{prefix}.{key}" if prefix else str(key), item, out)
     else:
-        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+        out[prefix] = (
+            json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+        )
 
 
 def flatten_params(values: dict[str, Any]) -> dict[str, str]:
@@ -94,13 +98,21 @@ def flatten_params(values: dict[str, Any]) -> dict[str, str]:
 class StudyTracking:
     """The driver's side: the experiment, the parent run, and the clean-up of orphaned child runs."""
 
-    def __init__(self, uri: str, study: str, study_dir: Path, artifact_root: Path | None) -> None:
+    def __init__(
+        self, uri: str, study: str, study_dir: Path, artifact_root: Path | None
+    ) -> None:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(study)
         if experiment is None:
-            location = (artifact_root / study).resolve().as_uri() if artifact_root is not None else None
-            self.experiment_id = self.client.create_experiment(study, artifact_location=location)
+            location = (
+                (artifact_root / study).resolve().as_uri()
+                if artifact_root is not None
+                else None
+            )
+            self.experiment_id = self.client.create_experiment(
+                study, artifact_location=location
+            )
         else:
             self.experiment_id = experiment.experiment_id
         self.study_dir = str(study_dir.resolve())
@@ -118,7 +130,9 @@ class StudyTracking:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         tags = {"role": PARENT_ROLE, "study": study, "study_dir": self.study_dir}
-        return self.client.create_run(self.experiment_id, tags=tags, run_name=study).info.run_id
+        return self.client.create_run(
+            self.experiment_id, tags=tags, run_name=study
+        ).info.run_id
 
     def log_study(self, study_file: Path, resolved: dict[str, Any]) -> None:
         self.client.log_artifact(self.parent_run_id, str(study_file), "study")
@@ -127,7 +141,9 @@ class StudyTracking:
         for method in resolved["methods"]:
             params.update(flatten_params({f"method.{method['name']}": method}))
         existing = self.client.get_run(self.parent_run_id).data.params
-        new = [Param(k, v[:6000]) for k, v in sorted(params.items()) if k not in existing]
+        new = [
+            Param(k, v[:6000]) for k, v in sorted(params.items()) if k not in existing
+        ]
         for start in range(0, len(new), 100):
             self.client.log_batch(self.parent_run_id, params=new[start : start + 100])
 
@@ -138,7 +154,9 @@ class StudyTracking:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_batch(
+            self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()]
+        )
 
     def child_runs(self) -> list[Any]:
         runs: list[Any] = []
@@ -171,7 +189,9 @@ class StudyTracking:
         run = self.client.get_run(run_id)
         if run.info.status == "RUNNING":
             self.client.set_tag(run_id, "status", status)
-            self.client.set_terminated(run_id, "KILLED" if status == "stopped" else "FAILED")
+            self.client.set_terminated(
+                run_id, "KILLED" if status == "stopped" else "FAILED"
+            )
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_run_id, status)
@@ -192,14 +212,29 @@ class TrialTracking:
         self.run_id: str | None = None
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
-        self._guard("start the child run", self._start, uri, experiment_id, parent_run_id, run_name, tags, params)
+        self._guard(
+            "start the child run",
+            self._start,
+            uri,
+            experiment_id,
+            parent_run_id,
+            run_name,
+            tags,
+            params,
+        )
 
     @property
     def ok(self) -> bool:
         return self.run_id is not None
 
     def _start(
-        self, uri: str, experiment_id: str, parent: str, name: str, tags: dict[str, str], params: dict[str, Any]
+        self,
+        uri: str,
+        experiment_id: str,
+        parent: str,
+        name: str,
+        tags: dict[str, str],
+        params: dict[str, Any],
     ) -> None:
         self.client = MlflowClient(tracking_uri=uri)
         # A retried trial (Ray restarts it after a crash) continues its own child run.
@@ -214,10 +249,15 @@ class TrialTracking:
             self.run_id = run_id
             return
         run = self.client.create_run(
-            experiment_id, tags={"mlflow.parentRunId": parent, "role": TRIAL_ROLE, **tags}, run_name=name
+            experiment_id,
+            tags={"mlflow.parentRunId": parent, "role": TRIAL_ROLE, **tags},
+            run_name=name,
         )
         flat = flatten_params(params)
-        self.client.log_batch(run.info.run_id, params=[Param(k, v[:6000]) for k, v in sorted(flat.items())])
+        self.client.log_batch(
+            run.info.run_id,
+            params=[Param(k, v[:6000]) for k, v in sorted(flat.items())],
+        )
         self.run_id = run.info.run_id
 
     def _guard(self, what: str, fn: Any, *args: Any) -> None:
@@ -225,14 +265,20 @@ class TrialTracking:
             fn(*args)
         except Exception as error:  # noqa: BLE001 - tracking must never stop a trial
             if self.run_id is not None or what == "start the child run":
-                log.warning("MLflow: could not %s (%s); the trial goes on, the trials table keeps its result", what, error)
+                log.warning(
+                    "MLflow: could not %s (%s); the trial goes on, the trials table keeps its result",
+                    what,
+                    error,
+                )
             self.run_id = None
 
     def log_epoch(self, epoch: int, metrics: dict[str, float | None]) -> None:
         if not self.ok:
             return
         now = int(time.time() * 1000)
-        self._pending += [Metric(k, float(v), now, epoch) for k, v in metrics.items() if v is not None]
+        self._pending += [
+            Metric(k, float(v), now, epoch) for k, v in metrics.items() if v is not None
+        ]
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self._guard("log epoch metrics", self._flush)
 
@@ -244,7 +290,11 @@ class TrialTracking:
         self._last_flush = time.monotonic()
 
     def finish(
-        self, status: str, metrics: dict[str, float | None], result: dict[str, Any] | None, step: int = 0
+        self,
+        status: str,
+        metrics: dict[str, float | None],
+        result: dict[str, Any] | None,
+        step: int = 0,
     ) -> None:
         if not self.ok:
             return
@@ -252,13 +302,24 @@ class TrialTracking:
         def close() -> None:
             assert self.run_id is not None
             now = int(time.time() * 1000)
-            self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+            self._pending += [
+                Metric(k, float(v), now, step)
+                for k, v in metrics.items()
+                if v is not None
+            ]
             self._flush()
             if result is not None:
                 self.client.log_dict(self.run_id, finite_or_none(result), "result.json")
                 if result.get("rho_trajectory"):
-                    self.client.log_dict(self.run_id, {"rho": result["rho_trajectory"]}, "rho_trajectory.json")
+                    self.client.log_dict(
+                        self.run_id,
+                        {"rho": result["rho_trajectory"]},
+                        "rho_trajectory.json",
+                    )
             self.client.set_tag(self.run_id, "status", status)
-            self.client.set_terminated(self.run_id, {"failed": "FAILED", "stopped": "KILLED"}.get(status, "FINISHED"))
+            self.client.set_terminated(
+                self.run_id,
+                {"failed": "FAILED", "stopped": "KILLED"}.get(status, "FINISHED"),
+            )
 
         self._guard("finish the child run", close)

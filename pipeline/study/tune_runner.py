@@ -69,7 +69,9 @@ def start_ray(address: str | None) -> Cluster:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+    return Cluster(
+        nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local"
+    )
 
 
 def stop_ray() -> None:
@@ -80,7 +82,14 @@ def stop_ray() -> None:
 # -------------------------------------------------------------------------------- inside a trial
 
 
-_EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "rho")
+_EPOCH_METRICS = (
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "epoch_seconds",
+    "rho",
+)
 
 
 class _ReportingCallbacks(TrialCallbacks):
@@ -99,7 +108,14 @@ class _ReportingCallbacks(TrialCallbacks):
         if self.tracking is not None:
             self.tracking.log_epoch(record.epoch, metrics)
         run_id = self.tracking.run_id if self.tracking is not None else None
-        tune.report({METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **metrics})
+        tune.report(
+            {
+                METRIC: record.val_accuracy,
+                "epoch": record.epoch,
+                "mlflow_run_id": run_id,
+                **metrics,
+            }
+        )
 
 
 def _node() -> str:
@@ -125,11 +141,18 @@ def _trial_function(config: dict[str, Any]) -> None:
                 "seed": str(plan.seed),
                 "trial_key": plan.key,
             },
-            params={**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params},
+            params={
+                **plan.config,
+                "phase": plan.phase,
+                "method": plan.method,
+                "searched": plan.params,
+            },
         )
     try:
         result = run_trial(trial_config, _ReportingCallbacks(tracking))
-    except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
+    except (
+        SystemExit
+    ):  # how Ray ends a trial that its scheduler stopped (inside tune.report)
         if tracking is not None:
             tracking.finish("stopped", {}, None)
         raise
@@ -137,7 +160,9 @@ def _trial_function(config: dict[str, Any]) -> None:
         if tracking is not None:
             tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
         raise
-    if trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
+    if (
+        trial_config.checkpoint_dir is not None
+    ):  # finished: a retry would start over anyway
         shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)
     summary = finite_or_none(result.to_dict())
     if tracking is not None:
@@ -168,7 +193,9 @@ class TrialOutcome:
 
     plan: TrialPlan
     status: str  # ok | diverged | failed
-    result: dict[str, Any] | None  # TrialResult.to_dict(), when the trial ran to its end
+    result: (
+        dict[str, Any] | None
+    )  # TrialResult.to_dict(), when the trial ran to its end
     node: str | None
     mlflow_run_id: str | None
     error: str | None = None
@@ -180,23 +207,45 @@ class _Recorder(tune.Callback):
     def __init__(self, on_outcome: Callable[[TrialOutcome], None]) -> None:
         self.on_outcome = on_outcome
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_complete(
+        self, iteration: int, trials: list[Any], trial: Any, **info: Any
+    ) -> None:
         plan = TrialPlan.from_dict(trial.config["plan"])
         last = dict(trial.last_result or {})
         if last.get("final"):
             result = json.loads(last["result_json"])
-            outcome = TrialOutcome(plan, result["status"], result, last.get("node"), last.get("mlflow_run_id"))
+            outcome = TrialOutcome(
+                plan,
+                result["status"],
+                result,
+                last.get("node"),
+                last.get("mlflow_run_id"),
+            )
         else:  # the scheduler stopped it between epochs: its last epoch is all there is
             outcome = TrialOutcome(
-                plan, "ok", None, None, last.get("mlflow_run_id"), stopped_by_scheduler=True, last_epoch=last
+                plan,
+                "ok",
+                None,
+                None,
+                last.get("mlflow_run_id"),
+                stopped_by_scheduler=True,
+                last_epoch=last,
             )
         self.on_outcome(outcome)
 
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Any], trial: Any, **info: Any
+    ) -> None:
         plan = TrialPlan.from_dict(trial.config["plan"])
         last = dict(trial.last_result or {})
         outcome = TrialOutcome(
-            plan, "failed", None, None, last.get("mlflow_run_id"), error=_error_text(trial), last_epoch=last
+            plan,
+            "failed",
+            None,
+            None,
+            last.get("mlflow_run_id"),
+            error=_error_text(trial),
+            last_epoch=last,
         )
         self.on_outcome(outcome)
 
@@ -208,7 +257,9 @@ def _error_text(trial: Any) -> str:
     except OSError:
         text = ""
     lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
+    return (
+        lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
+    )
 
 
 @dataclass(frozen=True)
@@ -232,7 +283,9 @@ def _tuner(
     scheduler: Any = None,
 ) -> tune.Tuner:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    trainable = tune.with_resources(_trial_function, {"cpu": settings.cpu, "gpu": settings.gpu})
+    trainable = tune.with_resources(
+        _trial_function, {"cpu": settings.cpu, "gpu": settings.gpu}
+    )
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -263,7 +316,11 @@ def _trial_name(trial: Any) -> str:
     return f"{key.replace('/', '_')}_{trial.trial_id}"
 
 
-def run_plans(plans: list[TrialPlan], settings: RunSettings, on_outcome: Callable[[TrialOutcome], None]) -> None:
+def run_plans(
+    plans: list[TrialPlan],
+    settings: RunSettings,
+    on_outcome: Callable[[TrialOutcome], None],
+) -> None:
     """Run a fixed list of trials (the evaluation grid)."""
     if not plans:
         return
@@ -280,7 +337,9 @@ class Search:
     seed: int
     startup_trials: int
     budget: int
-    history: list[tuple[dict[str, Any], float | None]]  # (params, objective or None if it failed)
+    history: list[
+        tuple[dict[str, Any], float | None]
+    ]  # (params, objective or None if it failed)
     used_indices: set[int]
     make_plan: Callable[[dict[str, Any], int], TrialPlan]
 
@@ -306,14 +365,27 @@ class _MultiSearch(Searcher):
         for s in searches:
             # The seed also counts the trials the search already has, so a resumed search does not
             # repeat the random start it drew before the interruption.
-            seed = int(np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0])
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
-            search = OptunaSearch(space=s.space, metric=METRIC, mode="max", sampler=sampler)
-            for params, value in s.history:  # a resumed search continues from what it had
-                search.add_evaluated_point(params, value if value is not None else 0.0, error=value is None)
+            seed = int(
+                np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0]
+            )
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=s.startup_trials
+            )
+            search = OptunaSearch(
+                space=s.space, metric=METRIC, mode="max", sampler=sampler
+            )
+            for (
+                params,
+                value,
+            ) in s.history:  # a resumed search continues from what it had
+                search.add_evaluated_point(
+                    params, value if value is not None else 0.0, error=value is None
+                )
             self._optuna[s.search_id] = search
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
         return True
 
     def save(self, checkpoint_path: str) -> None:
@@ -331,7 +403,9 @@ class _MultiSearch(Searcher):
         return index
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        open_searches = [s for s in self._searches if self._issued[s.search_id] < s.remaining]
+        open_searches = [
+            s for s in self._searches if self._issued[s.search_id] < s.remaining
+        ]
         if not open_searches:
             return Searcher.FINISHED
         s = min(open_searches, key=lambda s: len(s.history) + self._issued[s.search_id])
@@ -347,9 +421,13 @@ class _MultiSearch(Searcher):
         if trial_id in self._owner and METRIC in result:
             self._optuna[self._owner[trial_id]].on_trial_result(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
         if trial_id in self._owner:
-            self._optuna[self._owner[trial_id]].on_trial_complete(trial_id, result, error)
+            self._optuna[self._owner[trial_id]].on_trial_complete(
+                trial_id, result, error
+            )
 
 
 def run_searches(
@@ -363,4 +441,11 @@ def run_searches(
     if total == 0:
         return
     scheduler = ASHAScheduler(**asha) if asha else None
-    _tuner(settings, on_outcome, {}, num_samples=total, search_alg=_MultiSearch(searches), scheduler=scheduler).fit()
+    _tuner(
+        settings,
+        on_outcome,
+        {},
+        num_samples=total,
+        search_alg=_MultiSearch(searches),
+        scheduler=scheduler,
+    ).fit()

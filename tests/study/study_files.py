@@ -52,16 +52,24 @@ def sam_study(*args: str, **popen: object) -> subprocess.Popen[str]:
 def run_to_end(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], env=env, text=True, capture_output=True, timeout=timeout
+        [sys.executable, "-m", "pipeline", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
     )
 
 
-def interrupt_after_rows(process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 240) -> None:
+def interrupt_after_rows(
+    process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 240
+) -> None:
     """Ctrl-C the study once its trials table holds ``rows`` rows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the study ended (rc={process.returncode}) before {rows} trials were recorded")
+            raise AssertionError(
+                f"the study ended (rc={process.returncode}) before {rows} trials were recorded"
+            )
         if table.exists() and len(pd.read_parquet(table)) >= rows:
             process.send_signal(signal.SIGINT)
             return

@@ -12,10 +12,20 @@ from pipeline.study.results_store import TrialsTable
 
 
 def row(key: str, **extra: object) -> dict[str, object]:
-    return {"study": "s", "phase": "eval", "method": "sam", "trial_key": key, "seed": 0, "status": "ok", **extra}
+    return {
+        "study": "s",
+        "phase": "eval",
+        "method": "sam",
+        "trial_key": key,
+        "seed": 0,
+        "status": "ok",
+        **extra,
+    }
 
 
-def test_rows_are_appended_and_read_back_with_the_union_of_columns(tmp_path: Path) -> None:
+def test_rows_are_appended_and_read_back_with_the_union_of_columns(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "trials.parquet"
     table = TrialsTable(path)
     table.append(row("a", rho=0.05, rho_trajectory=None))
@@ -36,7 +46,9 @@ def test_a_trial_key_is_recorded_once(tmp_path: Path) -> None:
         table.append(row("a"))
 
 
-def test_a_failed_write_leaves_the_previous_table_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_previous_table_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "trials.parquet"
     table = TrialsTable(path)
     table.append(row("a"))
@@ -50,4 +62,6 @@ def test_a_failed_write_leaves_the_previous_table_whole(tmp_path: Path, monkeypa
         table.append(row("b"))
     assert path.read_bytes() == before
     assert table.keys() == {"a"}
-    assert [p.name for p in tmp_path.iterdir()] == ["trials.parquet"], "no temporary file is left behind"
+    assert [p.name for p in tmp_path.iterdir()] == ["trials.parquet"], (
+        "no temporary file is left behind"
+    )

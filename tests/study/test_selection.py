@@ -7,10 +7,14 @@ import json
 from pipeline.study.selection import objective, select
 from pipeline.study.spec import MethodSpec
 
-SAM = MethodSpec.model_validate({"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}})
+SAM = MethodSpec.model_validate(
+    {"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}}
+)
 
 
-def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **extra: object) -> dict[str, object]:
+def tune_row(
+    index: int, rho: float, val: float | None, status: str = "ok", **extra: object
+) -> dict[str, object]:
     return {
         "trial_key": f"tune/sam/search0/trial{index}",
         "search": 0,
@@ -26,19 +30,34 @@ def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **ex
 
 
 def test_the_best_validation_accuracy_wins_and_test_accuracy_is_ignored() -> None:
-    rows = [tune_row(0, 0.05, 0.80, test_accuracy=0.99), tune_row(1, 0.2, 0.85, test_accuracy=0.10)]
+    rows = [
+        tune_row(0, 0.05, 0.80, test_accuracy=0.99),
+        tune_row(1, 0.2, 0.85, test_accuracy=0.10),
+    ]
     chosen = select(SAM, rows)
-    assert chosen.params == {"rho": 0.2} and chosen.source == "tuned" and chosen.val_accuracy == 0.85
+    assert (
+        chosen.params == {"rho": 0.2}
+        and chosen.source == "tuned"
+        and chosen.val_accuracy == 0.85
+    )
     assert chosen.tuning_trials == 2 and chosen.tuning_time_s == 4.0
 
 
 def test_ties_go_to_the_lower_validation_loss_then_the_earlier_trial() -> None:
-    rows = [tune_row(0, 0.05, 0.8, val_loss=0.5), tune_row(1, 0.1, 0.8, val_loss=0.4), tune_row(2, 0.3, 0.8, val_loss=0.4)]
+    rows = [
+        tune_row(0, 0.05, 0.8, val_loss=0.5),
+        tune_row(1, 0.1, 0.8, val_loss=0.4),
+        tune_row(2, 0.3, 0.8, val_loss=0.4),
+    ]
     assert select(SAM, rows).params == {"rho": 0.1}
 
 
 def test_diverged_and_failed_trials_are_never_selected_but_are_counted() -> None:
-    rows = [tune_row(0, 5.0, 0.9, status="diverged"), tune_row(1, 0.02, 0.6), tune_row(2, 0.5, None, status="failed")]
+    rows = [
+        tune_row(0, 5.0, 0.9, status="diverged"),
+        tune_row(1, 0.02, 0.6),
+        tune_row(2, 0.5, None, status="failed"),
+    ]
     chosen = select(SAM, rows)
     assert chosen.params == {"rho": 0.02}
     assert chosen.tuning_trials == 3 and chosen.tuning_failed == 1
