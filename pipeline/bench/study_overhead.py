@@ -30,10 +30,7 @@ def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
     outcome = run_study(spec, study, out_dir=out, stream=stream)
     rows = outcome.rows
     t = outcome.timings
-    inside = {
-        phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase)
-        for phase in ("tune", "eval")
-    }
+    inside = {phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase) for phase in ("tune", "eval")}
     slots = outcome.slots
     return {
         "study": spec.name,
@@ -45,19 +42,13 @@ def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
         "evaluation_s": t["evaluation_s"],
         "inside_run_trial_s": inside["tune"] + inside["eval"],
         "utilisation": (inside["tune"] + inside["eval"]) / (t["total_s"] * slots),
-        "tuning_utilisation": inside["tune"] / (t["tuning_s"] * slots)
-        if t["tuning_s"]
-        else None,
-        "evaluation_utilisation": inside["eval"] / (t["evaluation_s"] * slots)
-        if t["evaluation_s"]
-        else None,
+        "tuning_utilisation": inside["tune"] / (t["tuning_s"] * slots) if t["tuning_s"] else None,
+        "evaluation_utilisation": inside["eval"] / (t["evaluation_s"] * slots) if t["evaluation_s"] else None,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="sam-study bench study", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="sam-study bench study", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "study",
         nargs="?",
@@ -71,9 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="output folder (default: a fresh temporary one)",
     )
-    parser.add_argument(
-        "--json", metavar="PATH", default=None, help="also write the figures as JSON"
-    )
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     try:
         if args.out is None:
@@ -88,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudySpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(
-        f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)"
-    )
+    print(f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)")
     print(f"  wall time               {figures['wall_s']:8.1f} s")
     print(f"    starting Ray          {figures['ray_start_s']:8.1f} s")
     print(
@@ -100,12 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"    evaluation phase      {figures['evaluation_s']:8.1f} s  "
         f"({_pct(figures['evaluation_utilisation'])} inside trials)"
     )
-    print(
-        f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)"
-    )
-    print(
-        f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots (target >= 85%)"
-    )
+    print(f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)")
+    print(f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots (target >= 85%)")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -53,8 +53,7 @@ class StudyInterrupted(RuntimeError):
 
     def __init__(self, what: str, study_dir: Path) -> None:
         super().__init__(
-            f"{what}; the {TABLE_NAME} in {study_dir} keeps every finished trial: run the same command again to "
-            "resume"
+            f"{what}; the {TABLE_NAME} in {study_dir} keeps every finished trial: run the same command again to resume"
         )
 
 
@@ -98,9 +97,7 @@ def _absolute_paths(spec: StudySpec) -> StudySpec:
     """Ray runs trials in their own working folders: make every path in the spec absolute."""
     if spec.data.root is None:
         return spec
-    data = spec.data.model_copy(
-        update={"root": str(Path(spec.data.root).expanduser().resolve())}
-    )
+    data = spec.data.model_copy(update={"root": str(Path(spec.data.root).expanduser().resolve())})
     return spec.model_copy(update={"data": data})
 
 
@@ -112,9 +109,7 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
     if recorded.exists():
         before = json.loads(recorded.read_text())
         if before != current:
-            changed = sorted(
-                k for k in set(before) | set(current) if before.get(k) != current.get(k)
-            )
+            changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
             raise StudySpecError(
                 f"{study_dir} holds study {spec.name!r} run with different settings ({', '.join(changed)} changed); "
                 "resume it with the same study file, or pass a new --out"
@@ -124,16 +119,8 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
-    by_cpu = (
-        math.floor(cluster.cpus / spec.resources.cpu)
-        if spec.resources.cpu
-        else math.inf
-    )
-    by_gpu = (
-        math.floor(cluster.gpus / spec.resources.gpu)
-        if spec.resources.gpu
-        else math.inf
-    )
+    by_cpu = math.floor(cluster.cpus / spec.resources.cpu) if spec.resources.cpu else math.inf
+    by_gpu = math.floor(cluster.gpus / spec.resources.gpu) if spec.resources.gpu else math.inf
     slots = min(by_cpu, by_gpu, spec.max_concurrent or math.inf)
     return int(slots) if math.isfinite(slots) else 1
 
@@ -141,9 +128,7 @@ def _slots(spec: StudySpec, cluster: Cluster) -> int:
 class _Progress:
     """One line per finished trial, and the trials-table append."""
 
-    def __init__(
-        self, table: TrialsTable, tracking: StudyTracking, stream: TextIO
-    ) -> None:
+    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO) -> None:
         self.table, self.tracking, self.stream = table, tracking, stream
         self.started = time.monotonic()
         self.phase_total = 0
@@ -173,9 +158,7 @@ class _Progress:
         self.table.append(row)
         self.ran += 1
         self.phase_done += 1
-        if outcome.mlflow_run_id and (
-            outcome.stopped_by_scheduler or outcome.status == "failed"
-        ):
+        if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             try:
                 self.tracking.close_child(
                     outcome.mlflow_run_id,
@@ -199,9 +182,7 @@ class _Progress:
         score = f"val {_fmt(row.get('val_accuracy'))}" + (
             f" test {_fmt(row.get('test_accuracy'))}" if plan.phase == "eval" else ""
         )
-        status = row["status"] + (
-            " (stopped by ASHA)" if row["stopped_by_scheduler"] else ""
-        )
+        status = row["status"] + (" (stopped by ASHA)" if row["stopped_by_scheduler"] else "")
         if row.get("error"):
             status += f": {row['error']}"
         wall = row.get("wall_time_s")
@@ -239,13 +220,7 @@ def _searches(
         if not method.tuned:
             continue
         for repeat in range(spec.tuning.repeats):
-            done = [
-                r
-                for r in rows
-                if r["phase"] == "tune"
-                and r["method"] == method.name
-                and r["search"] == repeat
-            ]
+            done = [r for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == repeat]
 
             def plan_for(
                 params: dict[str, Any],
@@ -274,9 +249,7 @@ def _searches(
                     seed=sampler_seed(spec, method, repeat),
                     startup_trials=spec.tuning.startup_trials,
                     budget=spec.tuning.trials,
-                    history=[
-                        (json.loads(r["params_json"]), objective(r)) for r in done
-                    ],
+                    history=[(json.loads(r["params_json"]), objective(r)) for r in done],
                     used_indices={int(r["trial_index"]) for r in done},
                     make_plan=plan_for,
                 )
@@ -328,9 +301,7 @@ def run_study(
     started = time.monotonic()
     timings: dict[str, float] = {}
     spec = _absolute_paths(spec)
-    out = (
-        Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
-    )
+    out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
     study_dir = out / spec.name
     uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     check_tracking_uri(uri)
@@ -340,13 +311,9 @@ def run_study(
     timings["ray_start_s"] = time.monotonic() - started
     try:
         check_cluster(uri, cluster.nodes)
-        study_tracking = StudyTracking(
-            uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts"
-        )
+        study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
         study_tracking.log_study(study_file, spec.model_dump(mode="json"))
-        tracking = Tracking(
-            uri, study_tracking.experiment_id, study_tracking.parent_run_id
-        )
+        tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)
         table = TrialsTable(study_dir / TABLE_NAME)
         removed = study_tracking.remove_unrecorded_children(table.keys())
         slots = _slots(spec, cluster)
@@ -354,8 +321,7 @@ def run_study(
             f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seeds)} seeds; Ray at "
             f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
             f"trial(s) at a time); results in {study_dir}; MLflow at {uri} (parent run "
-            f"{tracking.parent_run_id})"
-            + (f"; resuming: {len(table)} trial(s) done" if len(table) else ""),
+            f"{tracking.parent_run_id})" + (f"; resuming: {len(table)} trial(s) done" if len(table) else ""),
             file=stream,
             flush=True,
         )
@@ -380,23 +346,15 @@ def run_study(
         asha = None
         if spec.tuning.scheduler == "asha":
             asha = dict(
-                max_t=spec.training.epochs
-                + 1,  # +1: the trial's final report after its last epoch
+                max_t=spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
                 grace_period=spec.tuning.grace_period,
                 reduction_factor=spec.tuning.reduction_factor,
             )
-        tune_runner.run_searches(
-            searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha
-        )
+        tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
         timings["tuning_s"] = time.monotonic() - phase_started
-        left = sum(
-            s.remaining
-            for s in _searches(spec, table.rows(), study_dir, tracking, commit)
-        )
+        left = sum(s.remaining for s in _searches(spec, table.rows(), study_dir, tracking, commit))
         if left:
-            raise StudyInterrupted(
-                f"the tuning phase stopped with {left} trial(s) to go", study_dir
-            )
+            raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study_dir)
 
         selections = select_all(spec, table.rows())
         (study_dir / "selection.json").write_text(
@@ -414,21 +372,13 @@ def run_study(
         phase_started = time.monotonic()
         plans = _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
         progress.begin("evaluation", len(plans))
-        tune_runner.run_plans(
-            plans, RunSettings(name=f"{spec.name}-eval", **settings), progress
-        )
+        tune_runner.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
         timings["evaluation_s"] = time.monotonic() - phase_started
-        left = len(
-            _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
-        )
+        left = len(_eval_plans(spec, selections, table.keys(), study_dir, tracking, commit))
         if left:
-            raise StudyInterrupted(
-                f"the evaluation phase stopped with {left} trial(s) to go", study_dir
-            )
+            raise StudyInterrupted(f"the evaluation phase stopped with {left} trial(s) to go", study_dir)
 
-        shutil.rmtree(
-            study_dir / CHECKPOINTS, ignore_errors=True
-        )  # every trial is done: no resume needs them
+        shutil.rmtree(study_dir / CHECKPOINTS, ignore_errors=True)  # every trial is done: no resume needs them
         rows = table.rows()
         print(summary_table(spec, rows, selections), file=stream, flush=True)
         study_tracking.log_file(table.path)
@@ -449,9 +399,7 @@ def run_study(
         tune_runner.stop_ray()
 
 
-def summary_table(
-    spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]
-) -> str:
+def summary_table(spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]) -> str:
     """Per method: test accuracy over the evaluation seeds (mean ± std), the selected ρ, trial counts and
     the wall time of its trials. Diverged and failed runs are counted, never hidden."""
     lines = [
@@ -460,30 +408,18 @@ def summary_table(
     ]
     for method in spec.methods:
         runs = [r for r in rows if r["phase"] == "eval" and r["method"] == method.name]
-        accs = [
-            float(r["test_accuracy"])
-            for r in runs
-            if r["status"] == "ok" and r["test_accuracy"] is not None
-        ]
-        counts = "/".join(
-            str(sum(1 for r in runs if r["status"] == s))
-            for s in ("ok", "diverged", "failed")
-        )
+        accs = [float(r["test_accuracy"]) for r in runs if r["status"] == "ok" and r["test_accuracy"] is not None]
+        counts = "/".join(str(sum(1 for r in runs if r["status"] == s)) for s in ("ok", "diverged", "failed"))
         if len(accs) >= 2:
             acc = f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}"
         else:
             acc = f"{accs[0]:.4f}" if accs else "-"
         selection = selections[method.name]
-        chosen = (
-            ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items()))
-            or selection.source
-        )
+        chosen = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items())) or selection.source
         rho = dict(method.hparams).get("rho")
         if "rho" not in selection.params and rho is not None:
             chosen += f" (rho={_fmt(rho)})"
-        time_s = sum(
-            r.get("wall_time_s") or 0.0 for r in rows if r["method"] == method.name
-        )
+        time_s = sum(r.get("wall_time_s") or 0.0 for r in rows if r["method"] == method.name)
         lines.append(
             f"| {method.name}{' (reference)' if method.name == spec.reference else ''} | {acc} | {counts} | "
             f"{chosen} | {selection.tuning_trials} | {time_s:.0f} |"

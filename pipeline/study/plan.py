@@ -31,9 +31,7 @@ class TrialPlan:
     optimizer: str
     seed: int
     config: dict[str, Any]  # TrialConfig.model_dump(mode="json")
-    params: dict[str, Any] = field(
-        default_factory=dict
-    )  # the searched values (tuning phase)
+    params: dict[str, Any] = field(default_factory=dict)  # the searched values (tuning phase)
     search: int | None = None  # tuning repeat
     trial_index: int | None = None  # order within that search
     threads: int = 1
@@ -63,9 +61,7 @@ def search_id(method: str, search: int) -> str:
 
 def sampler_seed(spec: StudySpec, method: MethodSpec, search: int) -> int:
     """Each search's TPE seed: the study's tuning seed, the repeat and the method, mixed."""
-    digest = hashlib.sha256(
-        f"{spec.tuning.seed}/{search}/{method.name}".encode()
-    ).digest()
+    digest = hashlib.sha256(f"{spec.tuning.seed}/{search}/{method.name}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
@@ -94,9 +90,7 @@ def make_plan(
     if spec.checkpoint:
         # The folder names the configuration too: a re-suggested tuning trial never meets a stale checkpoint.
         digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]
-        config = config.model_copy(
-            update={"checkpoint_dir": checkpoint_dir(study_dir, f"{key}-{digest}")}
-        )
+        config = config.model_copy(update={"checkpoint_dir": checkpoint_dir(study_dir, f"{key}-{digest}")})
     return TrialPlan(
         key=key,
         study=spec.name,

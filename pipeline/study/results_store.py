@@ -54,9 +54,7 @@ class TrialsTable:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._rows: list[dict[str, Any]] = (
-            read_table(self.path).to_dict("records") if self.path.exists() else []
-        )
+        self._rows: list[dict[str, Any]] = read_table(self.path).to_dict("records") if self.path.exists() else []
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -39,9 +39,7 @@ RESULT_SCALARS = (
     "samples_per_second",
     "peak_memory_mb",
 )
-_SET_BY_TRAINER = {
-    "search_every"
-}  # XSAM searches once per epoch whatever its default says
+_SET_BY_TRAINER = {"search_every"}  # XSAM searches once per epoch whatever its default says
 
 
 def _scalar(value: Any) -> Any:
@@ -111,9 +109,7 @@ def trial_row(
         row.update({k: partial.get(k) for k in RESULT_SCALARS})
         # Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's.
         row["wall_time_s"] = partial.get("time_total_s")
-        row["epochs_run"] = (
-            partial["epoch"] + 1 if partial.get("epoch") is not None else None
-        )
+        row["epochs_run"] = partial["epoch"] + 1 if partial.get("epoch") is not None else None
         row["rho_trajectory"] = None
         row["final_rho"] = partial.get("rho")
         row["history_json"] = None

@@ -14,9 +14,7 @@ from pipeline.study.spec import MethodSpec, StudySpec
 @dataclass(frozen=True)
 class Selection:
     method: str
-    params: dict[
-        str, Any
-    ]  # the searched values it will be evaluated with ({} for an untuned method)
+    params: dict[str, Any]  # the searched values it will be evaluated with ({} for an untuned method)
     source: str  # "fixed" (not tuned), "tuned" (a tuning trial's key) or "fallback"
     trial_key: str | None
     val_accuracy: float | None
@@ -54,9 +52,7 @@ def select(method: MethodSpec, tune_rows: list[dict[str, Any]]) -> Selection:
     usable = [r for r in tune_rows if r["status"] == "ok"]
     if not usable:
         # Nothing trained to the end: evaluate the written values, and say so.
-        return Selection(
-            method.name, {}, "fallback", None, None, len(tune_rows), failed, time_s
-        )
+        return Selection(method.name, {}, "fallback", None, None, len(tune_rows), failed, time_s)
     best = min(usable, key=_rank)
     return Selection(
         method.name,
@@ -72,8 +68,5 @@ def select(method: MethodSpec, tune_rows: list[dict[str, Any]]) -> Selection:
 
 def select_all(spec: StudySpec, rows: list[dict[str, Any]]) -> dict[str, Selection]:
     return {
-        m.name: select(
-            m, [r for r in rows if r["phase"] == "tune" and r["method"] == m.name]
-        )
-        for m in spec.methods
+        m.name: select(m, [r for r in rows if r["phase"] == "tune" and r["method"] == m.name]) for m in spec.methods
     }

@@ -66,22 +66,14 @@ class SearchParam(BaseModel):
             if self.low is not None or self.high is not None or self.log:
                 raise ValueError("give either choices or low/high (and log), not both")
             if len(self.choices) < 2:
-                raise ValueError(
-                    f"choices needs at least two values to search over, got {list(self.choices)}"
-                )
+                raise ValueError(f"choices needs at least two values to search over, got {list(self.choices)}")
             return self
         if self.low is None or self.high is None:
-            raise ValueError(
-                "a searched value needs low and high (a range) or choices (a list)"
-            )
+            raise ValueError("a searched value needs low and high (a range) or choices (a list)")
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError(
-                f"low and high must be finite, got low={self.low}, high={self.high}"
-            )
+            raise ValueError(f"low and high must be finite, got low={self.low}, high={self.high}")
         if not self.low < self.high:
-            raise ValueError(
-                f"low must be below high, got low={self.low}, high={self.high}"
-            )
+            raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
             raise ValueError(f"a log-uniform range needs low > 0, got low={self.low}")
         return self
@@ -119,9 +111,7 @@ class MethodSpec(BaseModel):
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
         if name not in list_optimizers():
-            raise ValueError(
-                f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}"
-            )
+            raise ValueError(f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}")
         return name
 
     @model_validator(mode="after")
@@ -138,15 +128,9 @@ class MethodSpec(BaseModel):
                     f"search.rho: {self.optimizer!r} learns its radius (LETS); remove rho from its search space "
                     "(set the starting radius in hparams.rho, and search rho_lr instead if you like)"
                 )
-            numbers = [
-                v
-                for v in param.values()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            ]
+            numbers = [v for v in param.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if key in ("rho", "lr", "rho_lr") and numbers and min(numbers) <= 0:
-                raise ValueError(
-                    f"search.{key}: {key} must be > 0 everywhere in its range, got {param.values()}"
-                )
+                raise ValueError(f"search.{key}: {key} must be > 0 everywhere in its range, got {param.values()}")
         return self
 
     @property
@@ -172,11 +156,7 @@ _PER_TRIAL = {
 TrainingSpec = create_model(
     "TrainingSpec",
     __config__=_FROZEN,
-    **{
-        name: (f.annotation, f)
-        for name, f in TrialConfig.model_fields.items()
-        if name not in _PER_TRIAL
-    },
+    **{name: (f.annotation, f) for name, f in TrialConfig.model_fields.items() if name not in _PER_TRIAL},
 )
 
 
@@ -190,9 +170,7 @@ class TuningSpec(BaseModel):
     repeats: int = Field(1, ge=1)
     seed: int = Field(0, ge=0)
     train_seed: int = Field(10_000, ge=0)
-    startup_trials: int = Field(
-        4, ge=1
-    )  # TPE's random start before it models the history
+    startup_trials: int = Field(4, ge=1)  # TPE's random start before it models the history
     scheduler: Literal["none", "asha"] = "none"
     grace_period: int = Field(5, ge=1)  # ASHA: epochs before a trial may be stopped
     reduction_factor: float = Field(3.0, gt=1)
@@ -209,9 +187,7 @@ class EvaluationSpec(BaseModel):
         if any(s < 0 for s in seeds):
             raise ValueError(f"seeds must be >= 0, got {list(seeds)}")
         if len(set(seeds)) != len(seeds):
-            raise ValueError(
-                f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}"
-            )
+            raise ValueError(f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}")
         return seeds
 
 
@@ -227,9 +203,7 @@ class ResourcesSpec(BaseModel):
     @classmethod
     def _whole_above_one(cls, gpu: float) -> float:
         if gpu > 1 and gpu != int(gpu):
-            raise ValueError(
-                f"gpu above 1 must be a whole number of devices, got {gpu}"
-            )
+            raise ValueError(f"gpu above 1 must be a whole number of devices, got {gpu}")
         return gpu
 
     @property
@@ -259,15 +233,9 @@ class StudySpec(BaseModel):
     tuning: TuningSpec = TuningSpec()
     evaluation: EvaluationSpec
     resources: ResourcesSpec = ResourcesSpec()
-    max_concurrent: int | None = Field(
-        None, ge=1
-    )  # None: as many as the cluster's resources allow
-    retries: int = Field(
-        1, ge=0
-    )  # Ray re-runs a failed trial this many times (from its last checkpoint)
-    checkpoint: bool = (
-        True  # an epoch checkpoint per trial, so that a retried trial resumes
-    )
+    max_concurrent: int | None = Field(None, ge=1)  # None: as many as the cluster's resources allow
+    retries: int = Field(1, ge=0)  # Ray re-runs a failed trial this many times (from its last checkpoint)
+    checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
     output: OutputSpec = OutputSpec()
 
     @model_validator(mode="after")
@@ -275,13 +243,9 @@ class StudySpec(BaseModel):
         names = [m.name for m in self.methods]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(
-                f"methods: names must be unique; repeated: {', '.join(duplicates)}"
-            )
+            raise ValueError(f"methods: names must be unique; repeated: {', '.join(duplicates)}")
         if self.reference not in names:
-            raise ValueError(
-                f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})"
-            )
+            raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})")
         return self
 
     def method(self, name: str) -> MethodSpec:
@@ -321,9 +285,7 @@ class StudySpec(BaseModel):
 
     def comparable_dump(self) -> dict[str, Any]:
         """The fields that decide the results: a study resumed into the same folder must agree on them."""
-        return self.model_dump(
-            mode="json", exclude={"output", "max_concurrent", "retries", "description"}
-        )
+        return self.model_dump(mode="json", exclude={"output", "max_concurrent", "retries", "description"})
 
 
 def _check_every_trial_builds(spec: StudySpec) -> None:
@@ -339,9 +301,7 @@ def _check_every_trial_builds(spec: StudySpec) -> None:
                 try:
                     spec.trial_config(method, spec.evaluation.seeds[0], {key: value})
                 except ValidationError as error:
-                    raise StudySpecError(
-                        f"{where}.search.{key}: {value!r} fails: {_first_message(error)}"
-                    ) from None
+                    raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {_first_message(error)}") from None
 
 
 def _first_message(error: ValidationError) -> str:
@@ -377,11 +337,7 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
     lines = []
     for item in error.errors():
         # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
-        loc = tuple(
-            p
-            for p in item["loc"]
-            if not (isinstance(p, str) and p[:1].isupper() and "[" in p)
-        )
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() and "[" in p))
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key; remove it or check its spelling"
@@ -398,15 +354,11 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     """Validate an already-parsed study mapping; errors name ``source`` and the field."""
     if not isinstance(raw, dict):
-        raise StudySpecError(
-            f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}"
-        )
+        raise StudySpecError(f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}")
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:
-        raise StudySpecError(
-            f"{source}: {_format_validation_error(error, raw)}"
-        ) from None
+        raise StudySpecError(f"{source}: {_format_validation_error(error, raw)}") from None
     try:
         _check_every_trial_builds(spec)
     except StudySpecError as error:

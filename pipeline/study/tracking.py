@@ -31,9 +31,7 @@ log = logging.getLogger(__name__)
 
 PARENT_ROLE = "study"
 TRIAL_ROLE = "trial"
-FLUSH_EVERY_S = (
-    10.0  # per-epoch metrics reach the server at most this late while a trial runs
-)
+FLUSH_EVERY_S = 10.0  # per-epoch metrics reach the server at most this late while a trial runs
 _PAGE = 1000
 
 
@@ -83,9 +81,7 @@ def _flat_params(prefix: str, value: Any, out: dict[str, str]) -> None:
         for key, item in value.items():
             _flat_params(f"{prefix}.{key}" if prefix else str(key), item, out)
     else:
-        out[prefix] = (
-            json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
-        )
+        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def flatten_params(values: dict[str, Any]) -> dict[str, str]:
@@ -98,21 +94,13 @@ def flatten_params(values: dict[str, Any]) -> dict[str, str]:
 class StudyTracking:
     """The driver's side: the experiment, the parent run, and the clean-up of orphaned child runs."""
 
-    def __init__(
-        self, uri: str, study: str, study_dir: Path, artifact_root: Path | None
-    ) -> None:
+    def __init__(self, uri: str, study: str, study_dir: Path, artifact_root: Path | None) -> None:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(study)
         if experiment is None:
-            location = (
-                (artifact_root / study).resolve().as_uri()
-                if artifact_root is not None
-                else None
-            )
-            self.experiment_id = self.client.create_experiment(
-                study, artifact_location=location
-            )
+            location = (artifact_root / study).resolve().as_uri() if artifact_root is not None else None
+            self.experiment_id = self.client.create_experiment(study, artifact_location=location)
         else:
             self.experiment_id = experiment.experiment_id
         self.study_dir = str(study_dir.resolve())
@@ -130,9 +118,7 @@ class StudyTracking:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         tags = {"role": PARENT_ROLE, "study": study, "study_dir": self.study_dir}
-        return self.client.create_run(
-            self.experiment_id, tags=tags, run_name=study
-        ).info.run_id
+        return self.client.create_run(self.experiment_id, tags=tags, run_name=study).info.run_id
 
     def log_study(self, study_file: Path, resolved: dict[str, Any]) -> None:
         self.client.log_artifact(self.parent_run_id, str(study_file), "study")
@@ -141,9 +127,7 @@ class StudyTracking:
         for method in resolved["methods"]:
             params.update(flatten_params({f"method.{method['name']}": method}))
         existing = self.client.get_run(self.parent_run_id).data.params
-        new = [
-            Param(k, v[:6000]) for k, v in sorted(params.items()) if k not in existing
-        ]
+        new = [Param(k, v[:6000]) for k, v in sorted(params.items()) if k not in existing]
         for start in range(0, len(new), 100):
             self.client.log_batch(self.parent_run_id, params=new[start : start + 100])
 
@@ -154,9 +138,7 @@ class StudyTracking:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(
-            self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()]
-        )
+        self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def child_runs(self) -> list[Any]:
         runs: list[Any] = []
@@ -189,9 +171,7 @@ class StudyTracking:
         run = self.client.get_run(run_id)
         if run.info.status == "RUNNING":
             self.client.set_tag(run_id, "status", status)
-            self.client.set_terminated(
-                run_id, "KILLED" if status == "stopped" else "FAILED"
-            )
+            self.client.set_terminated(run_id, "KILLED" if status == "stopped" else "FAILED")
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_run_id, status)
@@ -276,9 +256,7 @@ class TrialTracking:
         if not self.ok:
             return
         now = int(time.time() * 1000)
-        self._pending += [
-            Metric(k, float(v), now, epoch) for k, v in metrics.items() if v is not None
-        ]
+        self._pending += [Metric(k, float(v), now, epoch) for k, v in metrics.items() if v is not None]
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self._guard("log epoch metrics", self._flush)
 
@@ -302,11 +280,7 @@ class TrialTracking:
         def close() -> None:
             assert self.run_id is not None
             now = int(time.time() * 1000)
-            self._pending += [
-                Metric(k, float(v), now, step)
-                for k, v in metrics.items()
-                if v is not None
-            ]
+            self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
             self._flush()
             if result is not None:
                 self.client.log_dict(self.run_id, finite_or_none(result), "result.json")

@@ -69,9 +69,7 @@ def start_ray(address: str | None) -> Cluster:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    return Cluster(
-        nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local"
-    )
+    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
 
 
 def stop_ray() -> None:
@@ -150,9 +148,7 @@ def _trial_function(config: dict[str, Any]) -> None:
         )
     try:
         result = run_trial(trial_config, _ReportingCallbacks(tracking))
-    except (
-        SystemExit
-    ):  # how Ray ends a trial that its scheduler stopped (inside tune.report)
+    except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
         if tracking is not None:
             tracking.finish("stopped", {}, None)
         raise
@@ -160,9 +156,7 @@ def _trial_function(config: dict[str, Any]) -> None:
         if tracking is not None:
             tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
         raise
-    if (
-        trial_config.checkpoint_dir is not None
-    ):  # finished: a retry would start over anyway
+    if trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
         shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)
     summary = finite_or_none(result.to_dict())
     if tracking is not None:
@@ -193,9 +187,7 @@ class TrialOutcome:
 
     plan: TrialPlan
     status: str  # ok | diverged | failed
-    result: (
-        dict[str, Any] | None
-    )  # TrialResult.to_dict(), when the trial ran to its end
+    result: dict[str, Any] | None  # TrialResult.to_dict(), when the trial ran to its end
     node: str | None
     mlflow_run_id: str | None
     error: str | None = None
@@ -207,9 +199,7 @@ class _Recorder(tune.Callback):
     def __init__(self, on_outcome: Callable[[TrialOutcome], None]) -> None:
         self.on_outcome = on_outcome
 
-    def on_trial_complete(
-        self, iteration: int, trials: list[Any], trial: Any, **info: Any
-    ) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         plan = TrialPlan.from_dict(trial.config["plan"])
         last = dict(trial.last_result or {})
         if last.get("final"):
@@ -233,9 +223,7 @@ class _Recorder(tune.Callback):
             )
         self.on_outcome(outcome)
 
-    def on_trial_error(
-        self, iteration: int, trials: list[Any], trial: Any, **info: Any
-    ) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         plan = TrialPlan.from_dict(trial.config["plan"])
         last = dict(trial.last_result or {})
         outcome = TrialOutcome(
@@ -257,9 +245,7 @@ def _error_text(trial: Any) -> str:
     except OSError:
         text = ""
     lines = [line for line in text.splitlines() if line.strip()]
-    return (
-        lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
-    )
+    return lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
 
 
 @dataclass(frozen=True)
@@ -283,9 +269,7 @@ def _tuner(
     scheduler: Any = None,
 ) -> tune.Tuner:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    trainable = tune.with_resources(
-        _trial_function, {"cpu": settings.cpu, "gpu": settings.gpu}
-    )
+    trainable = tune.with_resources(_trial_function, {"cpu": settings.cpu, "gpu": settings.gpu})
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -337,9 +321,7 @@ class Search:
     seed: int
     startup_trials: int
     budget: int
-    history: list[
-        tuple[dict[str, Any], float | None]
-    ]  # (params, objective or None if it failed)
+    history: list[tuple[dict[str, Any], float | None]]  # (params, objective or None if it failed)
     used_indices: set[int]
     make_plan: Callable[[dict[str, Any], int], TrialPlan]
 
@@ -365,27 +347,17 @@ class _MultiSearch(Searcher):
         for s in searches:
             # The seed also counts the trials the search already has, so a resumed search does not
             # repeat the random start it drew before the interruption.
-            seed = int(
-                np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0]
-            )
-            sampler = optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=s.startup_trials
-            )
-            search = OptunaSearch(
-                space=s.space, metric=METRIC, mode="max", sampler=sampler
-            )
+            seed = int(np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0])
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
+            search = OptunaSearch(space=s.space, metric=METRIC, mode="max", sampler=sampler)
             for (
                 params,
                 value,
             ) in s.history:  # a resumed search continues from what it had
-                search.add_evaluated_point(
-                    params, value if value is not None else 0.0, error=value is None
-                )
+                search.add_evaluated_point(params, value if value is not None else 0.0, error=value is None)
             self._optuna[s.search_id] = search
 
-    def set_search_properties(
-        self, metric: str | None, mode: str | None, config: dict, **spec: Any
-    ) -> bool:
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True
 
     def save(self, checkpoint_path: str) -> None:
@@ -403,9 +375,7 @@ class _MultiSearch(Searcher):
         return index
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        open_searches = [
-            s for s in self._searches if self._issued[s.search_id] < s.remaining
-        ]
+        open_searches = [s for s in self._searches if self._issued[s.search_id] < s.remaining]
         if not open_searches:
             return Searcher.FINISHED
         s = min(open_searches, key=lambda s: len(s.history) + self._issued[s.search_id])
@@ -421,13 +391,9 @@ class _MultiSearch(Searcher):
         if trial_id in self._owner and METRIC in result:
             self._optuna[self._owner[trial_id]].on_trial_result(trial_id, result)
 
-    def on_trial_complete(
-        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
-    ) -> None:
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._owner:
-            self._optuna[self._owner[trial_id]].on_trial_complete(
-                trial_id, result, error
-            )
+            self._optuna[self._owner[trial_id]].on_trial_complete(trial_id, result, error)
 
 
 def run_searches(

@@ -60,16 +60,12 @@ def run_to_end(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
     )
 
 
-def interrupt_after_rows(
-    process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 240
-) -> None:
+def interrupt_after_rows(process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 240) -> None:
     """Ctrl-C the study once its trials table holds ``rows`` rows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(
-                f"the study ended (rc={process.returncode}) before {rows} trials were recorded"
-            )
+            raise AssertionError(f"the study ended (rc={process.returncode}) before {rows} trials were recorded")
         if table.exists() and len(pd.read_parquet(table)) >= rows:
             process.send_signal(signal.SIGINT)
             return

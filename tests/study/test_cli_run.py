@@ -12,9 +12,7 @@ from pipeline.study.spec import load_study
 from tests.study.study_files import write_tiny_study
 
 
-def test_a_bad_study_file_exits_2_naming_file_and_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_bad_study_file_exits_2_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = write_tiny_study(tmp_path)
     study.write_text(study.read_text().replace("seeds: [0, 1]", "seeds: [0]"))
     assert main(["run", str(study), "--out", str(tmp_path / "out")]) == 2
@@ -23,16 +21,12 @@ def test_a_bad_study_file_exits_2_naming_file_and_field(
     assert not (tmp_path / "out").exists(), "nothing may be created for a bad study"
 
 
-def test_a_missing_study_file_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_missing_study_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: no such study file" in capsys.readouterr().err
 
 
-def test_an_unsupported_tracking_uri_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_unsupported_tracking_uri_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = write_tiny_study(tmp_path)
     assert (
         main(
@@ -50,14 +44,10 @@ def test_an_unsupported_tracking_uri_exits_2(
     assert "not supported" in capsys.readouterr().err
 
 
-def test_a_folder_of_a_different_study_spec_is_not_resumed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_folder_of_a_different_study_spec_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = write_tiny_study(tmp_path, trials=4)
     out = tmp_path / "out"
-    _prepare_folder(
-        load_study(study), out / "tiny"
-    )  # as a first run would have left it
+    _prepare_folder(load_study(study), out / "tiny")  # as a first run would have left it
     write_tiny_study(tmp_path, trials=5)
     assert main(["run", str(study), "--out", str(out)]) == 2
     err = capsys.readouterr().err

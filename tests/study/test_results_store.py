@@ -46,9 +46,7 @@ def test_a_trial_key_is_recorded_once(tmp_path: Path) -> None:
         table.append(row("a"))
 
 
-def test_a_failed_write_leaves_the_previous_table_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_write_leaves_the_previous_table_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "trials.parquet"
     table = TrialsTable(path)
     table.append(row("a"))
@@ -62,6 +60,4 @@ def test_a_failed_write_leaves_the_previous_table_whole(
         table.append(row("b"))
     assert path.read_bytes() == before
     assert table.keys() == {"a"}
-    assert [p.name for p in tmp_path.iterdir()] == ["trials.parquet"], (
-        "no temporary file is left behind"
-    )
+    assert [p.name for p in tmp_path.iterdir()] == ["trials.parquet"], "no temporary file is left behind"

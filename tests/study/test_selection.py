@@ -7,14 +7,10 @@ import json
 from pipeline.study.selection import objective, select
 from pipeline.study.spec import MethodSpec
 
-SAM = MethodSpec.model_validate(
-    {"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}}
-)
+SAM = MethodSpec.model_validate({"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}})
 
 
-def tune_row(
-    index: int, rho: float, val: float | None, status: str = "ok", **extra: object
-) -> dict[str, object]:
+def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **extra: object) -> dict[str, object]:
     return {
         "trial_key": f"tune/sam/search0/trial{index}",
         "search": 0,
@@ -35,11 +31,7 @@ def test_the_best_validation_accuracy_wins_and_test_accuracy_is_ignored() -> Non
         tune_row(1, 0.2, 0.85, test_accuracy=0.10),
     ]
     chosen = select(SAM, rows)
-    assert (
-        chosen.params == {"rho": 0.2}
-        and chosen.source == "tuned"
-        and chosen.val_accuracy == 0.85
-    )
+    assert chosen.params == {"rho": 0.2} and chosen.source == "tuned" and chosen.val_accuracy == 0.85
     assert chosen.tuning_trials == 2 and chosen.tuning_time_s == 4.0
 
 

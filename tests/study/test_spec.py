@@ -70,9 +70,7 @@ RANGE = {"low": 0.01, "high": 1.0, "log": True}
 
 BAD_EDITS = [
     # unknown keys, at the top and nested
-    pytest.param(
-        {"colour": "blue"}, "colour", "unknown key", id="unknown-top-level-key"
-    ),
+    pytest.param({"colour": "blue"}, "colour", "unknown key", id="unknown-top-level-key"),
     pytest.param(
         {"training.epoch": 40},
         "training.epoch",
@@ -104,9 +102,7 @@ BAD_EDITS = [
         "fractional part",
         id="epochs-fraction",
     ),
-    pytest.param(
-        {"evaluation.seeds": "0,1"}, "evaluation.seeds", "'0,1'", id="seeds-string"
-    ),
+    pytest.param({"evaluation.seeds": "0,1"}, "evaluation.seeds", "'0,1'", id="seeds-string"),
     pytest.param(
         {"methods[sam].hparams": [0.05]},
         "methods[sam].hparams",
@@ -145,9 +141,7 @@ BAD_EDITS = [
         id="rho-range-below-zero",
     ),
     # seeds
-    pytest.param(
-        {"evaluation.seeds": [0]}, "evaluation.seeds", "at least 2", id="one-seed"
-    ),
+    pytest.param({"evaluation.seeds": [0]}, "evaluation.seeds", "at least 2", id="one-seed"),
     pytest.param(
         {"evaluation.seeds": [0, 1, 1]},
         "evaluation.seeds",
@@ -185,9 +179,7 @@ BAD_EDITS = [
         "names must be unique; repeated: sam",
         id="duplicate-method-names",
     ),
-    pytest.param(
-        {"methods[sam].lr": 0}, "methods[sam].lr", "greater than 0", id="method-lr-zero"
-    ),
+    pytest.param({"methods[sam].lr": 0}, "methods[sam].lr", "greater than 0", id="method-lr-zero"),
     # what a method may search
     pytest.param(
         {"methods[lets-sam].search": {"rho": RANGE}},
@@ -270,9 +262,7 @@ BAD_EDITS = [
         "whole number of devices",
         id="gpu-fraction-above-one",
     ),
-    pytest.param(
-        {"resources.cpu": -1}, "resources.cpu", "greater than 0", id="negative-cpu"
-    ),
+    pytest.param({"resources.cpu": -1}, "resources.cpu", "greater than 0", id="negative-cpu"),
     pytest.param(
         {"tuning.trials": 0},
         "tuning.trials",
@@ -285,16 +275,12 @@ BAD_EDITS = [
         "greater than or equal to 1",
         id="max-concurrent-zero",
     ),
-    pytest.param(
-        {"retries": -1}, "retries", "greater than or equal to 0", id="negative-retries"
-    ),
+    pytest.param({"retries": -1}, "retries", "greater than or equal to 0", id="negative-retries"),
 ]
 
 
 @pytest.mark.parametrize(("edits", "field", "hint"), BAD_EDITS)
-def test_bad_field_is_rejected_naming_file_field_and_problem(
-    edits: dict[str, Any], field: str, hint: str
-) -> None:
+def test_bad_field_is_rejected_naming_file_field_and_problem(edits: dict[str, Any], field: str, hint: str) -> None:
     with pytest.raises(StudySpecError) as raised:
         parse(edits)
     message = str(raised.value)
@@ -307,14 +293,10 @@ def test_bad_field_is_rejected_naming_file_field_and_problem(
     ("text", "kind"),
     [("- name: quick\n- name: other\n", "list"), ("", "NoneType"), ("quick\n", "str")],
 )
-def test_a_root_that_is_not_a_mapping_is_rejected(
-    tmp_path: Path, text: str, kind: str
-) -> None:
+def test_a_root_that_is_not_a_mapping_is_rejected(tmp_path: Path, text: str, kind: str) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(text)
-    with pytest.raises(
-        StudySpecError, match=f"must be a mapping of fields, got {kind}"
-    ) as raised:
+    with pytest.raises(StudySpecError, match=f"must be a mapping of fields, got {kind}") as raised:
         load_study(path)
     assert str(raised.value).startswith(f"{path}: ")
 
@@ -346,9 +328,7 @@ def test_optimizer_defaults_to_the_method_name() -> None:
 
 def test_a_labelled_method_runs_its_named_optimizer() -> None:
     raw = quick()
-    raw["methods"].append(
-        {"name": "mpsam-adaptive", "optimizer": "mpsam", "hparams": {"adaptive": True}}
-    )
+    raw["methods"].append({"name": "mpsam-adaptive", "optimizer": "mpsam", "hparams": {"adaptive": True}})
     spec = parse_study(raw, SOURCE)
     method = spec.method("mpsam-adaptive")
     assert method.optimizer == "mpsam"
@@ -384,9 +364,7 @@ def test_trial_config_lays_searched_values_over_fixed_ones() -> None:
     assert searched.optimizer == "fsam"
     assert searched.device == "cpu"
     shared = ("epochs", "momentum", "weight_decay", "batch_size", "schedule")
-    assert {k: getattr(searched, k) for k in shared} == {
-        k: getattr(spec.training, k) for k in shared
-    }
+    assert {k: getattr(searched, k) for k in shared} == {k: getattr(spec.training, k) for k in shared}
 
 
 def test_trial_config_takes_the_shared_lr_unless_the_method_sets_one() -> None:

@@ -58,9 +58,7 @@ def check_table(table: pd.DataFrame) -> None:
     assert (table.study == "tiny").all()
     tune, evaluation = table[table.phase == "tune"], table[table.phase == "eval"]
     assert len(tune) == TRIALS and (tune.method == "sam").all()
-    assert (
-        tune.rho.between(0.01, 0.5).all() and tune.rho.nunique() == TRIALS
-    )  # every trial its own ρ
+    assert tune.rho.between(0.01, 0.5).all() and tune.rho.nunique() == TRIALS  # every trial its own ρ
     assert sorted(zip(evaluation.method, evaluation.seed, strict=True)) == [
         ("sam", 0),
         ("sam", 1),
@@ -78,9 +76,7 @@ def check_selection(study_dir: Path, table: pd.DataFrame) -> None:
     """The evaluated ρ is the tuning trial with the best validation accuracy, and eval runs used it."""
     selection = json.loads((study_dir / "selection.json").read_text())["sam"]
     tune = table[table.phase == "tune"]
-    best = tune.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[
-        0
-    ]
+    best = tune.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
     assert selection["trial_key"] == best.trial_key
     assert selection["params"]["rho"] == pytest.approx(best.rho)
     evaluation = table[(table.phase == "eval") & (table.method == "sam")]
@@ -96,9 +92,7 @@ def check_mlflow(uri: str, table: pd.DataFrame) -> None:
     assert parents.status.iloc[0] == "FINISHED"
     children = runs[runs["tags.role"] == "trial"]
     assert (children["tags.mlflow.parentRunId"] == parent_id).all()
-    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), (
-        "one child run per trial"
-    )
+    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), "one child run per trial"
     assert (children.status == "FINISHED").all()
     assert (children["tags.status"] == "ok").all()
     # The table points at each trial's run, and the run holds its metrics, params and tags.
@@ -126,9 +120,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     out = tmp_path / "out"
     table_path = out / "tiny" / "trials.parquet"
     log = (tmp_path / "first.log").open("w")
-    first = sam_study(
-        "run", str(study), "--out", str(out), stdout=log, stderr=subprocess.STDOUT
-    )
+    first = sam_study("run", str(study), "--out", str(out), stdout=log, stderr=subprocess.STDOUT)
     interrupt_after_rows(first, table_path, rows=2)
     assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
     done_before = set(pd.read_parquet(table_path).trial_key)
@@ -141,10 +133,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     check_table(table)
     # Trials finished before the interrupt were not run again: their rows are untouched.
     first_rows = table[table.trial_key.isin(done_before)]
-    assert (
-        first_rows.finished_at
-        <= table[~table.trial_key.isin(done_before)].finished_at.min()
-    ).all()
+    assert (first_rows.finished_at <= table[~table.trial_key.isin(done_before)].finished_at.min()).all()
     check_selection(out / "tiny", table)
     check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table)
     assert "| sam (reference) |" in second.stdout  # the summary table
@@ -152,13 +141,8 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     # A third run finds everything done and runs nothing.
     third = run_to_end("run", str(study), "--out", str(out))
     assert third.returncode == 0, third.stderr
-    assert (
-        "tuning: 0 trial(s) to run" in third.stdout
-        and "evaluation: 0 trial(s) to run" in third.stdout
-    )
-    assert pd.read_parquet(table_path).trial_key.is_unique and len(
-        pd.read_parquet(table_path)
-    ) == len(table)
+    assert "tuning: 0 trial(s) to run" in third.stdout and "evaluation: 0 trial(s) to run" in third.stdout
+    assert pd.read_parquet(table_path).trial_key.is_unique and len(pd.read_parquet(table_path)) == len(table)
 
 
 def _free_port() -> int:
@@ -199,10 +183,7 @@ def mlflow_server(tmp_path: Path):
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                raise AssertionError(
-                    "mlflow server did not start:\n"
-                    + (tmp_path / "server.log").read_text()
-                ) from None
+                raise AssertionError("mlflow server did not start:\n" + (tmp_path / "server.log").read_text()) from None
             time.sleep(0.5)
     yield uri
     server.terminate()
@@ -212,9 +193,7 @@ def mlflow_server(tmp_path: Path):
 def test_study_logs_to_a_real_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
     study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
     out = tmp_path / "out"
-    done = run_to_end(
-        "run", str(study), "--out", str(out), "--tracking-uri", mlflow_server
-    )
+    done = run_to_end("run", str(study), "--out", str(out), "--tracking-uri", mlflow_server)
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (out / "mlflow.db").exists(), "nothing may go to the embedded store"
     table = pd.read_parquet(out / "tiny" / "trials.parquet")
@@ -258,15 +237,10 @@ def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
     tune = table[table.phase == "tune"]
     stopped = tune[tune.stopped_by_scheduler]
     assert 1 <= len(stopped) < trials, "ASHA stopped no trial (or all of them)"
-    assert (stopped.epochs_run < epochs).all() and stopped.val_accuracy.between(
-        0, 1
-    ).all()
+    assert (stopped.epochs_run < epochs).all() and stopped.val_accuracy.between(0, 1).all()
     assert stopped.wall_time_s.gt(0).all()
     assert (tune[~tune.stopped_by_scheduler].epochs_run == epochs).all()
     mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tiny"]).set_index("tags.trial_key")
     for key in stopped.trial_key:
-        assert (
-            runs.loc[key, "status"] == "KILLED"
-            and runs.loc[key, "tags.status"] == "stopped"
-        )
+        assert runs.loc[key, "status"] == "KILLED" and runs.loc[key, "tags.status"] == "stopped"
