@@ -37,6 +37,7 @@ def run_command(args: argparse.Namespace) -> int:
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
     from pipeline.study.driver import StudyInterrupted, run_study
     from pipeline.study.tracking import TrackingError
+    from pipeline.study.tune_runner import ClusterError
 
     try:
         run_study(
@@ -46,7 +47,7 @@ def run_command(args: argparse.Namespace) -> int:
             tracking_uri=args.tracking_uri,
             address=args.address,
         )
-    except (StudySpecError, TrackingError) as error:
+    except (StudySpecError, TrackingError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except StudyInterrupted as error:

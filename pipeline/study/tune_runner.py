@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------ cluster
 
 
+class ClusterError(RuntimeError):
+    """The Ray cluster named by --address cannot be reached."""
+
+    @classmethod
+    def unreachable(cls, address: str, error: BaseException) -> ClusterError:
+        return cls(
+            f"cannot connect to the Ray cluster at --address {address} ({error}); start it with "
+            "`ray start --head`, or use --address auto on a node of the cluster"
+        )
+
+
 @dataclass(frozen=True)
 class Cluster:
     nodes: int
@@ -66,10 +77,26 @@ def start_ray(address: str | None) -> Cluster:
             _node_ip_address="127.0.0.1",
         )
     else:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except ConnectionError as error:
+            raise ClusterError.unreachable(address, error) from None
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+
+
+def _check_reachable(address: str) -> None:
+    """A quick TCP probe of ``host:port``: ray.init would otherwise retry for minutes before failing."""
+    if address == "auto" or address.startswith("ray://") or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return
+    except (OSError, ValueError) as error:
+        raise ClusterError.unreachable(address, error) from None
 
 
 def stop_ray() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,13 @@ def test_a_folder_of_a_different_study_spec_is_not_resumed(tmp_path: Path, capsy
     assert main(["run", str(study), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "different settings" in err and "tuning" in err and "--out" in err
+
+
+def test_an_unreachable_ray_cluster_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = write_tiny_study(tmp_path)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["run", str(study), "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to the Ray cluster" in err and "--address" in err
