@@ -1,0 +1,44 @@
+"""Statistics for comparing optimizers over seeds: pure functions over arrays, scipy underneath.
+
+Scores are arrays of shape ``(n_seeds, n_methods)``, or ``(n_seeds,)`` for one method, higher is better.
+No I/O and no hidden randomness: the bootstrap takes its generator or seed as an argument.
+Bad input raises ValueError naming the problem.
+
+- paired.py        one method against the reference on the same seeds (t-test, Wilcoxon, t interval)
+- corrections.py   Holm and Benjamini–Hochberg over a family of p-values
+- effect_sizes.py  paired d_z, Hedges' g, probability of improvement
+- bootstrap.py     bootstrap interval of a mean
+- ranks.py         Friedman test, average ranks, Nemenyi critical difference
+- power.py         paired t-test power and the seeds it needs
+- design.py        the smallest Wilcoxon p-value, warnings about designs that cannot reach significance
+"""
+
+from pipeline.stats.bootstrap import BootstrapInterval, bootstrap_mean_ci
+from pipeline.stats.corrections import benjamini_hochberg, correct, holm
+from pipeline.stats.design import design_warnings, minimum_wilcoxon_p
+from pipeline.stats.effect_sizes import hedges_g, paired_dz, probability_of_improvement
+from pipeline.stats.paired import PairedComparison, paired_comparison
+from pipeline.stats.power import paired_t_power, seeds_for_power
+from pipeline.stats.ranks import FriedmanResult, average_ranks, critical_difference, friedman_test, nemenyi_q
+
+__all__ = [
+    "BootstrapInterval",
+    "FriedmanResult",
+    "PairedComparison",
+    "average_ranks",
+    "benjamini_hochberg",
+    "bootstrap_mean_ci",
+    "correct",
+    "critical_difference",
+    "design_warnings",
+    "friedman_test",
+    "hedges_g",
+    "holm",
+    "minimum_wilcoxon_p",
+    "nemenyi_q",
+    "paired_comparison",
+    "paired_dz",
+    "paired_t_power",
+    "probability_of_improvement",
+    "seeds_for_power",
+]
