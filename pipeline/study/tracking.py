@@ -18,6 +18,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -193,14 +194,7 @@ class TrialTracking:
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
         self._guard(
-            "start the child run",
-            self._start,
-            uri,
-            experiment_id,
-            parent_run_id,
-            run_name,
-            tags,
-            params,
+            "start the child run", lambda: self._start(uri, experiment_id, parent_run_id, run_name, tags, params)
         )
 
     @property
@@ -208,13 +202,7 @@ class TrialTracking:
         return self.run_id is not None
 
     def _start(
-        self,
-        uri: str,
-        experiment_id: str,
-        parent: str,
-        name: str,
-        tags: dict[str, str],
-        params: dict[str, Any],
+        self, uri: str, experiment_id: str, parent: str, name: str, tags: dict[str, str], params: dict[str, Any]
     ) -> None:
         self.client = MlflowClient(tracking_uri=uri)
         # A retried trial (Ray restarts it after a crash) continues its own child run.
@@ -240,9 +228,9 @@ class TrialTracking:
         )
         self.run_id = run.info.run_id
 
-    def _guard(self, what: str, fn: Any, *args: Any) -> None:
+    def _guard(self, what: str, action: Callable[[], None]) -> None:
         try:
-            fn(*args)
+            action()
         except Exception as error:  # noqa: BLE001 - tracking must never stop a trial
             if self.run_id is not None or what == "start the child run":
                 log.warning(
