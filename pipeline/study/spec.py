@@ -33,6 +33,7 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # Training settings a method may search besides its optimizer's own hyperparameters.
 SEARCHABLE_TRAINING = ("lr", "weight_decay", "momentum")
+SPEC_FILE = "spec.json"  # the resolved spec, written into the study folder when a study starts
 
 
 class StudySpecError(ValueError):
@@ -211,6 +212,36 @@ class ResourcesSpec(BaseModel):
         return max(1, int(self.cpu))
 
 
+Metric = Literal[
+    "test_accuracy",
+    "test_loss",
+    "val_accuracy",
+    "val_loss",
+    "train_loss",
+    "final_test_accuracy",
+    "final_val_accuracy",
+    "shifted_test_accuracy",
+    "shifted_test_loss",
+]
+
+
+class StatisticsSpec(BaseModel):
+    """How the report compares methods; changing it never invalidates a study folder's trials."""
+
+    model_config = _FROZEN
+
+    metric: Metric = "test_accuracy"  # the _loss metrics are better when lower
+    alpha: float = Field(0.05, gt=0, lt=1)
+    test: Literal["t", "wilcoxon"] = "t"  # the test whose corrected p-value decides; both are reported
+    correction: Literal["holm", "bh"] = "holm"
+    alternative: Literal["two-sided", "better"] = "two-sided"  # "better": one-sided, method better than reference
+    diverged: Literal["failure", "exclude"] = "failure"  # failure: a diverged run scores the metric's worst value
+    confidence_level: float = Field(0.95, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)  # the power the seed recommendation aims for
+    bootstrap_resamples: int = Field(9999, ge=100)
+    bootstrap_seed: int = Field(0, ge=0)
+
+
 class OutputSpec(BaseModel):
     model_config = _FROZEN
 
@@ -237,6 +268,7 @@ class StudySpec(BaseModel):
     retries: int = Field(1, ge=0)  # Ray re-runs a failed trial this many times (from its last checkpoint)
     checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
     output: OutputSpec = OutputSpec()
+    statistics: StatisticsSpec = StatisticsSpec()
 
     @model_validator(mode="after")
     def _methods_and_reference(self) -> StudySpec:
@@ -285,7 +317,15 @@ class StudySpec(BaseModel):
 
     def comparable_dump(self) -> dict[str, Any]:
         """The fields that decide the results: a study resumed into the same folder must agree on them."""
-        return self.model_dump(mode="json", exclude={"output", "max_concurrent", "retries", "description"})
+        return comparable(self.model_dump(mode="json"))
+
+
+_BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistics")
+
+
+def comparable(dump: dict[str, Any]) -> dict[str, Any]:
+    """A spec dump without the fields that do not change a trial's result (how it is run, reported, named)."""
+    return {k: v for k, v in dump.items() if k not in _BOOKKEEPING}
 
 
 def _check_every_trial_builds(spec: StudySpec) -> None:

@@ -276,6 +276,12 @@ BAD_EDITS = [
         id="max-concurrent-zero",
     ),
     pytest.param({"retries": -1}, "retries", "greater than or equal to 0", id="negative-retries"),
+    pytest.param(
+        {"statistics.metric": "accuracy"}, "statistics.metric", "'test_accuracy'", id="unknown-metric"
+    ),
+    pytest.param({"statistics.alpha": 0.5e1}, "statistics.alpha", "less than 1", id="alpha-above-one"),
+    pytest.param({"statistics.correction": "bonferroni"}, "statistics.correction", "'holm'", id="unknown-correction"),
+    pytest.param({"statistics.alternative": "greater"}, "statistics.alternative", "'better'", id="bad-alternative"),
 ]
 
 
@@ -403,6 +409,8 @@ def test_integer_bounds_make_an_integer_range() -> None:
         {"output.tracking_uri": "sqlite:///x.db"},
         {"retries": 3},
         {"max_concurrent": 2},
+        {"statistics.alpha": 0.01},
+        {"statistics.correction": "bh"},
     ],
     ids=lambda e: next(iter(e)),
 )
