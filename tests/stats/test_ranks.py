@@ -48,7 +48,7 @@ def test_friedman_all_tied_gives_p_one():
 DEMSAR_Q05 = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
 
 
-@pytest.mark.parametrize("k, table", list(zip(range(2, 11), DEMSAR_Q05)))
+@pytest.mark.parametrize("k, table", list(zip(range(2, 11), DEMSAR_Q05, strict=True)))
 def test_nemenyi_q_matches_published_table(k, table):
     q = nemenyi_q(k, alpha=0.05)
     assert q == pytest.approx(table, abs=1e-3)
