@@ -1,0 +1,614 @@
+"""Everything the report states, computed once from a study's results: ``analyse(results) -> StudyAnalysis``.
+
+The markdown, the figures and ``stats.json`` all read this one object, so a number can never differ between
+them. Problems that leave the central question unanswered (no reference runs, one seed, every run diverged)
+are collected in ``problems`` rather than raised: the report still says everything else it can.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from pipeline.json_safe import finite_or_none
+from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_methods
+from pipeline.stats.corrections import holm
+from pipeline.stats.paired import paired_comparison
+from pipeline.stats.report.study_results import MetricMatrix, StudyResults, higher_is_better, number
+from pipeline.study.spec import StatisticsSpec
+
+CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
+TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    method: str
+    ok: int
+    diverged: int
+    failed: int
+    missing: int
+    scored_as_failure: int
+
+
+@dataclass(frozen=True)
+class MethodCost:
+    """Compute of one method. Times are measured wall seconds of whole trials. ``time_vs_sgd`` is its mean
+    evaluation run time over SGD's; ``gain_vs_sgd`` its mean metric minus SGD's; ``gain_per_extra_sgd_run`` that
+    gain per extra SGD-run of compute, ``gain_vs_sgd / (time_vs_sgd - 1)`` (None at or below SGD's cost)."""
+
+    method: str
+    optimizer: str
+    passes_per_step: float | None
+    seconds_per_epoch: float | None
+    eval_runs: int
+    eval_time_s: float
+    mean_run_time_s: float | None
+    tuning_trials: int
+    tuning_time_s: float
+    total_time_s: float
+    time_vs_sgd: float | None
+    gain_vs_sgd: float | None
+    gain_per_extra_sgd_run: float | None
+
+
+@dataclass(frozen=True)
+class TunedVersusLets:
+    """A LETS method against the fixed-ρ method it wraps, whose ρ Optuna tuned. Per run: the paired difference
+    ``lets - tuned`` (Holm-corrected across the LETS pairs). With tuning counted: the compute to obtain one
+    trained model, the tuned method's whole search plus one run against one LETS run."""
+
+    lets_method: str
+    tuned_method: str
+    n_pairs: int
+    lets_mean: float | None
+    tuned_mean: float | None
+    mean_difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    t_p_value: float | None
+    wilcoxon_p_value: float | None
+    t_p_holm: float | None
+    lets_run_time_s: float | None
+    tuned_run_time_s: float | None
+    tuning_time_s: float
+    tuning_trials: int
+    lets_cost_per_model_s: float | None
+    tuned_cost_per_model_s: float | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TuningPoint:
+    rho: float | None
+    objective: float | None  # validation accuracy; 0 for a diverged trial, None for a failed one
+    status: str
+    params: dict[str, Any]
+    selected: bool
+
+
+@dataclass(frozen=True)
+class TuningSummary:
+    method: str
+    source: str  # fixed | tuned | fallback
+    params: dict[str, Any]
+    val_accuracy: float | None
+    trials: int
+    failed: int
+    diverged: int
+    time_s: float
+    points: tuple[TuningPoint, ...]
+
+
+@dataclass(frozen=True)
+class LetsTrajectory:
+    method: str
+    seed: int
+    rho: tuple[float, ...]  # the radius at the start and after every epoch
+
+
+@dataclass(frozen=True)
+class ShiftSummary:
+    """Accuracy on the shifted test set and the gap ``test - shifted`` (how much the shift costs), over seeds."""
+
+    method: str
+    n: int
+    test_mean: float
+    shifted_mean: float
+    gap_mean: float
+    gap_std: float | None
+
+
+@dataclass(frozen=True)
+class StudyAnalysis:
+    study: str
+    description: str
+    study_dir: str
+    statistics: StatisticsSpec
+    higher_is_better: bool
+    reference: str
+    seeds: tuple[int, ...]
+    methods: tuple[str, ...]
+    scores: list[list[float | None]]  # (n_seeds, n_methods), as scored for the comparisons
+    status: list[list[str]]
+    run_counts: tuple[RunCounts, ...]
+    comparison: Comparison | None
+    costs: tuple[MethodCost, ...]
+    tuned_vs_lets: tuple[TunedVersusLets, ...]
+    tuning: tuple[TuningSummary, ...]
+    lets_trajectories: tuple[LetsTrajectory, ...]
+    shift: tuple[ShiftSummary, ...]
+    verdict: str
+    problems: tuple[str, ...]
+    notes: tuple[str, ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return finite_or_none(_lists(asdict(self)))
+
+    def versus(self, method: str):
+        if self.comparison is None:
+            return None
+        return next((v for v in self.comparison.versus_reference if v.method == method), None)
+
+    def summary(self, method: str):
+        if self.comparison is None:
+            return None
+        return next(s for s in self.comparison.summaries if s.method == method)
+
+
+def _lists(value: Any) -> Any:
+    """asdict keeps tuples; JSON (and finite_or_none) want lists."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+def settings_of(statistics: StatisticsSpec) -> ComparisonSettings:
+    return ComparisonSettings(
+        alpha=statistics.alpha,
+        test=statistics.test,
+        correction=statistics.correction,
+        alternative=statistics.alternative,
+        higher_is_better=higher_is_better(statistics.metric),
+        confidence_level=statistics.confidence_level,
+        power=statistics.power,
+        bootstrap_resamples=statistics.bootstrap_resamples,
+        bootstrap_seed=statistics.bootstrap_seed,
+    )
+
+
+def analyse(results: StudyResults, statistics: StatisticsSpec | None = None) -> StudyAnalysis:
+    """``statistics`` overrides the spec's (``sam-study report --metric ...``)."""
+    spec = results.spec
+    statistics = statistics or spec.statistics
+    matrix = results.metric_matrix(statistics.metric, statistics.diverged)
+    problems: list[str] = []
+    notes: list[str] = []
+    counts = tuple(
+        RunCounts(m, **matrix.counts(m), scored_as_failure=int(matrix.scored_as_failure[:, j].sum()))
+        for j, m in enumerate(matrix.methods)
+    )
+    _check_runs(matrix, counts, spec.reference, statistics, problems, notes)
+
+    comparison = None
+    if len(matrix.methods) >= 2:
+        comparison = compare_methods(matrix.scores, list(matrix.methods), spec.reference, settings_of(statistics))
+    else:
+        problems.append("the study has a single method: there is nothing to compare it with")
+    if comparison is not None:
+        untested = [v.method for v in comparison.versus_reference if v.paired is None]
+        if untested and not any(spec.reference in p for p in problems):
+            problems.append(
+                f"{', '.join(untested)}: fewer than 2 seeds shared with the reference {spec.reference}, so not tested"
+            )
+
+    costs = _costs(results, matrix)
+    analysis = StudyAnalysis(
+        study=spec.name,
+        description=spec.description,
+        study_dir=str(results.study_dir),
+        statistics=statistics,
+        higher_is_better=higher_is_better(statistics.metric),
+        reference=spec.reference,
+        seeds=matrix.seeds,
+        methods=matrix.methods,
+        scores=[[None if math.isnan(v) else float(v) for v in row] for row in matrix.scores],
+        status=[list(row) for row in matrix.status],
+        run_counts=counts,
+        comparison=comparison,
+        costs=costs,
+        tuned_vs_lets=_tuned_vs_lets(results, matrix, statistics, costs),
+        tuning=_tuning(results),
+        lets_trajectories=_trajectories(results),
+        shift=_shift(results),
+        verdict="",
+        problems=tuple(problems),
+        notes=tuple(notes),
+        provenance=_provenance(results),
+    )
+    return _with_verdict(analysis)
+
+
+def _check_runs(
+    matrix: MetricMatrix,
+    counts: tuple[RunCounts, ...],
+    reference: str,
+    statistics: StatisticsSpec,
+    problems: list[str],
+    notes: list[str],
+) -> None:
+    by_method = {c.method: c for c in counts}
+    absent = [c.method for c in counts if c.missing == len(matrix.seeds)]
+    if absent:
+        problems.append(
+            f"no evaluation run of {', '.join(absent)} is in the trials table; run the study again to finish it"
+        )
+    if any(c.diverged for c in counts) and not any(c.ok for c in counts):
+        problems.append("every evaluation run diverged: no method trained, so no comparison means anything")
+    else:
+        for c in counts:
+            if c.diverged and c.diverged == len(matrix.seeds):
+                problems.append(f"every evaluation run of {c.method} diverged")
+    ref = by_method[reference]
+    if ref.method not in absent and ref.ok == 0 and ref.diverged < len(matrix.seeds):
+        problems.append(f"the reference {reference} has no successful evaluation run to compare with")
+    scored = np.isfinite(matrix.scores).sum(axis=0)
+    if len(matrix.seeds) >= 1 and scored.max(initial=0) == 1:
+        problems.append(
+            "only one seed has a score: a paired comparison needs at least 2 seeds; add seeds to evaluation.seeds"
+        )
+    diverged = sum(c.diverged for c in counts)
+    if diverged:
+        if statistics.diverged == "failure" and higher_is_better(statistics.metric):
+            notes.append(
+                f"{diverged} diverged evaluation run(s) count as failures: they score {statistics.metric} = 0 in "
+                "every comparison (statistics.diverged: failure)"
+            )
+        else:
+            notes.append(
+                f"{diverged} diverged evaluation run(s) are left out of the comparisons that need them "
+                + (
+                    "(statistics.diverged: exclude)"
+                    if statistics.diverged == "exclude"
+                    else f"({statistics.metric} has no worst value to score them at)"
+                )
+            )
+    failed = sum(c.failed for c in counts)
+    if failed:
+        notes.append(f"{failed} evaluation run(s) failed (an error, not divergence) and are left out")
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...]:
+    spec = results.spec
+    sgd = next((m.name for m in spec.methods if m.optimizer == "sgd"), None)
+    means = {m: _mean(list(matrix.scores[:, j])) for j, m in enumerate(matrix.methods)}
+
+    def run_times(method: str) -> list[float]:
+        return [number(r.get("wall_time_s")) for r in results.phase("eval", method)]
+
+    sgd_time = _mean(run_times(sgd)) if sgd else None
+    costs = []
+    for method in spec.methods:
+        runs = results.phase("eval", method.name)
+        ok = [r for r in runs if r["status"] == "ok"]
+        times = run_times(method.name)
+        mean_time = _mean(times)
+        selection = results.selections[method.name]
+        ratio = mean_time / sgd_time if mean_time and sgd_time else None
+        gain = means[method.name] - means[sgd] if sgd and None not in (means[method.name], means[sgd]) else None
+        per_extra = gain / (ratio - 1.0) if gain is not None and ratio is not None and ratio > 1.0 + 1e-9 else None
+        eval_time = float(np.nansum(times)) if times else 0.0
+        costs.append(
+            MethodCost(
+                method=method.name,
+                optimizer=method.optimizer,
+                passes_per_step=_mean([number(r.get("passes_per_step")) for r in ok]),
+                seconds_per_epoch=_mean([number(r.get("seconds_per_epoch")) for r in ok]),
+                eval_runs=len(runs),
+                eval_time_s=eval_time,
+                mean_run_time_s=mean_time,
+                tuning_trials=selection.tuning_trials,
+                tuning_time_s=selection.tuning_time_s,
+                total_time_s=eval_time + selection.tuning_time_s,
+                time_vs_sgd=ratio,
+                gain_vs_sgd=gain,
+                gain_per_extra_sgd_run=per_extra,
+            )
+        )
+    return tuple(costs)
+
+
+def _tuned_vs_lets(
+    results: StudyResults, matrix: MetricMatrix, statistics: StatisticsSpec, costs: tuple[MethodCost, ...]
+) -> tuple[TunedVersusLets, ...]:
+    """Pair every LETS method (optimizer ``lets-X``) with the study's tuned method of optimizer ``X``."""
+    spec = results.spec
+    cost = {c.method: c for c in costs}
+    pairs = []
+    for lets in spec.methods:
+        if not lets.optimizer.startswith("lets-"):
+            continue
+        inner = lets.optimizer.removeprefix("lets-")
+        tuned = next((m for m in spec.methods if m.optimizer == inner and m.tuned), None)
+        if tuned is not None:
+            pairs.append((lets.name, tuned.name))
+    raw = []
+    for lets, tuned in pairs:
+        x = matrix.scores[:, matrix.methods.index(lets)]
+        y = matrix.scores[:, matrix.methods.index(tuned)]
+        both = np.isfinite(x) & np.isfinite(y)
+        c_l, c_t = cost[lets], cost[tuned]
+        common = dict(
+            lets_method=lets,
+            tuned_method=tuned,
+            n_pairs=int(both.sum()),
+            lets_mean=_mean(list(x)),
+            tuned_mean=_mean(list(y)),
+            lets_run_time_s=c_l.mean_run_time_s,
+            tuned_run_time_s=c_t.mean_run_time_s,
+            tuning_time_s=c_t.tuning_time_s,
+            tuning_trials=c_t.tuning_trials,
+            lets_cost_per_model_s=c_l.mean_run_time_s,
+            tuned_cost_per_model_s=(
+                c_t.tuning_time_s + c_t.mean_run_time_s if c_t.mean_run_time_s is not None else None
+            ),
+        )
+        if both.sum() < 2:
+            raw.append((common, None))
+            continue
+        raw.append((common, paired_comparison(x[both], y[both], confidence_level=statistics.confidence_level)))
+    tested = [p for _, p in raw if p is not None]
+    adjusted = iter(holm([p.t_p_value for p in tested]) if tested else [])
+    out = []
+    for common, p in raw:
+        if p is None:
+            note = "fewer than 2 seeds with a score for both: not tested"
+            out.append(
+                TunedVersusLets(
+                    **common,
+                    mean_difference=None,
+                    ci_low=None,
+                    ci_high=None,
+                    t_p_value=None,
+                    wilcoxon_p_value=None,
+                    t_p_holm=None,
+                    notes=(note,),
+                )
+            )
+            continue
+        out.append(
+            TunedVersusLets(
+                **common,
+                mean_difference=p.mean_difference,
+                ci_low=p.ci_low,
+                ci_high=p.ci_high,
+                t_p_value=p.t_p_value,
+                wilcoxon_p_value=p.wilcoxon_p_value,
+                t_p_holm=float(next(adjusted)),
+                notes=p.notes,
+            )
+        )
+    return tuple(out)
+
+
+def _tuning(results: StudyResults) -> tuple[TuningSummary, ...]:
+    out = []
+    for method in results.spec.methods:
+        selection = results.selections[method.name]
+        rows = results.phase("tune", method.name)
+        points = tuple(
+            TuningPoint(
+                rho=None if math.isnan(number(r.get("rho"))) else number(r.get("rho")),
+                objective=(
+                    None
+                    if r["status"] == "failed"
+                    else (0.0 if r["status"] == "diverged" else _or_none(number(r.get("val_accuracy"))))
+                ),
+                status=r["status"],
+                params=json.loads(r["params_json"]) if r.get("params_json") else {},
+                selected=r.get("trial_key") == selection.trial_key,
+            )
+            for r in sorted(rows, key=lambda r: (r.get("search") or 0, r.get("trial_index") or 0))
+        )
+        out.append(
+            TuningSummary(
+                method=method.name,
+                source=selection.source,
+                params=selection.params,
+                val_accuracy=selection.val_accuracy,
+                trials=selection.tuning_trials,
+                failed=selection.tuning_failed,
+                diverged=sum(1 for r in rows if r["status"] == "diverged"),
+                time_s=selection.tuning_time_s,
+                points=points,
+            )
+        )
+    return tuple(out)
+
+
+def _or_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _trajectories(results: StudyResults) -> tuple[LetsTrajectory, ...]:
+    out = []
+    for method in results.spec.methods:
+        if not method.optimizer.startswith("lets-"):
+            continue
+        for r in sorted(results.phase("eval", method.name), key=lambda r: r["seed"]):
+            trajectory = r.get("rho_trajectory")
+            if trajectory is not None and len(trajectory):
+                out.append(LetsTrajectory(method.name, int(r["seed"]), tuple(float(v) for v in trajectory)))
+    return tuple(out)
+
+
+def _shift(results: StudyResults) -> tuple[ShiftSummary, ...]:
+    out = []
+    for method in results.spec.methods:
+        pairs = [
+            (number(r.get("test_accuracy")), number(r.get("shifted_test_accuracy")))
+            for r in results.phase("eval", method.name)
+            if r["status"] == "ok"
+        ]
+        pairs = [(t, s) for t, s in pairs if not (math.isnan(t) or math.isnan(s))]
+        if not pairs:
+            continue
+        test, shifted = np.array(pairs).T
+        gap = test - shifted
+        out.append(
+            ShiftSummary(
+                method.name,
+                len(pairs),
+                float(test.mean()),
+                float(shifted.mean()),
+                float(gap.mean()),
+                float(gap.std(ddof=1)) if len(pairs) > 1 else None,
+            )
+        )
+    return tuple(out)
+
+
+def _provenance(results: StudyResults) -> dict[str, Any]:
+    rows = results.rows
+    spec = results.spec
+
+    def distinct(key: str) -> list[Any]:
+        return sorted({str(r[key]) for r in rows if r.get(key) is not None})
+
+    versions = {
+        k.removeprefix("version."): distinct(k)
+        for k in sorted({k for r in rows for k in r if k.startswith("version.")})
+    }
+    return {
+        "git_commits": distinct("git_commit"),
+        "versions": versions,
+        "devices": distinct("device"),
+        "nodes": distinct("node"),
+        "data": spec.data.model_dump(mode="json"),
+        "model": spec.model.model_dump(mode="json"),
+        "training": spec.training.model_dump(mode="json"),
+        "tuning": spec.tuning.model_dump(mode="json"),
+        "seeds": list(spec.evaluation.seeds),
+        "trials": {
+            "tune": len(results.phase("tune")),
+            "eval": len(results.phase("eval")),
+            "compute_s": float(np.nansum([number(r.get("wall_time_s")) for r in rows])) if rows else 0.0,
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------ the verdict
+
+
+def _fmt_diff(x: float) -> str:
+    return f"{x:+.4f}"
+
+
+def _with_verdict(a: StudyAnalysis) -> StudyAnalysis:
+    return replace(a, verdict=verdict_text(a))
+
+
+def _names(items: list) -> str:
+    names = [v.method for v in items]
+    if len(names) == 1:
+        return f"{names[0]} is"
+    return f"{', '.join(names[:-1])} and {names[-1]} are"
+
+
+def verdict_text(a: StudyAnalysis) -> str:
+    """One paragraph in plain words: which methods beat the reference after correction, by how much, at what
+    compute; which are worse; and what the design could not show."""
+    s = a.statistics
+    ref = a.reference
+    c = a.comparison
+    ref_summary = a.summary(ref) if c else None
+    if not any(r.ok for r in a.run_counts):
+        return "No verdict: no evaluation run trained successfully. " + " ".join(a.problems)
+    if c is None or ref_summary is None or ref_summary.n == 0:
+        return (
+            f"No verdict: {ref}, the reference, has no scored evaluation run, so no method can be compared with it. "
+            + " ".join(a.problems)
+        ).strip()
+    tested = [v for v in c.versus_reference if v.paired is not None]
+    if not tested:
+        return f"No verdict: no method shares 2 or more scored seeds with the reference {ref}. " + " ".join(a.problems)
+    cost = {x.method: x for x in a.costs}
+    ref_time = cost[ref].mean_run_time_s
+
+    def at_compute(method: str) -> str:
+        t = cost[method].mean_run_time_s
+        passes = cost[method].passes_per_step
+        parts = []
+        if t and ref_time:
+            parts.append(f"{t / ref_time:.2f}× {ref}'s training time")
+        if passes:
+            parts.append(f"{passes:g} passes per step")
+        return ", ".join(parts)
+
+    def effect(v) -> str:
+        p = v.paired
+        level = round(100 * s.confidence_level)
+        return (
+            f"{v.method} ({_fmt_diff(p.mean_difference)}, {level}% CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}], "
+            f"adjusted p = {v.p_adjusted:.3g}; {at_compute(v.method)})"
+        )
+
+    better = [v for v in tested if v.outcome == "better"]
+    worse = [v for v in tested if v.outcome == "worse"]
+    n_pairs = sorted({v.n_pairs for v in tested})
+    seeds = f"{n_pairs[0]}" if len(n_pairs) == 1 else f"{n_pairs[0]}–{n_pairs[-1]}"
+    sides = "two-sided" if s.alternative == "two-sided" else "one-sided"
+    opening = (
+        f"On {a.study}, comparing {s.metric} over {seeds} paired seeds with the {sides} {TEST_NAMES[s.test]} and "
+        f"{CORRECTION_NAMES[s.correction]} across {len(tested)} comparison(s) at α = {s.alpha:g}, "
+        f"against the reference {ref} (mean {ref_summary.mean:.4f}): "
+    )
+    sentences = [
+        f"{_names(better)} significantly better than {ref}"
+        if better
+        else f"no method is significantly better than {ref}"
+    ]
+    if better:
+        sentences[0] += ": " + "; ".join(effect(v) for v in better)
+    if worse:
+        sentences.append(f"{_names(worse)} significantly worse: " + "; ".join(effect(v) for v in worse))
+    text = opening + ". ".join(x[0].upper() + x[1:] if i else x for i, x in enumerate(sentences)) + "."
+    if not better:
+        best = max(tested, key=lambda v: v.paired.mean_difference * (1 if a.higher_is_better else -1))
+        improved = (best.paired.mean_difference > 0) == a.higher_is_better and best.paired.mean_difference != 0
+        if improved:
+            text += (
+                f" The largest observed improvement, {effect(best)}, cannot be told apart from seed-to-seed noise"
+                + (
+                    f"; {best.seeds_needed} paired seeds would detect an effect of its size with power {s.power:g}"
+                    if best.seeds_needed
+                    else ""
+                )
+                + "."
+            )
+    # Only the deciding test's limits change what the verdict could have said; the rest are in the tables.
+    limit = "Wilcoxon" if s.test == "wilcoxon" else "t-test"
+    impossible = [w for w in c.warnings if limit in w]
+    if impossible:
+        text += " Caution: " + impossible[0] + "."
+    scored_as_failure = sum(r.scored_as_failure for r in a.run_counts)
+    if scored_as_failure:
+        text += f" {scored_as_failure} diverged run(s) are counted as failures (score 0)."
+    return text

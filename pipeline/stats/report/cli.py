@@ -1,0 +1,95 @@
+"""`sam-study report OUT/<study>`: the statistics, report.md, stats.json and figures of a study folder.
+
+Exit codes: 0 the report answers the study's question; 1 the report was written but is incomplete (the
+messages say why: a missing method, a single seed, only diverged runs) or could not be attached to MLflow;
+2 the folder cannot be reported on at all (nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO, get_args
+
+from pipeline.study.spec import Metric
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study_dir", type=Path, help="the study's folder, OUT/<study>, as written by `sam-study run`")
+    parser.add_argument("--metric", choices=get_args(Metric), default=None, help="compare on this metric")
+    parser.add_argument("--alpha", type=float, default=None, help="significance level (default: the study's, 0.05)")
+    parser.add_argument("--test", choices=("t", "wilcoxon"), default=None, help="the paired test that decides")
+    parser.add_argument("--correction", choices=("holm", "bh"), default=None, help="multiple-comparison correction")
+    parser.add_argument(
+        "--alternative",
+        choices=("two-sided", "better"),
+        default=None,
+        help="two-sided, or one-sided: does the method beat the reference",
+    )
+    parser.add_argument(
+        "--diverged",
+        choices=("failure", "exclude"),
+        default=None,
+        help="score diverged runs as failures (0 accuracy) or leave their seeds out",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="attach the report to the study's MLflow parent run at this URI (default: the one the run used)",
+    )
+    parser.add_argument("--no-mlflow", action="store_true", help="write the files only; do not attach them to MLflow")
+
+
+def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+    stream = stream or sys.stdout
+    from pipeline.stats.report.study_results import ReportInputError
+    from pipeline.stats.report.write import recorded_tracking, write_report
+
+    overrides = {k: getattr(args, k) for k in ("metric", "alpha", "test", "correction", "alternative", "diverged")}
+    try:
+        outcome = write_report(args.study_dir, overrides)
+    except ReportInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_outcome(outcome, stream)
+    code = 1 if outcome.problems else 0
+    if args.no_mlflow:
+        return code
+    recorded = recorded_tracking(outcome.study_dir)
+    if recorded is None:
+        print(
+            f"note: {outcome.study_dir} records no MLflow run (it predates `sam-study run`'s mlflow.json); "
+            "the report is in the folder only",
+            file=stream,
+        )
+        return code
+    from pipeline.study.tracking import TrackingError, attach_report, check_tracking_uri
+
+    uri = args.tracking_uri or recorded["tracking_uri"]
+    try:
+        check_tracking_uri(uri)
+        attach_report(uri, recorded["parent_run_id"], [outcome.report_path, outcome.stats_path], outcome.figures_dir)
+    except TrackingError as error:
+        print(f"error: the report is written but not attached to MLflow: {error}", file=sys.stderr)
+        return 1
+    print(f"attached to MLflow run {recorded['parent_run_id']} at {uri} (artifacts: report/)", file=stream)
+    return code
+
+
+def print_outcome(outcome, stream: TextIO) -> None:
+    """The verdict and where the files are; the problems go to stderr, where a script sees them."""
+    print(outcome.analysis.verdict, file=stream)
+    print(
+        f"report: {outcome.report_path}\nstatistics: {outcome.stats_path}\n"
+        f"figures: {len(outcome.figures)} in {outcome.figures_dir}"
+        + (
+            f" ({len(outcome.skipped)} not drawn: {', '.join(s.name for s in outcome.skipped)})"
+            if outcome.skipped
+            else ""
+        ),
+        file=stream,
+        flush=True,
+    )
+    for problem in outcome.problems:
+        print(f"incomplete: {problem}", file=sys.stderr)

@@ -1,0 +1,401 @@
+"""``report.md``: the verdict, then the tables, then the figures, then the method. Reads only a StudyAnalysis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pipeline.stats.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
+from pipeline.stats.report.figures import FigureFile, SkippedFigure
+
+FIGURES_DIR = "figures"
+
+
+def _f(value: Any, digits: int = 4, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if value != value:  # NaN
+        return "–"
+    if value in (float("inf"), float("-inf")):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "< 0.0001" if value < 1e-4 else f"{value:.3g}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    align = ["---:" if i in right else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render(a: StudyAnalysis, figures: list[FigureFile], skipped: list[SkippedFigure]) -> str:
+    out = [f"# Study report: {a.study}", ""]
+    if a.description:
+        out += [f"_{a.description}_", ""]
+    out += ["## Verdict", "", a.verdict, ""]
+    if a.problems:
+        out += ["**This report is incomplete:**", ""] + [f"- {p}" for p in a.problems] + [""]
+    out += _results(a)
+    out += _figures(figures, skipped)
+    out += _method(a)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _results(a: StudyAnalysis) -> list[str]:
+    s = a.statistics
+    level = round(100 * s.confidence_level)
+    metric = s.metric.replace("_", " ")
+    direction = "higher" if a.higher_is_better else "lower"
+    out = ["## Results", "", f"### {metric} per method ({direction} is better)", ""]
+    ranks = {}
+    if a.comparison is not None and a.comparison.ranks.average_ranks:
+        ranks = dict(zip(a.comparison.ranks.methods, a.comparison.ranks.average_ranks, strict=True))
+    rows = []
+    for count in a.run_counts:
+        summary = a.summary(count.method)
+        ci = summary.ci if summary else None
+        mean_std = "–"
+        if summary and summary.mean is not None:
+            mean_std = _f(summary.mean) + (f" ± {_f(summary.std)}" if summary.std is not None else "")
+        label = f"**{count.method}** (reference)" if count.method == a.reference else count.method
+        rows.append(
+            [
+                label,
+                f"{count.ok}/{count.diverged}/{count.failed}/{count.missing}",
+                mean_std,
+                f"[{_f(ci.low)}, {_f(ci.high)}]" if ci else "–",
+                _f(ranks.get(count.method), 2),
+            ]
+        )
+    out += _table(
+        [
+            "method",
+            "runs ok/diverged/failed/missing",
+            "mean ± std",
+            f"{level}% bootstrap CI of the mean",
+            "average rank",
+        ],
+        rows,
+        right=(2, 3, 4),
+    )
+    out += _versus_reference(a, level)
+    out += _ranks(a)
+    out += _costs(a)
+    out += _lets(a, level)
+    out += _tuning(a)
+    out += _shift(a)
+    return out
+
+
+def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
+    s = a.statistics
+    if a.comparison is None:
+        return []
+    out = [f"### Against the reference, {a.reference}", ""]
+    out.append(
+        f"Differences are method − {a.reference} on the same seeds, with the {level}% t-interval. "
+        f"p-values are {'two-sided' if s.alternative == 'two-sided' else 'one-sided (method better)'}; "
+        f"“adjusted” is {CORRECTION_NAMES[s.correction]} across the {len(a.comparison.versus_reference)} methods, "
+        f"and the decision uses the {TEST_NAMES[s.test]}'s at α = {s.alpha:g}. d_z = mean / std of the paired "
+        f"differences; Hedges' g ignores the pairing; P(better) counts ties as half."
+    )
+    out.append("")
+    rows = []
+    for v in a.comparison.versus_reference:
+        p = v.paired
+        if p is None:
+            rows.append([v.method, str(v.n_pairs)] + ["–"] * 9 + ["not tested", "–"])
+            continue
+        rows.append(
+            [
+                v.method,
+                str(v.n_pairs),
+                _f(p.mean_difference, signed=True),
+                f"[{_f(p.ci_low, signed=True)}, {_f(p.ci_high, signed=True)}]",
+                _p(p.t_p_value),
+                _p(p.wilcoxon_p_value) + ("" if p.wilcoxon_method == "exact" else f" ({p.wilcoxon_method})"),
+                _p(v.t_p_adjusted),
+                _p(v.wilcoxon_p_adjusted),
+                _f(v.d_z, 2, signed=True),
+                _f(v.hedges_g, 2, signed=True),
+                _f(v.p_better, 2),
+                f"**{v.outcome}**" if v.significant else v.outcome,
+                _f(v.seeds_needed) if v.seeds_needed is not None else "–",
+            ]
+        )
+    out += _table(
+        [
+            "method",
+            "seeds",
+            "mean difference",
+            f"{level}% CI",
+            "t p",
+            "Wilcoxon p",
+            "t p adjusted",
+            "Wilcoxon p adjusted",
+            "d_z",
+            "Hedges' g",
+            "P(better)",
+            "decision",
+            f"seeds for power {s.power:g}",
+        ],
+        rows,
+        right=tuple(range(1, 11)) + (12,),
+    )
+    notes = [f"- {v.method}: {note}" for v in a.comparison.versus_reference for note in v.notes]
+    if notes:
+        out += notes + [""]
+    if a.comparison.warnings:
+        out += ["Design warnings:", ""] + [f"- {w}" for w in a.comparison.warnings] + [""]
+    return out
+
+
+def _ranks(a: StudyAnalysis) -> list[str]:
+    if a.comparison is None:
+        return []
+    r = a.comparison.ranks
+    out = ["### All methods at once", ""]
+    if r.friedman is not None:
+        out.append(
+            f"Friedman test over {r.n_seeds} seed(s) and {r.friedman.n_methods} methods: χ² = "
+            f"{r.friedman.statistic:.3f}, p = {_p(r.friedman.p_value)}. "
+            f"Nemenyi critical difference at α = {a.statistics.alpha:g}: {_f(r.critical_difference, 2)} "
+            "(two methods whose average ranks differ by more than this differ significantly)."
+        )
+    elif r.average_ranks:
+        out.append(f"Average ranks over {r.n_seeds} complete seed(s); no Friedman test.")
+    out += [""] + [f"- {n}" for n in r.notes] + ([""] if r.notes else [])
+    return out
+
+
+def _costs(a: StudyAnalysis) -> list[str]:
+    rows = [
+        [
+            c.method,
+            _f(c.passes_per_step, 2),
+            _f(c.seconds_per_epoch, 3),
+            str(c.eval_runs),
+            _f(c.eval_time_s, 1),
+            _f(c.mean_run_time_s, 1),
+            _f(c.time_vs_sgd, 2),
+            str(c.tuning_trials),
+            _f(c.tuning_time_s, 1),
+            _f(c.total_time_s, 1),
+            _f(c.gain_vs_sgd, signed=True),
+            _f(c.gain_per_extra_sgd_run, signed=True),
+        ]
+        for c in a.costs
+    ]
+    out = ["### Compute cost", ""]
+    out.append(
+        "Measured wall seconds of whole trials on the study's own workers. “× SGD” is the mean evaluation run time "
+        "over SGD's; the gain is the mean metric minus SGD's, and per extra SGD run it is that gain divided by "
+        "(× SGD − 1)."
+    )
+    out.append("")
+    out += _table(
+        [
+            "method",
+            "passes / step",
+            "s / epoch",
+            "eval runs",
+            "eval time (s)",
+            "s / run",
+            "× SGD",
+            "tuning trials",
+            "tuning time (s)",
+            "total (s)",
+            "gain vs SGD",
+            "gain per extra SGD run",
+        ],
+        rows,
+        right=tuple(range(1, 12)),
+    )
+    return out
+
+
+def _lets(a: StudyAnalysis, level: int) -> list[str]:
+    if not a.tuned_vs_lets:
+        return []
+    out = ["### Optuna-tuned ρ against LETS-learned ρ", ""]
+    out.append(
+        "Per run: the paired difference LETS − tuned on the same seeds (Holm-corrected across these pairs). "
+        "With tuning counted: the compute to obtain one trained model, the tuned method's whole ρ search plus one "
+        "run, against one LETS run (LETS needs no search)."
+    )
+    out.append("")
+    rows = []
+    for x in a.tuned_vs_lets:
+        ratio = (
+            x.tuned_cost_per_model_s / x.lets_cost_per_model_s
+            if x.tuned_cost_per_model_s and x.lets_cost_per_model_s
+            else None
+        )
+        rows.append(
+            [
+                x.lets_method,
+                x.tuned_method,
+                str(x.n_pairs),
+                _f(x.lets_mean),
+                _f(x.tuned_mean),
+                _f(x.mean_difference, signed=True),
+                f"[{_f(x.ci_low, signed=True)}, {_f(x.ci_high, signed=True)}]" if x.ci_low is not None else "–",
+                _p(x.t_p_holm),
+                _f(x.lets_run_time_s, 1),
+                _f(x.tuned_run_time_s, 1),
+                f"{_f(x.tuned_cost_per_model_s, 1)} ({x.tuning_trials} trials + 1 run)",
+                _f(ratio, 2),
+            ]
+        )
+    out += _table(
+        [
+            "LETS",
+            "tuned",
+            "seeds",
+            "LETS mean",
+            "tuned mean",
+            "difference",
+            f"{level}% CI",
+            "t p (Holm)",
+            "LETS s / run",
+            "tuned s / run",
+            "tuned s / model",
+            "tuned / LETS cost per model",
+        ],
+        rows,
+        right=tuple(range(2, 12)),
+    )
+    return out
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in sorted(params.items()))
+
+
+def _tuning(a: StudyAnalysis) -> list[str]:
+    tuned = [t for t in a.tuning if t.source != "fixed"]
+    if not tuned:
+        return []
+    out = ["### Tuning (selected on validation accuracy)", ""]
+    rows = [
+        [
+            t.method,
+            _params(t.params) or f"({t.source}: the study file's values)",
+            _f(t.val_accuracy),
+            str(t.trials),
+            str(t.diverged),
+            str(t.failed),
+            _f(t.time_s, 1),
+        ]
+        for t in tuned
+    ]
+    out += _table(
+        ["method", "selected", "validation accuracy", "trials", "diverged", "failed", "time (s)"],
+        rows,
+        right=(2, 3, 4, 5, 6),
+    )
+    return out
+
+
+def _shift(a: StudyAnalysis) -> list[str]:
+    if not a.shift:
+        return []
+    out = ["### Shifted test set", "", "Gap = test accuracy − shifted-test accuracy (what the shift costs).", ""]
+    rows = [
+        [x.method, str(x.n), _f(x.test_mean), _f(x.shifted_mean), _f(x.gap_mean, signed=True), _f(x.gap_std)]
+        for x in a.shift
+    ]
+    out += _table(
+        ["method", "runs", "test accuracy", "shifted-test accuracy", "gap", "gap std"], rows, right=(1, 2, 3, 4, 5)
+    )
+    return out
+
+
+def _figures(figures: list[FigureFile], skipped: list[SkippedFigure]) -> list[str]:
+    out = ["## Figures", ""]
+    for fig in figures:
+        out += [f"### {fig.title}", "", f"![{fig.title}]({FIGURES_DIR}/{fig.name})", "", fig.caption, ""]
+    if skipped:
+        out += ["Not drawn:", ""] + [f"- {s.name}: {s.reason}" for s in skipped] + [""]
+    return out
+
+
+def _method(a: StudyAnalysis) -> list[str]:
+    s = a.statistics
+    p = a.provenance
+    training = p.get("training", {})
+    tuning = p.get("tuning", {})
+    level = round(100 * s.confidence_level)
+    out = ["## Method", ""]
+    out.append(
+        f"- **Data and model**: {p.get('data', {}).get('name')} with "
+        f"{p.get('model', {}).get('preset') or p.get('model', {}).get('name')}; "
+        f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, lr {training.get('lr')} "
+        f"({training.get('schedule')}), momentum {training.get('momentum')}, weight decay {training.get('weight_decay')}."
+    )
+    out.append(
+        f"- **Seeds**: {', '.join(str(x) for x in a.seeds)} ({len(a.seeds)}), paired: the same seed gives every "
+        "method the same initialisation, data order and split."
+    )
+    out.append(
+        f"- **Budget**: Optuna TPE, {tuning.get('trials')} trial(s) × {tuning.get('repeats')} search(es) per tuned "
+        f"method ({tuning.get('startup_trials')} random start), selecting on validation accuracy; scheduler "
+        f"{tuning.get('scheduler')}. Trials: {p.get('trials', {}).get('tune')} tuning, "
+        f"{p.get('trials', {}).get('eval')} evaluation, {_f(p.get('trials', {}).get('compute_s'), 0)} s of trial "
+        "time in all."
+    )
+    sides = "two-sided" if s.alternative == "two-sided" else "one-sided (method better than the reference)"
+    out.append(
+        f"- **Tests**: on {s.metric}, each method against {a.reference}, paired by seed: the paired t-test "
+        "(`scipy.stats.ttest_rel`, its interval from `confidence_interval`) and the Wilcoxon signed-rank test "
+        f"(`scipy.stats.wilcoxon`, exact; sign-flip permutation when ties or zero differences make the exact "
+        f"table wrong), {sides}. The decision uses the {TEST_NAMES[s.test]}."
+    )
+    out.append(
+        f"- **Correction**: {CORRECTION_NAMES[s.correction]} across the family of methods compared with the "
+        f"reference, at α = {s.alpha:g}"
+        + (" (family-wise error rate)." if s.correction == "holm" else " (false discovery rate).")
+    )
+    diverged = (
+        f"scored as failures ({s.metric} = 0)"
+        if s.diverged == "failure" and a.higher_is_better
+        else "left out of the comparisons that need them"
+    )
+    out.append(
+        f"- **Diverged and failed runs**: diverged runs are counted per method and {diverged}; runs that failed "
+        "(an error, not divergence) or are missing are left out, so a comparison uses the seeds both methods have."
+    )
+    out.append(
+        f"- **Intervals**: each method's mean has a {level}% BCa bootstrap interval (`scipy.stats.bootstrap`, "
+        f"{s.bootstrap_resamples} resamples, seed {s.bootstrap_seed}); with few seeds a bootstrap interval is "
+        "narrower than it should be, so read it as descriptive. Differences use the t-interval."
+    )
+    out.append(
+        "- **All methods**: the Friedman test over seeds (one dataset per study), average ranks (1 = best) and "
+        "Nemenyi's critical difference."
+    )
+    out.append(
+        f"- **Power**: the seeds a paired t-test needs to detect the observed d_z at α = {s.alpha:g} with power "
+        f"{s.power:g} (noncentral t), uncorrected."
+    )
+    commits = p.get("git_commits") or ["unknown"]
+    out.append(f"- **Code**: commit {', '.join(f'`{c}`' for c in commits)}.")
+    versions = p.get("versions", {})
+    if versions:
+        out.append("- **Versions**: " + ", ".join(f"{k} {'/'.join(v)}" for k, v in sorted(versions.items())) + ".")
+    out.append(f"- **Ran on**: {', '.join(p.get('devices') or ['?'])}; node(s) {', '.join(p.get('nodes') or ['?'])}.")
+    out.append("")
+    if a.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
+    out += ["Every number above is in `stats.json`, and every trial in `trials.parquet`.", ""]
+    return out
