@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.study.cli_run import add_run_arguments
 
     add_run_arguments(run)
+
+    report = commands.add_parser(
+        "report",
+        help="the statistics, report.md, stats.json and figures of a study folder",
+        description="Compare every method of a study with its reference: paired tests, corrections, effect sizes, "
+        "intervals, compute cost and figures. Exit 0: complete; 1: written but incomplete; 2: nothing to report.",
+    )
+    from pipeline.stats.report.cli import add_report_arguments
+
+    add_report_arguments(report)
     return parser
 
 
@@ -67,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.study.cli_run import run_command
 
         return run_command(args)
+    if args.command == "report":
+        from pipeline.stats.report.cli import report_command
+
+        return report_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.stats.report.cli import print_outcome
+from pipeline.stats.report.write import record_tracking, write_report
 from pipeline.study import tune_runner
 from pipeline.study.plan import (
     CHECKPOINTS,
@@ -37,7 +39,7 @@ from pipeline.study.results_store import TABLE_NAME, TrialsTable
 from pipeline.study.rows import trial_row
 from pipeline.study.search_space import search_space
 from pipeline.study.selection import Selection, objective, select_all
-from pipeline.study.spec import StudySpec, StudySpecError
+from pipeline.study.spec import SPEC_FILE, StudySpec, StudySpecError, comparable
 from pipeline.study.tracking import (
     StudyTracking,
     check_cluster,
@@ -102,20 +104,20 @@ def _absolute_paths(spec: StudySpec) -> StudySpec:
 
 
 def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
-    """A study folder belongs to one spec: resuming it with a different one would mix two studies."""
+    """A study folder belongs to one spec: resuming it with a different one would mix two studies.
+    ``spec.json`` holds the whole spec (the report reads it); only the fields that decide results must agree."""
     study_dir.mkdir(parents=True, exist_ok=True)
-    recorded = study_dir / "spec.json"
+    recorded = study_dir / SPEC_FILE
     current = spec.comparable_dump()
     if recorded.exists():
-        before = json.loads(recorded.read_text())
+        before = comparable(json.loads(recorded.read_text()))
         if before != current:
             changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
             raise StudySpecError(
                 f"{study_dir} holds study {spec.name!r} run with different settings ({', '.join(changed)} changed); "
                 "resume it with the same study file, or pass a new --out"
             )
-    else:
-        recorded.write_text(json.dumps(current, indent=2) + "\n")
+    recorded.write_text(json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
@@ -314,6 +316,7 @@ def run_study(
         study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
         study_tracking.log_study(study_file, spec.model_dump(mode="json"))
         tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)
+        record_tracking(study_dir, uri, study_tracking.experiment_id, study_tracking.parent_run_id)
         table = TrialsTable(study_dir / TABLE_NAME)
         removed = study_tracking.remove_unrecorded_children(table.keys())
         slots = _slots(spec, cluster)
@@ -382,6 +385,7 @@ def run_study(
         rows = table.rows()
         print(summary_table(spec, rows, selections), file=stream, flush=True)
         study_tracking.log_file(table.path)
+        timings["report_s"] = _report(study_dir, study_tracking, stream)
         study_tracking.finish()
         timings["total_s"] = time.monotonic() - started
         return StudyOutcome(
@@ -397,6 +401,22 @@ def run_study(
         )
     finally:
         tune_runner.stop_ray()
+
+
+def _report(study_dir: Path, study_tracking: StudyTracking, stream: TextIO) -> float:
+    """The statistics and report of the finished study, into its folder and onto the MLflow parent run."""
+    started = time.monotonic()
+    try:
+        outcome = write_report(study_dir)
+        print_outcome(outcome, stream)
+        study_tracking.log_report([outcome.report_path, outcome.stats_path], outcome.figures_dir)
+    except Exception as error:  # noqa: BLE001 - every trial is safe in the table; the report can be made again
+        print(
+            f"warning: the report could not be written ({type(error).__name__}: {error}); every trial is kept, "
+            f"make it with `sam-study report {study_dir}`",
+            file=stream,
+        )
+    return time.monotonic() - started
 
 
 def summary_table(spec: StudySpec, rows: list[dict[str, Any]], selections: dict[str, Selection]) -> str:

@@ -138,6 +138,9 @@ class StudyTracking:
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
+    def log_report(self, files: list[Path], figures_dir: Path) -> None:
+        log_report(self.client, self.parent_run_id, files, figures_dir)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
@@ -176,6 +179,25 @@ class StudyTracking:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_run_id, status)
+
+
+def log_report(client: MlflowClient, run_id: str, files: list[Path], figures_dir: Path) -> None:
+    """The report under the run's ``report/`` artifacts, its figures under ``report/figures/``; stale figures of an
+    earlier report are not removed (MLflow artifacts are append-only), they are overwritten by name."""
+    for path in files:
+        client.log_artifact(run_id, str(path), "report")
+    if figures_dir.is_dir():
+        client.log_artifacts(run_id, str(figures_dir), "report/figures")
+
+
+def attach_report(uri: str, run_id: str, files: list[Path], figures_dir: Path) -> None:
+    """Attach a report written after the study (``sam-study report``) to the study's existing parent run."""
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_run(run_id)
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own and transport errors alike
+        raise TrackingError(f"the study's MLflow parent run {run_id} cannot be read at {uri}: {error}") from None
+    log_report(client, run_id, files, figures_dir)
 
 
 class TrialTracking:

@@ -110,7 +110,11 @@ def check_mlflow(uri: str, table: pd.DataFrame) -> None:
     assert sorted(m.step for m in history) == list(range(EPOCHS))
     assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
     parent_files = {a.path for a in client.list_artifacts(parent_id)}
-    assert {"study", "selection.json", "trials.parquet"} <= parent_files
+    assert {"study", "selection.json", "trials.parquet", "report"} <= parent_files
+    report_files = {a.path for a in client.list_artifacts(parent_id, "report")}
+    assert {"report/report.md", "report/stats.json", "report/figures"} <= report_files
+    figures = {a.path for a in client.list_artifacts(parent_id, "report/figures")}
+    assert "report/figures/accuracy.png" in figures and len(figures) >= 5
 
 
 def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
@@ -137,6 +141,12 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     check_selection(out / "tiny", table)
     check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table)
     assert "| sam (reference) |" in second.stdout  # the summary table
+    # The report, written at the end of the run, and again by `sam-study report` onto the same parent run.
+    assert "Against the reference, sam" in (out / "tiny" / "report.md").read_text()
+    assert "against the reference sam" in second.stdout
+    again = run_to_end("report", str(out / "tiny"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "attached to MLflow run" in again.stdout
 
     # A third run finds everything done and runs nothing.
     third = run_to_end("run", str(study), "--out", str(out))
