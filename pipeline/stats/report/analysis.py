@@ -525,6 +525,12 @@ def _with_verdict(a: StudyAnalysis) -> StudyAnalysis:
     return replace(a, verdict=verdict_text(a))
 
 
+def seeds_label(tested: list) -> str:
+    """The paired seeds behind a set of comparisons: ``5``, or ``3–5`` when missing runs make them differ."""
+    n_pairs = sorted({v.n_pairs for v in tested})
+    return f"{n_pairs[0]}" if len(n_pairs) == 1 else f"{n_pairs[0]}–{n_pairs[-1]}"
+
+
 def _names(items: list) -> str:
     names = [v.method for v in items]
     if len(names) == 1:
@@ -572,8 +578,7 @@ def verdict_text(a: StudyAnalysis) -> str:
 
     better = [v for v in tested if v.outcome == "better"]
     worse = [v for v in tested if v.outcome == "worse"]
-    n_pairs = sorted({v.n_pairs for v in tested})
-    seeds = f"{n_pairs[0]}" if len(n_pairs) == 1 else f"{n_pairs[0]}–{n_pairs[-1]}"
+    seeds = seeds_label(tested)
     sides = "two-sided" if s.alternative == "two-sided" else "one-sided"
     opening = (
         f"On {a.study}, comparing {s.metric} over {seeds} paired seeds with the {sides} {TEST_NAMES[s.test]} and "

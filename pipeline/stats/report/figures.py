@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from pipeline.stats.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
+from pipeline.stats.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, seeds_label
 
 DPI = 140
 REFERENCE_COLOR = "tab:orange"
@@ -290,8 +290,7 @@ def _differences_figure(analysis: StudyAnalysis):
     below_xlabel = -0.6 / (fig_h * (fig.subplotpars.top - fig.subplotpars.bottom))  # 0.6 inch under the axes
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below_xlabel), frameon=False, ncol=len(handles))
 
-    n_pairs = sorted({v.n_pairs for v in tested})
-    seeds = f"{n_pairs[0]}" if len(n_pairs) == 1 else f"{n_pairs[0]}–{n_pairs[-1]}"
+    seeds = seeds_label(tested)
     sided = "two-sided" if s.alternative == "two-sided" else "one-sided"
     caption = (
         f"Each row is one method's mean paired difference from {analysis.reference} (method − reference, over "
