@@ -11,13 +11,19 @@ perturbation. One step is
 3. ``base.step()``.
 
 LETS drives steps 1-3 itself, so that its radius update sits between the clean pass and the rule.
+
+Data-parallel training (DDP, one worker per device) sets ``workers`` (a :class:`WorkerSync`). Every pass
+says which gradients it needs: ``sync="always"`` (the update of SAM, ASAM, F-SAM: DDP all-reduces it during
+backward), ``sync="global"`` (a gradient that shapes the perturbation: all-reduced only under the ``global``
+perturbation, kept on the worker under ``local``, the m-sharpness of the SAM paper's own code) or
+``sync="never"`` (a rule that averages its update explicitly with :meth:`mean_over_workers_`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ContextManager
+from typing import Any, ContextManager, Protocol
 
 import torch
 from torch import Tensor
@@ -36,6 +42,23 @@ def check_positive(name: str, value: float) -> None:
 def check_unit_interval(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {name}={value!r}")
+
+
+class WorkerSync(Protocol):
+    """How one data-parallel worker's step talks to the others (see ``pipeline.train.data_parallel``)."""
+
+    local: bool  # True: each worker perturbs with its own minibatch gradient (m-sharpness)
+
+    def no_sync(self) -> ContextManager[Any]:
+        """A pass (forward and backward) whose gradient stays on this worker."""
+        ...
+
+    def mean_(self, tensors: Sequence[Tensor]) -> None:
+        """Replace each tensor by its mean over the workers, in place."""
+        ...
+
+
+SYNC_MODES = ("always", "global", "never")
 
 
 class WrappingOptimizer(Optimizer):
@@ -140,6 +163,8 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         # Set by LETS: keep the last perturbation (theta_perturbed - theta) of each step for it.
         self.keep_perturbation = False
         self.last_perturbation: list[Tensor] | None = None
+        # Set by data-parallel training; None on one device, where every sync below is a no-op.
+        self.workers: WorkerSync | None = None
 
     @property
     def base(self) -> Optimizer:
@@ -160,15 +185,42 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         return loss
 
     def clean_pass(self, closure: Closure) -> Tensor:
-        with torch.enable_grad():
+        """The pass at the clean point; its gradient shapes the perturbation, so it syncs only under global."""
+        with torch.enable_grad(), self._sync_context("global"):
             return closure()
+
+    def _sync_context(self, sync: str) -> ContextManager[Any]:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
+        workers = self.workers
+        if workers is None or sync == "always" or (sync == "global" and not workers.local):
+            return contextlib.nullcontext()
+        return workers.no_sync()
+
+    @property
+    def perturbs_locally(self) -> bool:
+        """Each worker perturbs with its own gradient (the ``local`` perturbation of data-parallel training)."""
+        return self.workers is not None and self.workers.local
+
+    def mean_over_workers_(self, tensors: Sequence[Tensor]) -> None:
+        """In place, the mean of each tensor over the data-parallel workers (nothing on one device)."""
+        if self.workers is not None:
+            self.workers.mean_(tensors)
+
+    def global_mean(self, value: Tensor) -> Tensor:
+        """A per-worker scalar (a loss) as its mean over workers under the global perturbation; as is otherwise."""
+        if self.workers is None or self.workers.local:
+            return value
+        out = value.detach().clone()
+        self.workers.mean_([out])
+        return out
 
     def participating_params(self) -> list[Tensor]:
         """Parameters that received a gradient in the clean pass, in param_groups order."""
         return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
 
-    def extra_pass(self, closure: Closure, *, grad: bool = True) -> Tensor:
-        """One more closure call (a perturbed pass, a probe or a validation pass)."""
+    def extra_pass(self, closure: Closure, *, grad: bool = True, sync: str = "always") -> Tensor:
+        """One more closure call (a perturbed pass, a probe or a validation pass); ``sync`` as in the module doc."""
         # Detach the gradients we may still hold, so a closure that zeroes in place cannot overwrite them.
         for group in self.param_groups:
             for p in group["params"]:
@@ -176,6 +228,7 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         with contextlib.ExitStack() as stack:
             for context in self.extra_pass_contexts:
                 stack.enter_context(context())
+            stack.enter_context(self._sync_context(sync))
             with torch.set_grad_enabled(grad):
                 return closure()
 

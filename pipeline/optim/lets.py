@@ -105,7 +105,7 @@ class LETS(WrappingOptimizer):
         params = inner.participating_params()
         clean_grads = [p.grad for p in params]
         if self.step_count > 0 and self.step_count % self.update_every == 0:
-            val_loss = inner.extra_pass(val_closure)
+            val_loss = inner.extra_pass(val_closure, sync="global")
             val_grads = ops.grads_or_zeros(params)
             for p, g in zip(params, clean_grads):
                 p.grad = g
@@ -124,8 +124,13 @@ class LETS(WrappingOptimizer):
         keep = [i for i, ui in enumerate(u) if ui is not None]
         if not keep:
             return
-        diff = ops.sub([val_grads[i] for i in keep], [grads[i] for i in keep], self.inner.foreach)
+        inner = self.inner
+        diff = ops.sub([val_grads[i] for i in keep], [grads[i] for i in keep], inner.foreach)
         h = (val_loss - loss).to(torch.float64) * ops.dot(diff, [u[i] for i in keep], self.inner.foreach).to(torch.float64)
+        # Data-parallel: the mean of the workers' hypergradients keeps rho identical on every worker (and under
+        # the global perturbation it is exactly the one-device hypergradient of the whole batch).
+        h = h.clone()
+        inner.mean_over_workers_([h])
         grad_log_rho = h * self._rho
         self.rho_updates += 1
         b = self.rho_updates

@@ -62,14 +62,16 @@ class MPSAM(SAMFamilyOptimizer):
         perturbations = self._perturbations(params, eps_g)
         self._remember(perturbations[-1])
 
-        clean_loss = loss.detach()
+        # Data-parallel: the passes stay on each worker and the update is averaged once at the end (the update is
+        # linear in the pass gradients once the weights are fixed); under global the weights use global losses.
+        clean_loss = self.global_mean(loss.detach())
         clean = ops.clone(params, self.foreach)
         grad_sum: list[Tensor] | None = None  # sum_i g_i
         weighted_sum: list[Tensor] | None = None  # sum_i c_i g_i, c_i = max(0, L_i - L_0)
         c_total = torch.zeros((), device=clean_loss.device, dtype=clean_loss.dtype)
         for e in perturbations:
             with self.perturbed(params, clean, e):
-                loss_i = self.extra_pass(closure).detach()
+                loss_i = self.global_mean(self.extra_pass(closure, sync="never").detach())
                 g_i = ops.grads_or_zeros(params)
             if self.adaptive:
                 c_i = (loss_i - clean_loss).clamp_min(0)
@@ -94,6 +96,7 @@ class MPSAM(SAMFamilyOptimizer):
             ops.scale_(update, torch.where(use_weights, 0.0, 1.0), self.foreach)
             weighted_mean = ops.scale(weighted_sum, torch.where(use_weights, 1.0 / c_total, 0.0), self.foreach)
             ops.add_(update, weighted_mean, self.foreach)
+        self.mean_over_workers_(update)
         for p, u in zip(params, update):
             p.grad = u
 

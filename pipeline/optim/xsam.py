@@ -85,7 +85,7 @@ class XSAM(SAMFamilyOptimizer):
                     ascent = step
                 else:
                     ops.add_(ascent, step, foreach)
-                self.extra_pass(closure)
+                self.extra_pass(closure, sync="global")
                 g = ops.grads_or_zeros(params)
             assert ascent is not None
             self._remember(ascent)
@@ -104,6 +104,8 @@ class XSAM(SAMFamilyOptimizer):
         c0, c1 = _arc_coefficients(angle, self.alpha)
         ops.scale_(g, g_norm * c1 / b, foreach)
         ops.add_(g, ops.scale(ascent, g_norm * c0 / a, foreach), foreach)
+        if self.perturbs_locally:  # each worker's own XSAM gradient: the update is their mean
+            self.mean_over_workers_(g)
         for p, u in zip(params, g):
             p.grad = u
 
@@ -129,7 +131,7 @@ class XSAM(SAMFamilyOptimizer):
             ops.add_(params, ops.scale(g, c1[j], self.foreach), self.foreach)
             losses.append(self.extra_pass(closure, grad=False).detach().reshape(()))
         # argmax returns the first maximiser, as the rule asks.
-        return self._grid[torch.argmax(torch.stack(losses))]
+        return self._grid[torch.argmax(self.global_mean(torch.stack(losses)))]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
