@@ -40,6 +40,11 @@ class TrialConfig(BaseModel):
     compile: bool = False
     eval_batch_size: int = Field(1024, ge=1)
     checkpoint_dir: str | None = None
+    perturbation: Literal["global", "local"] = Field(
+        "global",
+        description="data-parallel trials only: global = every worker perturbs with the all-reduced gradient "
+        "(one device on the whole batch); local = each with its own minibatch gradient (m-sharpness)",
+    )
 
     @field_validator("optimizer")
     @classmethod

@@ -40,6 +40,7 @@ from pipeline.optim import (
 )
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.config import TrialConfig
+from pipeline.train.data_parallel import DataParallel, attach
 from pipeline.train.result import EpochRecord, Status, TrialResult
 
 
@@ -71,15 +72,24 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def run_trial(cfg: TrialConfig, callbacks: TrialCallbacks | None = None) -> TrialResult:
+def run_trial(
+    cfg: TrialConfig,
+    callbacks: TrialCallbacks | None = None,
+    parallel: DataParallel | None = None,
+    device: torch.device | None = None,
+) -> TrialResult:
     """Train one model as ``cfg`` says and return its metrics. A diverging run returns status
-    ``diverged`` with its last finite metrics; it never raises for that."""
-    device = resolve_device(cfg.device)
+    ``diverged`` with its last finite metrics; it never raises for that.
+
+    ``parallel``: this process is one data-parallel worker of the trial (see ``data_parallel``); every worker
+    calls ``run_trial`` with the same ``cfg`` and gets the same result. ``device`` overrides ``cfg.device``
+    (a worker's own GPU)."""
+    device = device or resolve_device(cfg.device)
     cuda_devices = [device] if device.type == "cuda" else []
     # Dropout can only draw from the global RNG: fork it, seed it from the trial, and leave the caller's alone.
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(derive_seed(cfg.seed, "dropout"))
-        return _Trial(cfg, device, callbacks or TrialCallbacks()).run()
+        return _Trial(cfg, device, callbacks or TrialCallbacks(), parallel).run()
 
 
 @dataclass
@@ -100,9 +110,15 @@ class _LoopState:
 
 
 class _Trial:
-    def __init__(self, cfg: TrialConfig, device: torch.device, callbacks: TrialCallbacks) -> None:
+    def __init__(
+        self,
+        cfg: TrialConfig,
+        device: torch.device,
+        callbacks: TrialCallbacks,
+        parallel: DataParallel | None = None,
+    ) -> None:
         self.started = time.perf_counter()
-        self.cfg, self.device, self.callbacks = cfg, device, callbacks
+        self.cfg, self.device, self.callbacks, self.parallel = cfg, device, callbacks, parallel
         self.config_json = cfg.model_dump_json()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -112,11 +128,19 @@ class _Trial:
         self.model = build_model(cfg.model, self.data.input_shape, self.data.num_classes, seed=cfg.seed).to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward: Callable[[Tensor], Tensor] = torch.compile(self.model) if cfg.compile else self.model
+        # Evaluation runs on the plain model (every worker holds the same weights); training goes through DDP.
+        self.eval_forward: Callable[[Tensor], Tensor] = torch.compile(self.model) if cfg.compile else self.model
+        self.forward = self.eval_forward
+        if parallel is not None:
+            wrapped = parallel.wrap(self.model, device)
+            self.forward = torch.compile(wrapped) if cfg.compile else wrapped
 
         n_train = len(self.data.train)
-        self.steps_per_epoch = _batch_count(n_train, cfg.batch_size)
+        self.min_last_batch = MIN_BATCH * (parallel.world_size if parallel else 1)
+        self.steps_per_epoch = _batch_count(n_train, cfg.batch_size, self.min_last_batch)
         self.optimizer = self._build_optimizer()
+        if parallel is not None:
+            attach(self.optimizer, parallel)
         bn_update_once_per_step(self.optimizer, self.model)
         self.base_optimizer = base_optimizer(self.optimizer)
         self.scheduler = _build_scheduler(self.base_optimizer, cfg)
@@ -179,16 +203,21 @@ class _Trial:
         order = torch.randperm(len(data.train), generator=self.shuffle_gen).to(self.device)
         loss_sum = torch.zeros((), device=self.device)
         seen = 0
-        for step, indices in enumerate(_batches(order, cfg.batch_size)):
+        for step, indices in enumerate(_batches(order, cfg.batch_size, self.min_last_batch)):
             self.callbacks.on_batch(epoch, step, indices)
-            x, y = data.train.x[indices], data.train.y[indices]
+            mine = self.parallel.shard(indices) if self.parallel else indices
+            x, y = data.train.x[mine], data.train.y[mine]
             if data.is_image and cfg.data.augment:
                 x = augment_batch(x, self.augment_gen, cutout=cfg.data.cutout)
-            closure = self._closure(x, y)
+            closure = self._closure(x, y, len(indices))
             if isinstance(self.optimizer, LETS):
-                loss = self.optimizer.step(closure, self._closure(*self._next_validation_batch()))
+                val_x, val_y, val_count = self._next_validation_batch()
+                loss = self.optimizer.step(closure, self._closure(val_x, val_y, val_count))
             else:
                 loss = self.optimizer.step(closure)
+            if self.parallel is not None:  # every worker must see the same loss to stop at the same step
+                loss = loss.detach().clone()
+                self.parallel.mean_([loss])
             # One host read per step: a diverging run must stop at once, before it wastes the epoch.
             if not bool(torch.isfinite(loss)):
                 return math.nan
@@ -197,26 +226,37 @@ class _Trial:
         self.state.samples_seen += seen
         return float(loss_sum / seen)
 
-    def _closure(self, x: Tensor, y: Tensor) -> Callable[[], Tensor]:
+    def _closure(self, x: Tensor, y: Tensor, global_count: int) -> Callable[[], Tensor]:
+        """The closure protocol on this worker's ``x, y``. Data-parallel: the loss is the worker's sum scaled by
+        ``world_size / global_count``, so that DDP's mean over workers is the mean over the whole global batch."""
+        parallel = self.parallel
+        scale = parallel.world_size / global_count if parallel else None
+
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                loss = F.cross_entropy(self.forward(x).float(), y, label_smoothing=self.cfg.label_smoothing)
+                logits = self.forward(x).float()
+                if scale is None:
+                    loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
+                else:
+                    loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing, reduction="sum") * scale
             if torch.is_grad_enabled():
                 loss.backward()
             return loss.detach()
 
         return closure
 
-    def _next_validation_batch(self) -> tuple[Tensor, Tensor]:
-        """LETS's validation batches, cycling through the validation split (never the test split)."""
+    def _next_validation_batch(self) -> tuple[Tensor, Tensor, int]:
+        """LETS's validation batches, cycling through the validation split (never the test split): this
+        worker's part of the batch and the size of the whole batch."""
         n, size = len(self.data.val), min(self.cfg.batch_size, len(self.data.val))
         if self.state.val_cursor + size > n:
             self.val_order = torch.randperm(n, generator=self.val_gen)
             self.state.val_cursor = 0
         indices = self.val_order[self.state.val_cursor : self.state.val_cursor + size].to(self.device)
         self.state.val_cursor += size
-        return self.data.val.x[indices], self.data.val.y[indices]
+        mine = self.parallel.shard(indices) if self.parallel is not None else indices
+        return self.data.val.x[mine], self.data.val.y[mine], len(indices)
 
     def _autocast(self) -> ContextManager[Any]:
         if self.device.type == "cuda":
@@ -229,13 +269,19 @@ class _Trial:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        for start in range(0, len(split), self.cfg.eval_batch_size):
-            x = split.x[start : start + self.cfg.eval_batch_size]
-            y = split.y[start : start + self.cfg.eval_batch_size]
+        # Data-parallel: each worker evaluates its slice of the split and the sums are all-reduced.
+        rows = self.parallel.shard(torch.arange(len(split))) if self.parallel else torch.arange(len(split))
+        lo, hi = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
+        for start in range(lo, hi, self.cfg.eval_batch_size):
+            x = split.x[start : min(start + self.cfg.eval_batch_size, hi)]
+            y = split.y[start : min(start + self.cfg.eval_batch_size, hi)]
             with self._autocast():
-                logits = self.forward(x).float()
+                logits = self.eval_forward(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
+        if self.parallel is not None:
+            sums = self.parallel.sum_(torch.stack([loss_sum.double(), correct.double()]))
+            loss_sum, correct = sums[0], sums[1]
         values = torch.stack([loss_sum / len(split), correct.double() / len(split)]).tolist()
         return float(values[0]), float(values[1])
 
@@ -321,10 +367,17 @@ class _Trial:
             # Shallow: the best weights are saved as they are; the EpochRecords become plain dicts.
             "loop": {**vars(state), "history": [asdict(r) for r in state.history]},
         }
-        save_checkpoint(self.cfg.checkpoint_dir, payload)
+        save_checkpoint(self._checkpoint_dir(), payload)
+
+    def _checkpoint_dir(self) -> str:
+        """Data-parallel workers each keep their own (their optimizer state differs under local)."""
+        assert self.cfg.checkpoint_dir is not None
+        return f"{self.cfg.checkpoint_dir}/rank{self.parallel.rank}" if self.parallel else self.cfg.checkpoint_dir
 
     def _resume(self) -> None:
-        payload = load_checkpoint(self.cfg.checkpoint_dir, self.config_json)
+        payload = load_checkpoint(self._checkpoint_dir(), self.config_json)
+        if self.parallel is not None:
+            self.parallel.check_agreement(-1 if payload is None else int(payload["loop"]["epoch"]), "their checkpoint")
         if payload is None:
             return
         self.model.load_state_dict(payload["model"])
@@ -348,14 +401,14 @@ class _Trial:
 MIN_BATCH = 2  # BatchNorm in training mode needs two examples
 
 
-def _batch_count(n: int, batch_size: int) -> int:
-    """Full batches, plus the remainder when it holds at least MIN_BATCH examples."""
-    return n // batch_size + (1 if n % batch_size >= MIN_BATCH else 0)
+def _batch_count(n: int, batch_size: int, min_last: int = MIN_BATCH) -> int:
+    """Full batches, plus the remainder when it holds at least ``min_last`` examples (MIN_BATCH per worker)."""
+    return n // batch_size + (1 if n % batch_size >= min_last else 0)
 
 
-def _batches(order: Tensor, batch_size: int) -> Iterator[Tensor]:
+def _batches(order: Tensor, batch_size: int, min_last: int = MIN_BATCH) -> Iterator[Tensor]:
     """The ``_batch_count`` consecutive batches of ``order``."""
-    for i in range(_batch_count(len(order), batch_size)):
+    for i in range(_batch_count(len(order), batch_size, min_last)):
         yield order[i * batch_size : (i + 1) * batch_size]
 
 
