@@ -121,8 +121,10 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
-    by_cpu = math.floor(cluster.cpus / spec.resources.cpu) if spec.resources.cpu else math.inf
-    by_gpu = math.floor(cluster.gpus / spec.resources.gpu) if spec.resources.gpu else math.inf
+    """Trials at a time: what the cluster holds of a trial's resources (all its workers' together)."""
+    n = spec.workers_per_trial
+    by_cpu = math.floor(cluster.cpus / (n * spec.resources.cpu)) if spec.resources.cpu else math.inf
+    by_gpu = math.floor(cluster.gpus / (n * spec.resources.gpu)) if spec.resources.gpu else math.inf
     slots = min(by_cpu, by_gpu, spec.max_concurrent or math.inf)
     return int(slots) if math.isfinite(slots) else 1
 
@@ -320,6 +322,12 @@ def run_study(
         table = TrialsTable(study_dir / TABLE_NAME)
         removed = study_tracking.remove_unrecorded_children(table.keys())
         slots = _slots(spec, cluster)
+        if slots < 1:
+            raise StudySpecError(
+                f"the Ray cluster ({cluster.cpus:g} CPU, {cluster.gpus:g} GPU) cannot place one trial: "
+                f"workers_per_trial {spec.workers_per_trial} × resources (cpu {spec.resources.cpu:g}, gpu "
+                f"{spec.resources.gpu:g}) each; use fewer workers or smaller resources, or a larger cluster"
+            )
         print(
             f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seeds)} seeds; Ray at "
             f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
@@ -338,8 +346,9 @@ def run_study(
             storage_path=str(out / "ray"),
             cpu=spec.resources.cpu,
             gpu=spec.resources.gpu,
-            max_concurrent=spec.max_concurrent,
+            max_concurrent=spec.max_concurrent if spec.workers_per_trial == 1 else slots,
             retries=spec.retries,
+            workers=spec.workers_per_trial,
         )
         commit = git_commit()
 

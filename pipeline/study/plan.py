@@ -37,6 +37,11 @@ class TrialPlan:
     threads: int = 1
     tracking: Tracking | None = None
     git_commit: str = "unknown"
+    # Data-parallel trials: the Ray Train workers, what each gets, and where Ray Train keeps its run.
+    workers: int = 1
+    cpu_per_worker: float = 1.0
+    gpu_per_worker: float = 0.0
+    train_storage: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +71,7 @@ def sampler_seed(spec: StudySpec, method: MethodSpec, search: int) -> int:
 
 
 CHECKPOINTS = "checkpoints"
+TRAIN_RUNS = "ray-train"  # Ray Train's own run folders of data-parallel trials, inside the study folder
 
 
 def checkpoint_dir(study_dir: str, name: str) -> str:
@@ -105,4 +111,8 @@ def make_plan(
         threads=spec.resources.threads,
         tracking=tracking,
         git_commit=git_commit,
+        workers=spec.workers_per_trial,
+        cpu_per_worker=spec.resources.cpu,
+        gpu_per_worker=spec.resources.gpu,
+        train_storage=f"{study_dir}/{TRAIN_RUNS}",
     )

@@ -263,7 +263,10 @@ class StudySpec(BaseModel):
     reference: str
     tuning: TuningSpec = TuningSpec()
     evaluation: EvaluationSpec
-    resources: ResourcesSpec = ResourcesSpec()
+    resources: ResourcesSpec = ResourcesSpec()  # per trial, or per worker of a data-parallel trial
+    # Above 1, each trial trains data-parallel (DDP) on this many Ray Train workers; training.perturbation
+    # chooses the global or local (m-sharpness) perturbation.
+    workers_per_trial: int = Field(1, ge=1)
     max_concurrent: int | None = Field(None, ge=1)  # None: as many as the cluster's resources allow
     retries: int = Field(1, ge=0)  # Ray re-runs a failed trial this many times (from its last checkpoint)
     checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
@@ -278,6 +281,12 @@ class StudySpec(BaseModel):
             raise ValueError(f"methods: names must be unique; repeated: {', '.join(duplicates)}")
         if self.reference not in names:
             raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})")
+        per_worker = self.training.batch_size / self.workers_per_trial
+        if per_worker < 2:
+            raise ValueError(
+                f"workers_per_trial: {self.workers_per_trial} workers split training.batch_size "
+                f"{self.training.batch_size} into fewer than 2 examples each; raise the batch size or use fewer workers"
+            )
         return self
 
     def method(self, name: str) -> MethodSpec:

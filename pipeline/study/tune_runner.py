@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -33,13 +32,9 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from pipeline.json_safe import finite_or_none
 from pipeline.study.plan import TrialPlan
 from pipeline.study.search_space import to_native
-from pipeline.study.tracking import TrialTracking
-from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
-
-METRIC = "objective"  # validation accuracy; 0 for a diverged trial, so a search never selects one
+from pipeline.study.trial_process import METRIC, run_planned_trial
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +64,10 @@ def start_ray(address: str | None) -> Cluster:
     """Connect to ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded local Ray
     with this machine's CPUs, listening on loopback only."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ctrl-C must stop the study even when it lands as a phase's last trial ends: Tune's own handler only ends
+    # the phase, which then looks complete. Python's KeyboardInterrupt reaches the driver, which keeps every
+    # recorded trial and exits 130.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     if address is None:
         ray.init(
             include_dashboard=False,
@@ -107,102 +106,20 @@ def stop_ray() -> None:
 # -------------------------------------------------------------------------------- inside a trial
 
 
-_EPOCH_METRICS = (
-    "train_loss",
-    "val_loss",
-    "val_accuracy",
-    "lr",
-    "epoch_seconds",
-    "rho",
-)
-
-
-class _ReportingCallbacks(TrialCallbacks):
-    def __init__(self, tracking: TrialTracking | None) -> None:
-        self.tracking = tracking
-
-    def on_epoch(self, record: EpochRecord) -> None:
-        metrics = {
-            "train_loss": record.train_loss,
-            "val_loss": record.val_loss,
-            "val_accuracy": record.val_accuracy,
-            "lr": record.lr,
-            "epoch_seconds": record.seconds,
-            "rho": record.rho,
-        }
-        if self.tracking is not None:
-            self.tracking.log_epoch(record.epoch, metrics)
-        run_id = self.tracking.run_id if self.tracking is not None else None
-        tune.report(
-            {
-                METRIC: record.val_accuracy,
-                "epoch": record.epoch,
-                "mlflow_run_id": run_id,
-                **metrics,
-            }
-        )
-
-
 def _node() -> str:
     return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}"
 
 
 def _trial_function(config: dict[str, Any]) -> None:
     plan = TrialPlan.from_dict(config["plan"])
+    if plan.workers > 1:
+        # Imported here: only data-parallel trials need Ray Train. Rank 0's reports reach Tune through it.
+        from pipeline.study import train_runner
+
+        train_runner.run_data_parallel(plan)
+        return
     torch.set_num_threads(plan.threads)
-    trial_config = TrialConfig.model_validate(plan.config)
-    tracking = None
-    if plan.tracking is not None:
-        tracking = TrialTracking(
-            plan.tracking.uri,
-            plan.tracking.experiment_id,
-            plan.tracking.parent_run_id,
-            run_name=plan.key,
-            tags={
-                "study": plan.study,
-                "phase": plan.phase,
-                "method": plan.method,
-                "optimizer": plan.optimizer,
-                "seed": str(plan.seed),
-                "trial_key": plan.key,
-            },
-            params={
-                **plan.config,
-                "phase": plan.phase,
-                "method": plan.method,
-                "searched": plan.params,
-            },
-        )
-    try:
-        result = run_trial(trial_config, _ReportingCallbacks(tracking))
-    except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
-        if tracking is not None:
-            tracking.finish("stopped", {}, None)
-        raise
-    except BaseException as error:
-        if tracking is not None:
-            tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
-        raise
-    if trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
-        shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)
-    summary = finite_or_none(result.to_dict())
-    if tracking is not None:
-        final = {
-            # The per-epoch series keep their names; the selected model's values of them get a prefix.
-            (f"selected_{k}" if k in _EPOCH_METRICS else k): v
-            for k, v in summary.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        tracking.finish(result.status, final, summary, step=result.epochs_run)
-    tune.report(
-        {
-            METRIC: result.val_accuracy if result.status == "ok" else 0.0,
-            "final": True,
-            "result_json": json.dumps(summary),
-            "node": _node(),
-            "mlflow_run_id": tracking.run_id if tracking is not None else None,
-        }
-    )
+    run_planned_trial(plan, tune.report, _node())
 
 
 # -------------------------------------------------------------------------------- the driver side
@@ -285,6 +202,7 @@ class RunSettings:
     gpu: float
     max_concurrent: int | None
     retries: int
+    workers: int = 1  # above 1 the trial's Ray Train workers hold cpu and gpu each; the trial itself holds nothing
 
 
 def _tuner(
@@ -296,7 +214,13 @@ def _tuner(
     scheduler: Any = None,
 ) -> tune.Tuner:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    trainable = tune.with_resources(_trial_function, {"cpu": settings.cpu, "gpu": settings.gpu})
+    if settings.workers > 1:
+        # Ray needs a non-empty bundle; the Train workers request the real resources (and max_concurrent,
+        # set by the driver from them, keeps Tune from starting trials whose workers could not be placed).
+        trial_resources = {"cpu": 0, "memory": 1}
+    else:
+        trial_resources = {"cpu": settings.cpu, "gpu": settings.gpu}
+    trainable = tune.with_resources(_trial_function, trial_resources)
     return tune.Tuner(
         trainable,
         param_space=param_space,

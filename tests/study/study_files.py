@@ -30,9 +30,9 @@ retries: 0
 """
 
 
-def write_tiny_study(folder: Path, *, trials: int = 4, epochs: int = 3) -> Path:
+def write_tiny_study(folder: Path, *, trials: int = 4, epochs: int = 3, extra: str = "") -> Path:
     path = folder / "tiny.yaml"
-    path.write_text(TINY_STUDY.format(trials=trials, epochs=epochs))
+    path.write_text(TINY_STUDY.format(trials=trials, epochs=epochs) + extra)
     return path
 
 

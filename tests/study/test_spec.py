@@ -281,6 +281,11 @@ BAD_EDITS = [
     ),
     pytest.param({"statistics.alpha": 0.5e1}, "statistics.alpha", "less than 1", id="alpha-above-one"),
     pytest.param({"statistics.correction": "bonferroni"}, "statistics.correction", "'holm'", id="unknown-correction"),
+    pytest.param({"workers_per_trial": 0}, "workers_per_trial", "greater than or equal to 1", id="no-workers"),
+    pytest.param(
+        {"workers_per_trial": 100}, "workers_per_trial", "fewer than 2 examples each", id="batch-too-small-to-split"
+    ),
+    pytest.param({"training.perturbation": "m"}, "training.perturbation", "'global'", id="unknown-perturbation"),
     pytest.param({"statistics.alternative": "greater"}, "statistics.alternative", "'better'", id="bad-alternative"),
 ]
 

@@ -254,3 +254,27 @@ def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
     runs = mlflow.search_runs(experiment_names=["tiny"]).set_index("tags.trial_key")
     for key in stopped.trial_key:
         assert runs.loc[key, "status"] == "KILLED" and runs.loc[key, "tags.status"] == "stopped"
+
+
+def test_a_data_parallel_study_runs_each_trial_on_two_ray_train_workers(tmp_path: Path) -> None:
+    """workers_per_trial: 2 through `sam-study run`: every trial is a 2-worker TorchTrainer (gloo on CPU)."""
+    study = write_tiny_study(
+        tmp_path, trials=1, epochs=2, extra="workers_per_trial: 2\n"
+    )
+    text = study.read_text().replace("training: {lr: 0.05,", "training: {perturbation: local, lr: 0.05,")
+    study.write_text(text)
+    out = tmp_path / "out"
+    done = run_to_end("run", str(study), "--out", str(out), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 trial(s) at a time" in done.stdout  # 2 CPUs hold one 2-worker trial
+    table = pd.read_parquet(out / "tiny" / "trials.parquet")
+    assert sorted(table.trial_key) == sorted(expected_keys(1))
+    assert (table.status == "ok").all() and (table.epochs_run == 2).all()
+    assert table.node.str.contains("(2 workers)", regex=False).all()
+    assert all(json.loads(c)["perturbation"] == "local" for c in table.config_json)
+    mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tiny"])
+    children = runs[runs["tags.role"] == "trial"]
+    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), "one child run per trial (rank 0 logs)"
+    assert (children["tags.workers"] == "2").all() and (children.status == "FINISHED").all()
+    assert "2 workers per trial, local perturbation" in (out / "tiny" / "report.md").read_text()

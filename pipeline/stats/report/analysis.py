@@ -506,6 +506,7 @@ def _provenance(results: StudyResults) -> dict[str, Any]:
         "training": spec.training.model_dump(mode="json"),
         "tuning": spec.tuning.model_dump(mode="json"),
         "seeds": list(spec.evaluation.seeds),
+        "workers_per_trial": spec.workers_per_trial,
         "trials": {
             "tune": len(results.phase("tune")),
             "eval": len(results.phase("eval")),

@@ -343,6 +343,15 @@ def _method(a: StudyAnalysis) -> list[str]:
         f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, lr {training.get('lr')} "
         f"({training.get('schedule')}), momentum {training.get('momentum')}, weight decay {training.get('weight_decay')}."
     )
+    workers = p.get("workers_per_trial", 1)
+    if workers > 1:
+        perturbation = training.get("perturbation", "global")
+        meaning = (
+            "each worker perturbs with its own minibatch gradient (m-sharpness); only the update is all-reduced"
+            if perturbation == "local"
+            else "the ascent gradient is all-reduced, so every worker applies the one-device perturbation"
+        )
+        out.append(f"- **Data-parallel**: {workers} workers per trial, {perturbation} perturbation: {meaning}.")
     out.append(
         f"- **Seeds**: {', '.join(str(x) for x in a.seeds)} ({len(a.seeds)}), paired: the same seed gives every "
         "method the same initialisation, data order and split."

@@ -1,0 +1,115 @@
+"""One planned trial in the process that trains it: MLflow child run, ``run_trial``, per-epoch reports.
+
+Free of Ray: the caller passes ``report``, which is ``tune.report`` for a one-process trial and
+``ray.train.report`` on every worker of a data-parallel one (where only rank 0, the chief, logs to MLflow;
+Ray Train forwards rank 0's reports to Tune). The last report carries the whole TrialResult (``final``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pipeline.json_safe import finite_or_none
+from pipeline.study.plan import TrialPlan
+from pipeline.study.tracking import TrialTracking
+from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
+from pipeline.train.data_parallel import DataParallel
+
+METRIC = "objective"  # validation accuracy; 0 for a diverged trial, so a search never selects one
+Report = Callable[[dict[str, Any]], None]
+
+_EPOCH_METRICS = (
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "epoch_seconds",
+    "rho",
+)
+
+
+class _ReportingCallbacks(TrialCallbacks):
+    def __init__(self, tracking: TrialTracking | None, report: Report) -> None:
+        self.tracking, self.report = tracking, report
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        metrics = {
+            "train_loss": record.train_loss,
+            "val_loss": record.val_loss,
+            "val_accuracy": record.val_accuracy,
+            "lr": record.lr,
+            "epoch_seconds": record.seconds,
+            "rho": record.rho,
+        }
+        if self.tracking is not None:
+            self.tracking.log_epoch(record.epoch, metrics)
+        run_id = self.tracking.run_id if self.tracking is not None else None
+        self.report({METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **metrics})
+
+
+def _tracking(plan: TrialPlan) -> TrialTracking | None:
+    if plan.tracking is None:
+        return None
+    return TrialTracking(
+        plan.tracking.uri,
+        plan.tracking.experiment_id,
+        plan.tracking.parent_run_id,
+        run_name=plan.key,
+        tags={
+            "study": plan.study,
+            "phase": plan.phase,
+            "method": plan.method,
+            "optimizer": plan.optimizer,
+            "seed": str(plan.seed),
+            "trial_key": plan.key,
+            "workers": str(plan.workers),
+        },
+        params={**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params},
+    )
+
+
+def run_planned_trial(
+    plan: TrialPlan,
+    report: Report,
+    node: str,
+    parallel: DataParallel | None = None,
+    device: torch.device | None = None,
+) -> None:
+    trial_config = TrialConfig.model_validate(plan.config)
+    chief = parallel is None or parallel.is_chief
+    tracking = _tracking(plan) if chief else None
+    try:
+        result = run_trial(trial_config, _ReportingCallbacks(tracking, report), parallel, device)
+    except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
+        if tracking is not None:
+            tracking.finish("stopped", {}, None)
+        raise
+    except BaseException as error:
+        if tracking is not None:
+            tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
+        raise
+    summary = finite_or_none(result.to_dict())
+    if tracking is not None:
+        final = {
+            # The per-epoch series keep their names; the selected model's values of them get a prefix.
+            (f"selected_{k}" if k in _EPOCH_METRICS else k): v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        tracking.finish(result.status, final, summary, step=result.epochs_run)
+    report(
+        {
+            METRIC: result.val_accuracy if result.status == "ok" else 0.0,
+            "final": True,
+            "result_json": json.dumps(summary),
+            "node": node,
+            "mlflow_run_id": tracking.run_id if tracking is not None else None,
+        }
+    )
+    if chief and trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
+        shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)
