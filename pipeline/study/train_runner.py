@@ -21,6 +21,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from pipeline.study.plan import TrialPlan
 from pipeline.study.trial_process import run_planned_trial
+from pipeline.study.tune_runner import node_label
 from pipeline.train.data_parallel import DataParallel
 
 
@@ -49,5 +50,5 @@ def _worker(config: dict[str, Any]) -> None:
     trial_perturbation = plan.config.get("perturbation", "global")
     parallel = DataParallel.from_process_group(trial_perturbation)
     context = ray.train.get_context()
-    node = f"{ray.util.get_node_ip_address()} ({context.get_world_size()} workers)"
+    node = f"{node_label()} ({context.get_world_size()} workers; rank 0 here)"
     run_planned_trial(plan, ray.train.report, node, parallel, get_device())

@@ -106,8 +106,10 @@ def stop_ray() -> None:
 # -------------------------------------------------------------------------------- inside a trial
 
 
-def _node() -> str:
-    return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}"
+def node_label() -> str:
+    """Where this process runs: host, IP and Ray node id (several nodes may share a host and an IP)."""
+    node_id = ray.get_runtime_context().get_node_id()
+    return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}/{node_id[:12]}"
 
 
 def _trial_function(config: dict[str, Any]) -> None:
@@ -119,7 +121,7 @@ def _trial_function(config: dict[str, Any]) -> None:
         train_runner.run_data_parallel(plan)
         return
     torch.set_num_threads(plan.threads)
-    run_planned_trial(plan, tune.report, _node())
+    run_planned_trial(plan, tune.report, node_label())
 
 
 # -------------------------------------------------------------------------------- the driver side

@@ -4,17 +4,14 @@ trials table and MLflow (an embedded SQLite store, then a real `mlflow server`).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 
+from tests.study.conftest import free_port
 from tests.study.study_files import (
     expected_keys,
     interrupt_after_rows,
@@ -155,51 +152,6 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     assert pd.read_parquet(table_path).trial_key.is_unique and len(pd.read_parquet(table_path)) == len(table)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path):
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "server.log").open("w"),
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise AssertionError("mlflow server did not start:\n" + (tmp_path / "server.log").read_text()) from None
-            time.sleep(0.5)
-    yield uri
-    server.terminate()
-    server.wait(timeout=30)
-
-
 def test_study_logs_to_a_real_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
     study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
     out = tmp_path / "out"
@@ -221,7 +173,7 @@ def test_an_unreachable_tracking_server_fails_before_anything_runs(
         "--out",
         str(tmp_path / "out"),
         "--tracking-uri",
-        f"http://127.0.0.1:{_free_port()}",
+        f"http://127.0.0.1:{free_port()}",
     )
     assert done.returncode == 2
     assert "cannot be reached" in done.stderr and "--tracking-uri" in done.stderr
@@ -270,7 +222,7 @@ def test_a_data_parallel_study_runs_each_trial_on_two_ray_train_workers(tmp_path
     table = pd.read_parquet(out / "tiny" / "trials.parquet")
     assert sorted(table.trial_key) == sorted(expected_keys(1))
     assert (table.status == "ok").all() and (table.epochs_run == 2).all()
-    assert table.node.str.contains("(2 workers)", regex=False).all()
+    assert table.node.str.contains("(2 workers; rank 0 here)", regex=False).all()
     assert all(json.loads(c)["perturbation"] == "local" for c in table.config_json)
     mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tiny"])
