@@ -20,6 +20,7 @@ from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_me
 from pipeline.stats.corrections import holm
 from pipeline.stats.paired import paired_comparison
 from pipeline.stats.report.study_results import MetricMatrix, StudyResults, higher_is_better, number
+from pipeline.study.selection import objective
 from pipeline.study.spec import StatisticsSpec
 
 CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
@@ -370,39 +371,24 @@ def _tuned_vs_lets(
                 c_t.tuning_time_s + c_t.mean_run_time_s if c_t.mean_run_time_s is not None else None
             ),
         )
-        if both.sum() < 2:
-            raw.append((common, None))
-            continue
-        raw.append((common, paired_comparison(x[both], y[both], confidence_level=statistics.confidence_level)))
+        p = None
+        if both.sum() >= 2:
+            p = paired_comparison(x[both], y[both], confidence_level=statistics.confidence_level)
+        raw.append((common, p))
     tested = [p for _, p in raw if p is not None]
     adjusted = iter(holm([p.t_p_value for p in tested]) if tested else [])
     out = []
     for common, p in raw:
-        if p is None:
-            note = "fewer than 2 seeds with a score for both: not tested"
-            out.append(
-                TunedVersusLets(
-                    **common,
-                    mean_difference=None,
-                    ci_low=None,
-                    ci_high=None,
-                    t_p_value=None,
-                    wilcoxon_p_value=None,
-                    t_p_holm=None,
-                    notes=(note,),
-                )
-            )
-            continue
         out.append(
             TunedVersusLets(
                 **common,
-                mean_difference=p.mean_difference,
-                ci_low=p.ci_low,
-                ci_high=p.ci_high,
-                t_p_value=p.t_p_value,
-                wilcoxon_p_value=p.wilcoxon_p_value,
-                t_p_holm=float(next(adjusted)),
-                notes=p.notes,
+                mean_difference=p.mean_difference if p else None,
+                ci_low=p.ci_low if p else None,
+                ci_high=p.ci_high if p else None,
+                t_p_value=p.t_p_value if p else None,
+                wilcoxon_p_value=p.wilcoxon_p_value if p else None,
+                t_p_holm=float(next(adjusted)) if p else None,
+                notes=p.notes if p else ("fewer than 2 seeds with a score for both: not tested",),
             )
         )
     return tuple(out)
@@ -415,12 +401,8 @@ def _tuning(results: StudyResults) -> tuple[TuningSummary, ...]:
         rows = results.phase("tune", method.name)
         points = tuple(
             TuningPoint(
-                rho=None if math.isnan(number(r.get("rho"))) else number(r.get("rho")),
-                objective=(
-                    None
-                    if r["status"] == "failed"
-                    else (0.0 if r["status"] == "diverged" else _or_none(number(r.get("val_accuracy"))))
-                ),
+                rho=_or_none(number(r.get("rho"))),
+                objective=objective(r),  # the score the selection used: the same rule, not a copy
                 status=r["status"],
                 params=json.loads(r["params_json"]) if r.get("params_json") else {},
                 selected=r.get("trial_key") == selection.trial_key,
