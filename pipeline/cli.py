@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.stats.report.cli import add_report_arguments
 
     add_report_arguments(report)
+    nightly = commands.add_parser(
+        "nightly",
+        help="a fixed regression study compared with its last accepted baseline (exit 1 on a regression)",
+        description="Run a small fixed study and decide, per method, whether it regressed against the last "
+        "accepted baseline: a one-sided paired non-inferiority test with the study's margin, Holm-corrected, "
+        "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run.",
+    )
+    from pipeline.study.cli_nightly import add_nightly_arguments
+
+    add_nightly_arguments(nightly)
     return parser
 
 
@@ -81,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.stats.report.cli import report_command
 
         return report_command(args)
+    if args.command == "nightly":
+        from pipeline.study.cli_nightly import nightly_command
+
+        return nightly_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
 
 

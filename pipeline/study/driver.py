@@ -10,6 +10,7 @@ a trial whose key is in the table is not run again.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -95,6 +96,16 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def code_digest() -> str:
+    """A digest of the project's Python sources: equal digests mean the same code ran, with or without git
+    (an installed copy, a dirty tree). The nightly's exact-reproduction check compares it."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _absolute_paths(spec: StudySpec) -> StudySpec:
     """Ray runs trials in their own working folders: make every path in the spec absolute."""
     if spec.data.root is None:
@@ -138,7 +149,8 @@ class _Progress:
         self.phase_total = 0
         self.phase_done = 0
         self.ran = 0
-        self.versions = {f"version.{name}": _version(name) for name in STACK}
+        self.provenance = {f"version.{name}": _version(name) for name in STACK}
+        self.provenance["code_digest"] = code_digest()
 
     def begin(self, phase: str, total: int) -> None:
         self.phase_total, self.phase_done = total, 0
@@ -158,7 +170,7 @@ class _Progress:
             partial=outcome.last_epoch,
             mlflow_run_id=outcome.mlflow_run_id,
         )
-        row.update(self.versions)
+        row.update(self.provenance)
         self.table.append(row)
         self.ran += 1
         self.phase_done += 1
@@ -301,12 +313,14 @@ def run_study(
     tracking_uri: str | None = None,
     address: str | None = None,
     stream: TextIO = sys.stdout,
+    folder: str | None = None,
 ) -> StudyOutcome:
+    """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given)."""
     started = time.monotonic()
     timings: dict[str, float] = {}
     spec = _absolute_paths(spec)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
-    study_dir = out / spec.name
+    study_dir = out / (folder or spec.name)
     uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     check_tracking_uri(uri)
     _prepare_folder(spec, study_dir)

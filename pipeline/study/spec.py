@@ -242,6 +242,18 @@ class StatisticsSpec(BaseModel):
     bootstrap_seed: int = Field(0, ge=0)
 
 
+class RegressionSpec(BaseModel):
+    """The nightly decision (``sam-study nightly``): a method regresses when it is significantly worse than the
+    accepted baseline, paired by seed, by more than ``margin`` (one-sided t-test on ``metric - baseline + margin``,
+    Holm-corrected across methods at ``alpha``). ``sam-study run`` ignores it."""
+
+    model_config = _FROZEN
+
+    metric: Metric = "test_accuracy"  # the _loss metrics are better when lower
+    margin: float = Field(ge=0)  # δ, in the metric's units (0.01 = one accuracy point)
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
 class OutputSpec(BaseModel):
     model_config = _FROZEN
 
@@ -272,6 +284,7 @@ class StudySpec(BaseModel):
     checkpoint: bool = True  # an epoch checkpoint per trial, so that a retried trial resumes
     output: OutputSpec = OutputSpec()
     statistics: StatisticsSpec = StatisticsSpec()
+    regression: RegressionSpec | None = None  # required by `sam-study nightly`
 
     @model_validator(mode="after")
     def _methods_and_reference(self) -> StudySpec:
@@ -329,7 +342,7 @@ class StudySpec(BaseModel):
         return comparable(self.model_dump(mode="json"))
 
 
-_BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistics")
+_BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistics", "regression")
 
 
 def comparable(dump: dict[str, Any]) -> dict[str, Any]:

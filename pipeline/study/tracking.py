@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -307,3 +308,49 @@ class TrialTracking:
             )
 
         self._guard("finish the child run", close)
+
+
+# ------------------------------------------------------------------------------------------ nightly
+
+ACCEPTED_TAG = "nightly_accepted"  # "true" on the parent run of an accepted nightly baseline
+VERDICT_TAG = "nightly_verdict"
+
+
+@dataclass(frozen=True)
+class AcceptedBaseline:
+    run_id: str
+    study_dir: str
+    table: Path  # its trials table, downloaded from the run's artifacts
+
+
+def find_accepted_baseline(uri: str, study: str, download_to: Path) -> AcceptedBaseline | None:
+    """The newest parent run of ``study`` tagged as an accepted nightly baseline, with its trials table."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None  # no store yet, so no baseline; and asking MLflow would create an empty one
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        experiment = client.get_experiment_by_name(study)
+        if experiment is None:
+            return None
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.role = '{PARENT_ROLE}' and tags.{ACCEPTED_TAG} = 'true'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        if not runs:
+            return None
+        run = runs[0]
+        download_to.mkdir(parents=True, exist_ok=True)
+        path = client.download_artifacts(run.info.run_id, "trials.parquet", str(download_to))
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own and transport errors alike
+        raise TrackingError(f"the accepted nightly baseline of {study!r} cannot be read from {uri}: {error}") from None
+    return AcceptedBaseline(run.info.run_id, run.data.tags.get("study_dir", ""), Path(path))
+
+
+def record_nightly(uri: str, run_id: str, files: list[Path], tags: dict[str, str]) -> None:
+    """The regression files under the parent run's ``regression/`` artifacts, and the verdict tags."""
+    client = MlflowClient(tracking_uri=uri)
+    for path in files:
+        client.log_artifact(run_id, str(path), "regression")
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])

@@ -113,15 +113,29 @@ def load_study_results(study_dir: str | Path) -> StudyResults:
     table_path = study_dir / TABLE_NAME
     if not table_path.exists():
         raise ReportInputError(f"{table_path}: not found; no trial of this study has finished yet")
+    rows = read_rows(table_path, study=spec.name)
+    return StudyResults(study_dir, spec, rows, select_all(spec, rows))
+
+
+def read_rows(table_path: Path, study: str) -> list[dict[str, Any]]:
+    """The rows of ``study``'s trials table as plain records; ``ReportInputError`` for a missing or damaged file,
+    or the table of another study (its rows would be compared as if they were this study's)."""
+    if not table_path.is_file():
+        raise ReportInputError(f"{table_path}: no such trials table")
     try:
         frame = read_table(table_path)
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a damaged file
         raise ReportInputError(f"{table_path}: cannot be read as Parquet ({error}); it is damaged") from None
-    missing = {"phase", "method", "seed", "status"} - set(frame.columns)
+    missing = {"study", "phase", "method", "seed", "status"} - set(frame.columns)
     if missing:
         raise ReportInputError(f"{table_path}: not a trials table, it lacks the column(s) {', '.join(sorted(missing))}")
-    rows = _records(frame)
-    return StudyResults(study_dir, spec, rows, select_all(spec, rows))
+    foreign = sorted({str(name) for name in frame["study"].unique()} - {study})
+    if foreign:
+        raise ReportInputError(
+            f"{table_path}: a trials table of study {', '.join(repr(n) for n in foreign)}, not of {study!r}; "
+            f"give the table that study {study!r} wrote"
+        )
+    return _records(frame)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

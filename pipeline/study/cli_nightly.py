@@ -1,0 +1,134 @@
+"""`sam-study nightly STUDY.yaml`: run a small fixed study and compare it with the last accepted baseline.
+
+Exit 0: nothing regressed; 1: a method regressed (or a run that should have reproduced its baseline exactly
+did not); 2: a broken run (bad input, no baseline to compare with, a study that did not finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.study.spec import StudySpec, StudySpecError, load_study
+
+
+def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", type=Path, help="the nightly study file (studies/nightly.yaml)")
+    parser.add_argument("--out", default=None, help="output folder (overrides output.dir of the study file)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI, e.g. http://HOST:5000 (default: output.tracking_uri, else sqlite:///OUT/mlflow.db)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: an embedded local Ray)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a trials.parquet to compare with (default: the last accepted nightly run of this study in MLflow)",
+    )
+    parser.add_argument(
+        "--accept",
+        action="store_true",
+        help="mark this run as the study's new baseline (tag nightly.accepted=true on its MLflow parent run)",
+    )
+
+
+def nightly_command(args: argparse.Namespace) -> int:
+    try:
+        spec = load_study(args.study)
+        from pipeline.study.nightly import check_nightly_spec
+
+        check_nightly_spec(spec, str(args.study))
+    except StudySpecError as error:
+        return _broken(str(error))
+    # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
+    from pipeline.stats.report.study_results import ReportInputError
+    from pipeline.study import tracking
+    from pipeline.study.driver import StudyInterrupted, run_study
+    from pipeline.study.nightly import decide, write_decision
+    from pipeline.study.tune_runner import ClusterError
+
+    out = Path(args.out if args.out is not None else spec.output.dir).expanduser().resolve()
+    uri = args.tracking_uri or spec.output.tracking_uri or tracking.default_tracking_uri(out)
+    with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
+        # The baseline is found before anything runs: a night without one to compare with is refused at once.
+        try:
+            tracking.check_tracking_uri(uri)
+            baseline_rows, baseline = _baseline(args, spec, uri, Path(scratch))
+        except (tracking.TrackingError, ReportInputError) as error:
+            return _broken(str(error))
+        if baseline is None and not args.accept:
+            return _broken(
+                f"no accepted nightly baseline of study {spec.name!r} at {uri}; run once with --accept to make this "
+                "run the baseline, or pass --baseline TRIALS.parquet"
+            )
+        folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        try:
+            outcome = run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
+        except (StudySpecError, tracking.TrackingError, ClusterError, StudyInterrupted) as error:
+            return _broken(f"the nightly study did not finish: {error}")
+        except KeyboardInterrupt:
+            print("interrupted: the nightly study did not finish; nothing was decided", file=sys.stderr)
+            return 130
+        decision = decide(spec, outcome.rows, baseline_rows)
+        accepted = args.accept and decision.verdict != "broken"
+        context = {
+            "study": spec.name,
+            "run": {"study_dir": str(outcome.study_dir), "mlflow_run_id": outcome.parent_run_id},
+            "baseline": baseline,
+            "accepted": accepted,
+        }
+        files = write_decision(outcome.study_dir, decision, context)
+        tags = {tracking.VERDICT_TAG: decision.verdict}
+        if accepted:
+            tags[tracking.ACCEPTED_TAG] = "true"
+        if baseline and baseline.get("mlflow_run_id"):
+            tags["nightly_baseline_run_id"] = baseline["mlflow_run_id"]
+        try:
+            tracking.record_nightly(uri, outcome.parent_run_id, files, tags)
+        except Exception as error:  # noqa: BLE001 - the decision is in the folder; MLflow is where it is shown
+            print(f"error: the decision could not be logged to MLflow at {uri}: {error}", file=sys.stderr)
+            return 2
+    print(files[1].read_text())
+    print(f"regression report: {files[1]}")
+    if args.accept and not accepted:
+        print("not accepted as the baseline: a broken run cannot be one", file=sys.stderr)
+    return decision.exit_code
+
+
+def _baseline(
+    args: argparse.Namespace, spec: StudySpec, uri: str, scratch: Path
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The baseline's rows and a description of where they came from (both None when there is none)."""
+    from pipeline.stats.report.study_results import read_rows
+    from pipeline.study.tracking import find_accepted_baseline
+
+    if args.baseline is not None:
+        path = args.baseline.expanduser().resolve()
+        rows = read_rows(path, study=spec.name)
+        return rows, {"source": "file", "path": str(path), "description": f"the trials table `{path}`"}
+    found = find_accepted_baseline(uri, spec.name, scratch)
+    if found is None:
+        return None, None
+    rows = read_rows(found.table, study=spec.name)
+    description = f"the last accepted run, `{found.study_dir}` (MLflow run `{found.run_id}`)"
+    return rows, {
+        "source": "mlflow",
+        "mlflow_run_id": found.run_id,
+        "study_dir": found.study_dir,
+        "description": description,
+    }
+
+
+def _broken(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
