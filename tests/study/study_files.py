@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
+import pytest
 
 TINY_STUDY = """\
 name: tiny
@@ -72,3 +74,40 @@ def interrupt_after_rows(process: subprocess.Popen[str], table: Path, rows: int,
         time.sleep(0.2)
     process.kill()
     raise AssertionError(f"no {rows} rows in {table} within {timeout} s")
+
+
+def check_mlflow(uri: str, table: pd.DataFrame, *, epochs: int) -> None:
+    """The study's MLflow runs at ``uri`` match its trials ``table``: one finished parent run (role=study) holding
+    the study, selection, table and report; one finished child run per trial, with its tags, params, metrics
+    (``epochs`` steps of history) and result.json."""
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["tiny"])
+    parents = runs[runs["tags.role"] == "study"]
+    assert len(parents) == 1
+    parent_id = parents.run_id.iloc[0]
+    assert parents.status.iloc[0] == "FINISHED"
+    children = runs[runs["tags.role"] == "trial"]
+    assert (children["tags.mlflow.parentRunId"] == parent_id).all()
+    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), "one child run per trial"
+    assert (children.status == "FINISHED").all()
+    assert (children["tags.status"] == "ok").all()
+    # The table points at each trial's run, and the run holds its metrics, params and tags.
+    by_key = children.set_index("tags.trial_key")
+    client = mlflow.MlflowClient(uri)
+    for row in table.itertuples():
+        run = by_key.loc[row.trial_key]
+        assert run.run_id == row.mlflow_run_id
+        assert run["tags.phase"] == row.phase and run["tags.method"] == row.method
+        assert run["tags.seed"] == str(row.seed)
+        assert run["metrics.test_accuracy"] == pytest.approx(row.test_accuracy)
+        assert run["params.optimizer"] == row.optimizer
+    some_run = table.mlflow_run_id.iloc[0]
+    history = client.get_metric_history(some_run, "val_accuracy")
+    assert sorted(m.step for m in history) == list(range(epochs))
+    assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
+    parent_files = {a.path for a in client.list_artifacts(parent_id)}
+    assert {"study", "selection.json", "trials.parquet", "report"} <= parent_files
+    report_files = {a.path for a in client.list_artifacts(parent_id, "report")}
+    assert {"report/report.md", "report/stats.json", "report/figures"} <= report_files
+    figures = {a.path for a in client.list_artifacts(parent_id, "report/figures")}
+    assert "report/figures/accuracy.png" in figures and len(figures) >= 5

@@ -13,6 +13,7 @@ import pytest
 
 from tests.study.conftest import free_port
 from tests.study.study_files import (
+    check_mlflow,
     expected_keys,
     interrupt_after_rows,
     run_to_end,
@@ -80,40 +81,6 @@ def check_selection(study_dir: Path, table: pd.DataFrame) -> None:
     assert evaluation.rho.to_list() == pytest.approx([best.rho] * 2)
 
 
-def check_mlflow(uri: str, table: pd.DataFrame) -> None:
-    mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(experiment_names=["tiny"])
-    parents = runs[runs["tags.role"] == "study"]
-    assert len(parents) == 1
-    parent_id = parents.run_id.iloc[0]
-    assert parents.status.iloc[0] == "FINISHED"
-    children = runs[runs["tags.role"] == "trial"]
-    assert (children["tags.mlflow.parentRunId"] == parent_id).all()
-    assert sorted(children["tags.trial_key"]) == sorted(table.trial_key), "one child run per trial"
-    assert (children.status == "FINISHED").all()
-    assert (children["tags.status"] == "ok").all()
-    # The table points at each trial's run, and the run holds its metrics, params and tags.
-    by_key = children.set_index("tags.trial_key")
-    client = mlflow.MlflowClient(uri)
-    for row in table.itertuples():
-        run = by_key.loc[row.trial_key]
-        assert run.run_id == row.mlflow_run_id
-        assert run["tags.phase"] == row.phase and run["tags.method"] == row.method
-        assert run["tags.seed"] == str(row.seed)
-        assert run["metrics.test_accuracy"] == pytest.approx(row.test_accuracy)
-        assert run["params.optimizer"] == row.optimizer
-    some_run = table.mlflow_run_id.iloc[0]
-    history = client.get_metric_history(some_run, "val_accuracy")
-    assert sorted(m.step for m in history) == list(range(EPOCHS))
-    assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
-    parent_files = {a.path for a in client.list_artifacts(parent_id)}
-    assert {"study", "selection.json", "trials.parquet", "report"} <= parent_files
-    report_files = {a.path for a in client.list_artifacts(parent_id, "report")}
-    assert {"report/report.md", "report/stats.json", "report/figures"} <= report_files
-    figures = {a.path for a in client.list_artifacts(parent_id, "report/figures")}
-    assert "report/figures/accuracy.png" in figures and len(figures) >= 5
-
-
 def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     tmp_path: Path,
 ) -> None:
@@ -136,7 +103,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     first_rows = table[table.trial_key.isin(done_before)]
     assert (first_rows.finished_at <= table[~table.trial_key.isin(done_before)].finished_at.min()).all()
     check_selection(out / "tiny", table)
-    check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table)
+    check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table, epochs=EPOCHS)
     assert "| sam (reference) |" in second.stdout  # the summary table
     # The report, written at the end of the run, and again by `sam-study report` onto the same parent run.
     assert "Against the reference, sam" in (out / "tiny" / "report.md").read_text()
@@ -160,7 +127,7 @@ def test_study_logs_to_a_real_mlflow_server(tmp_path: Path, mlflow_server: str) 
     assert not (out / "mlflow.db").exists(), "nothing may go to the embedded store"
     table = pd.read_parquet(out / "tiny" / "trials.parquet")
     check_table(table)
-    check_mlflow(mlflow_server, table)
+    check_mlflow(mlflow_server, table, epochs=EPOCHS)
 
 
 def test_an_unreachable_tracking_server_fails_before_anything_runs(
