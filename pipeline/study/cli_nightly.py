@@ -38,7 +38,7 @@ def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accept",
         action="store_true",
-        help="mark this run as the study's new baseline (tag nightly.accepted=true on its MLflow parent run)",
+        help="mark this run as the study's new baseline (tag nightly_accepted=true on its MLflow parent run)",
     )
 
 
@@ -53,7 +53,7 @@ def nightly_command(args: argparse.Namespace) -> int:
     # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
     from pipeline.stats.report.study_results import ReportInputError
     from pipeline.study import tracking
-    from pipeline.study.driver import StudyInterrupted, run_study
+    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.nightly import decide, write_decision
     from pipeline.study.tune_runner import ClusterError
 
@@ -74,7 +74,7 @@ def nightly_command(args: argparse.Namespace) -> int:
         folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         try:
             outcome = run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
-        except (StudySpecError, tracking.TrackingError, ClusterError, StudyInterrupted) as error:
+        except (StudySpecError, tracking.TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
             return _broken(f"the nightly study did not finish: {error}")
         except KeyboardInterrupt:
             print("interrupted: the nightly study did not finish; nothing was decided", file=sys.stderr)
