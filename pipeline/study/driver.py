@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from pipeline.stats.report.cli import print_outcome
 from pipeline.stats.report.write import record_tracking, write_report
 from pipeline.study import tune_runner
+from pipeline.study.batch_search import Batches
 from pipeline.study.plan import (
     CHECKPOINTS,
     TrialPlan,
@@ -263,10 +264,9 @@ def _searches(
                     search_id=search_id(method.name, repeat),
                     space=search_space(method),
                     seed=sampler_seed(spec, method, repeat),
-                    startup_trials=spec.tuning.startup_trials,
+                    batches=Batches(spec.tuning.startup_trials, spec.tuning.parallel),
                     budget=spec.tuning.trials,
-                    history=[(json.loads(r["params_json"]), objective(r)) for r in done],
-                    used_indices={int(r["trial_index"]) for r in done},
+                    history={int(r["trial_index"]): (json.loads(r["params_json"]), objective(r)) for r in done},
                     make_plan=plan_for,
                 )
             )

@@ -38,6 +38,7 @@ RESULT_SCALARS = (
     "steps_per_epoch",
     "samples_per_second",
     "peak_memory_mb",
+    "resumed_at_epoch",
 )
 _SET_BY_TRAINER = {"search_every"}  # XSAM searches once per epoch whatever its default says
 

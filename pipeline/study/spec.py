@@ -163,7 +163,8 @@ TrainingSpec = create_model(
 
 class TuningSpec(BaseModel):
     """The budget of the Optuna search per tuned method: ``trials`` per search, ``repeats`` independent
-    searches (sampler seeds ``seed``, ``seed + 1``, ...), each training on seed ``train_seed + repeat``."""
+    searches (sampler seeds ``seed``, ``seed + 1``, ...), each training on seed ``train_seed + repeat``;
+    ``startup_trials`` random ones first, then batches of ``parallel``."""
 
     model_config = _FROZEN
 
@@ -172,6 +173,9 @@ class TuningSpec(BaseModel):
     seed: int = Field(0, ge=0)
     train_seed: int = Field(10_000, ge=0)
     startup_trials: int = Field(4, ge=1)  # TPE's random start before it models the history
+    # After the random start, trials are suggested in batches of this many, each seeing every result before it:
+    # a resumed or a larger cluster's search suggests exactly what an uninterrupted one would (batch_search).
+    parallel: int = Field(4, ge=1)
     scheduler: Literal["none", "asha"] = "none"
     grace_period: int = Field(5, ge=1)  # ASHA: epochs before a trial may be stopped
     reduction_factor: float = Field(3.0, gt=1)

@@ -2,9 +2,10 @@
 
 Two kinds of Tune run make a study:
 - ``run_searches``: the tuning phase. One Tuner runs every tuned method's Optuna search at once, so the
-  workers stay busy: ``_MultiSearch`` hands each new trial to the search with the fewest trials so far,
-  and each search is an ``OptunaSearch`` with a seeded TPE sampler that maximises validation accuracy.
-  A search resumed from the trials table gets its finished trials back as evaluated points.
+  workers stay busy: ``_BatchSearches`` hands each new trial to a search whose next batch is ready, and
+  each search suggests with a seeded TPE sampler that maximises validation accuracy, in batches whose
+  suggestions do not depend on completion order (``batch_search``). A search resumed from the trials table
+  gets its finished trials back by index, so it suggests what an uninterrupted search would have.
 - ``run_plans``: a fixed list of trials (the evaluation grid, method x seed).
 
 Every trial runs ``_trial_function`` in a Ray worker: ``run_trial`` with per-epoch ``tune.report`` and
@@ -24,17 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray
 import torch
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
+from pipeline.study.batch_search import Batches, suggest
 from pipeline.study.plan import TrialPlan
-from pipeline.study.search_space import to_native
 from pipeline.study.trial_process import METRIC, run_planned_trial
+
 log = logging.getLogger(__name__)
 
 
@@ -267,48 +267,38 @@ def run_plans(
 
 @dataclass
 class Search:
-    """One Optuna search: its distributions, seed, finished history, and how to plan its next trial."""
+    """One Optuna search: its distributions, seed, batches, finished history, and how to plan a trial."""
 
     search_id: str
     space: dict[str, Any]  # optuna distributions
     seed: int
-    startup_trials: int
+    batches: Batches
     budget: int
-    history: list[tuple[dict[str, Any], float | None]]  # (params, objective or None if it failed)
-    used_indices: set[int]
+    history: dict[int, tuple[dict[str, Any], float | None]]  # trial index -> (params, objective or None: failed)
     make_plan: Callable[[dict[str, Any], int], TrialPlan]
 
     @property
     def remaining(self) -> int:
         return max(0, self.budget - len(self.history))
 
+    def ready(self, index: int) -> bool:
+        """Every trial before ``index``'s batch has finished, so its values can be suggested."""
+        return all(i in self.history for i in range(self.batches.first_of_batch(index)))
 
-class _MultiSearch(Searcher):
-    """Several OptunaSearches in one Tuner; each trial is handed to the search with the fewest trials."""
+    def suggest(self, index: int) -> dict[str, Any]:
+        seen = [self.history[i] for i in range(self.batches.first_of_batch(index))]
+        return suggest(self.space, self.seed, index, seen, self.batches.startup)
+
+
+class _BatchSearches(Searcher):
+    """Several searches in one Tuner. Each new Tune trial gets the lowest open index of a search whose batch is
+    ready (the search with the fewest trials so far first); None tells Tune to ask again once a trial ends."""
 
     def __init__(self, searches: list[Search]) -> None:
         super().__init__(metric=METRIC, mode="max")
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-
         self._searches = searches
-        self._optuna: dict[str, OptunaSearch] = {}
-        self._issued = {s.search_id: 0 for s in searches}
-        self._owner: dict[str, str] = {}
-        self._next_index = {s.search_id: 0 for s in searches}
-        for s in searches:
-            # The seed also counts the trials the search already has, so a resumed search does not
-            # repeat the random start it drew before the interruption.
-            seed = int(np.random.SeedSequence([s.seed, len(s.history)]).generate_state(1)[0])
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
-            search = OptunaSearch(space=s.space, metric=METRIC, mode="max", sampler=sampler)
-            for (
-                params,
-                value,
-            ) in s.history:  # a resumed search continues from what it had
-                search.add_evaluated_point(params, value if value is not None else 0.0, error=value is None)
-            self._optuna[s.search_id] = search
+        self._open = {s.search_id: [i for i in range(s.budget) if i not in s.history] for s in searches}
+        self._owner: dict[str, tuple[Search, int, dict[str, Any]]] = {}
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True
@@ -319,34 +309,24 @@ class _MultiSearch(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         """See ``save``."""
 
-    def _take_index(self, s: Search) -> int:
-        index = self._next_index[s.search_id]
-        while index in s.used_indices:
-            index += 1
-        s.used_indices.add(index)
-        self._next_index[s.search_id] = index + 1
-        return index
-
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        open_searches = [s for s in self._searches if self._issued[s.search_id] < s.remaining]
-        if not open_searches:
+        if not any(self._open.values()):
             return Searcher.FINISHED
-        s = min(open_searches, key=lambda s: len(s.history) + self._issued[s.search_id])
-        params = self._optuna[s.search_id].suggest(trial_id)
-        if params is None:
+        ready = [s for s in self._searches if self._open[s.search_id] and s.ready(self._open[s.search_id][0])]
+        if not ready:
             return None
-        self._issued[s.search_id] += 1
-        self._owner[trial_id] = s.search_id
-        plan = s.make_plan(to_native(params), self._take_index(s))
-        return {"plan": plan.to_dict()}
-
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if trial_id in self._owner and METRIC in result:
-            self._optuna[self._owner[trial_id]].on_trial_result(trial_id, result)
+        s = min(ready, key=lambda s: s.budget - len(self._open[s.search_id]))
+        index = self._open[s.search_id].pop(0)
+        params = s.suggest(index)
+        self._owner[trial_id] = (s, index, params)
+        return {"plan": s.make_plan(params, index).to_dict()}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        if trial_id in self._owner:
-            self._optuna[self._owner[trial_id]].on_trial_complete(trial_id, result, error)
+        if trial_id not in self._owner:
+            return
+        s, index, params = self._owner.pop(trial_id)
+        value = None if error or not result or result.get(METRIC) is None else float(result[METRIC])
+        s.history[index] = (params, value)
 
 
 def run_searches(
@@ -365,6 +345,6 @@ def run_searches(
         on_outcome,
         {},
         num_samples=total,
-        search_alg=_MultiSearch(searches),
+        search_alg=_BatchSearches(searches),
         scheduler=scheduler,
     ).fit()

@@ -118,6 +118,7 @@ class _Trial:
         parallel: DataParallel | None = None,
     ) -> None:
         self.started = time.perf_counter()
+        self.resumed_at_epoch: int | None = None  # epochs a checkpoint held when this process picked it up
         self.cfg, self.device, self.callbacks, self.parallel = cfg, device, callbacks, parallel
         self.config_json = cfg.model_dump_json()
         if device.type == "cuda":
@@ -345,6 +346,7 @@ class _Trial:
             device=_describe(self.device),
             versions=library_versions(),
             config=self.cfg.model_dump(mode="json"),
+            resumed_at_epoch=self.resumed_at_epoch,
         )
 
     # ----------------------------------------------------------- checkpoints
@@ -396,6 +398,7 @@ class _Trial:
         if loop["best_state"] is not None:
             loop["best_state"] = {k: v.to(self.device) for k, v in loop["best_state"].items()}
         self.state = _LoopState(**loop)
+        self.resumed_at_epoch = self.state.epoch
 
 
 MIN_BATCH = 2  # BatchNorm in training mode needs two examples

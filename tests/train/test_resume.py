@@ -62,6 +62,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, optimizer, 
     assert payload["loop"]["epoch"] == 2  # two epochs were done; the third was cut short
     resumed = run_trial(cfg)
     assert _metrics(resumed) == _metrics(uninterrupted)
+    assert resumed.resumed_at_epoch == 2 and uninterrupted.resumed_at_epoch is None
 
 
 def test_a_checkpoint_of_another_trial_or_not_ours_is_refused(tmp_path):
