@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run (or resume) a study: tuning, then evaluation over seeds, into Parquet and MLflow",
-        description="Run a whole study on Ray Tune. Re-running on the same output folder resumes it.",
+        description="Run a whole study on Ray Tune. Re-running on the same output folder resumes it. Exit 0: done; "
+        "2: a bad study file, tracking location or cluster (nothing ran); 3: done, but the MLflow server was lost on "
+        "the way (every trial is in trials.parquet: run `sam-study sync-mlflow`); 130: interrupted (run it again).",
     )
     from pipeline.study.cli_run import add_run_arguments
 
@@ -63,12 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
         "nightly",
         help="a fixed regression study compared with its last accepted baseline (exit 1 on a regression)",
         description="Run a small fixed study and decide, per method, whether it regressed against the last "
-        "accepted baseline: a one-sided paired non-inferiority test with the study's margin, Holm-corrected, "
+        "accepted baseline: a one-sided paired t-test for 'worse by more than the study's margin', Holm-corrected, "
         "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run.",
     )
     from pipeline.study.cli_nightly import add_nightly_arguments
 
     add_nightly_arguments(nightly)
+    sync = commands.add_parser(
+        "sync-mlflow",
+        help="back-fill MLflow from a study folder's trials table, after the server was down",
+        description="Make the study's MLflow runs match its trials table: one complete child run per trial (created "
+        "or completed from the table, duplicates removed), and the parent run's files. Running it again changes "
+        "nothing. Exit 0: done; 2: not a study folder, or MLflow cannot be reached.",
+    )
+    from pipeline.study.cli_sync import add_sync_arguments
+
+    add_sync_arguments(sync)
     return parser
 
 
@@ -95,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.study.cli_nightly import nightly_command
 
         return nightly_command(args)
+    if args.command == "sync-mlflow":
+        from pipeline.study.cli_sync import sync_command
+
+        return sync_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
 
 

@@ -8,7 +8,7 @@ never the rest of ``pipeline``.
 from pipeline.data.augment import augment_batch
 from pipeline.data.config import DataConfig, SyntheticConfig
 from pipeline.data.errors import DatasetError
-from pipeline.data.registry import build_dataset, list_datasets
+from pipeline.data.registry import build_dataset, check_dataset, list_datasets
 from pipeline.data.splits import DatasetSplits, Split
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "SyntheticConfig",
     "augment_batch",
     "build_dataset",
+    "check_dataset",
     "list_datasets",
 ]

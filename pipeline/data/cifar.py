@@ -104,8 +104,16 @@ def locate_cifar(fmt: CifarFormat, root: str) -> Path:
     return directory
 
 
-def read_cifar_file(path: Path, fmt: CifarFormat) -> tuple[np.ndarray, np.ndarray]:
-    """(labels int64 of shape (n,), pixels uint8 of shape (n, 3, 32, 32)) from one binary file."""
+def check_cifar(name: str, root: str) -> None:
+    """``DatasetError`` unless every file of ``name`` is under ``root`` and holds whole records: sizes only, no
+    pixel is read, so a study checks its data in milliseconds before it starts anything."""
+    fmt = CIFAR_FORMATS[name]
+    directory = locate_cifar(fmt, root)
+    for file in (*fmt.train_files, fmt.test_file):
+        _check_size(directory / file, fmt)
+
+
+def _check_size(path: Path, fmt: CifarFormat) -> None:
     size = path.stat().st_size
     if size == 0 or size % fmt.record_bytes:
         raise DatasetError(
@@ -113,6 +121,11 @@ def read_cifar_file(path: Path, fmt: CifarFormat) -> tuple[np.ndarray, np.ndarra
             f"({fmt.label_bytes} label byte(s) + {_PIXEL_BYTES} pixel bytes); it is truncated or not the official "
             f"binary version: download {fmt.archive} again"
         )
+
+
+def read_cifar_file(path: Path, fmt: CifarFormat) -> tuple[np.ndarray, np.ndarray]:
+    """(labels int64 of shape (n,), pixels uint8 of shape (n, 3, 32, 32)) from one binary file."""
+    _check_size(path, fmt)
     records = np.fromfile(path, dtype=np.uint8).reshape(-1, fmt.record_bytes)
     labels = records[:, fmt.label_index].astype(np.int64)
     bad = np.flatnonzero(labels >= fmt.num_classes)

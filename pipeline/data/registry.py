@@ -12,7 +12,7 @@ from typing import get_args
 import numpy as np
 import torch
 
-from pipeline.data.cifar import build_cifar
+from pipeline.data.cifar import CIFAR_FORMATS, build_cifar, check_cifar
 from pipeline.data.config import DataConfig, DatasetName
 from pipeline.data.randomness import check_seed, stream
 from pipeline.data.shift import shifted_inputs
@@ -33,6 +33,15 @@ assert set(BUILDERS) == set(get_args(DatasetName)), "every DataConfig name needs
 
 def list_datasets() -> list[str]:
     return list(BUILDERS)
+
+
+def check_dataset(cfg: DataConfig) -> None:
+    """Raise ``DatasetError`` naming the file and the fix when ``cfg``'s files on disk are missing or truncated,
+    without building the dataset: a study calls it before it starts anything. The other datasets are made in
+    memory, so only CIFAR has files to check."""
+    if cfg.name in CIFAR_FORMATS:
+        assert cfg.root is not None  # DataConfig requires it for CIFAR
+        check_cifar(cfg.name, cfg.root)
 
 
 def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:

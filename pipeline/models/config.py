@@ -34,8 +34,8 @@ class ModelConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("preset") not in PRESETS:
-            return data  # an unknown preset is left for the Literal check to report
+        if not isinstance(data, dict) or not isinstance(data.get("preset"), str) or data["preset"] not in PRESETS:
+            return data  # an unknown preset (or not a string: a list is unhashable) is left for the Literal check
         preset = PRESETS[data["preset"]]
         if "name" in data and data["name"] != preset["name"]:
             raise ValueError(

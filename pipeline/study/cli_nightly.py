@@ -13,22 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.study.cli_run import add_where_arguments
 from pipeline.study.spec import StudySpec, StudySpecError, load_study
 
 
 def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the nightly study file (studies/nightly.yaml)")
-    parser.add_argument("--out", default=None, help="output folder (overrides output.dir of the study file)")
-    parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI, e.g. http://HOST:5000 (default: output.tracking_uri, else sqlite:///OUT/mlflow.db)",
-    )
-    parser.add_argument(
-        "--address",
-        default=None,
-        help="an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: an embedded local Ray)",
-    )
+    add_where_arguments(parser)
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -62,6 +53,7 @@ def nightly_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
         # The baseline is found before anything runs: a night without one to compare with is refused at once.
         try:
+            uri = tracking.use_credentials(uri, args.address)  # a password in it moves into the environment
             tracking.check_tracking_uri(uri)
             baseline_rows, baseline = _baseline(args, spec, uri, Path(scratch))
         except (tracking.TrackingError, ReportInputError) as error:

@@ -8,14 +8,17 @@ from pathlib import Path
 
 from pipeline.study.spec import StudySpecError, load_study
 
+TRACKING_INCOMPLETE = 3  # exit status: the study finished, MLflow did not get all of it
+
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
-    parser.add_argument(
-        "--out",
-        default=None,
-        help="output folder (overrides output.dir of the study file)",
-    )
+    add_where_arguments(parser)
+
+
+def add_where_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a study runs and writes: shared by `sam-study run` and `sam-study nightly`."""
+    parser.add_argument("--out", default=None, help="output folder (overrides output.dir of the study file)")
     parser.add_argument(
         "--tracking-uri",
         default=None,
@@ -35,19 +38,19 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
-    from pipeline.study.driver import StudyInterrupted, run_study
+    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.tracking import TrackingError
     from pipeline.study.tune_runner import ClusterError
 
     try:
-        run_study(
+        outcome = run_study(
             spec,
             args.study,
             out_dir=args.out,
             tracking_uri=args.tracking_uri,
             address=args.address,
         )
-    except (StudySpecError, TrackingError, ClusterError) as error:
+    except (StudySpecError, TrackingError, ClusterError, StudyWriteError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except StudyInterrupted as error:
@@ -59,4 +62,13 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if outcome.tracking_lost is not None:
+        # Distinct from 0: the results are complete, but whoever reads MLflow would see an incomplete study.
+        print(
+            f"warning: the study is complete and every trial is in {outcome.study_dir / 'trials.parquet'}, but MLflow "
+            f"at {outcome.tracking_uri} missed part of it ({outcome.tracking_lost}); once the server is back, run "
+            f"`sam-study sync-mlflow {outcome.study_dir}`",
+            file=sys.stderr,
+        )
+        return TRACKING_INCOMPLETE
     return 0

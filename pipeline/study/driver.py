@@ -23,21 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.data import DatasetError, check_dataset
 from pipeline.stats.report.cli import print_outcome
-from pipeline.stats.report.write import record_tracking, write_report
+from pipeline.stats.report.write import record_tracking, write_report, write_text_atomically
 from pipeline.study import tune_runner
 from pipeline.study.batch_search import Batches
 from pipeline.study.plan import (
     CHECKPOINTS,
-    TrialPlan,
     Tracking,
+    TrialPlan,
     eval_key,
     make_plan,
     sampler_seed,
     search_id,
     tune_key,
 )
-from pipeline.study.results_store import TABLE_NAME, TrialsTable
+from pipeline.study.results_store import TABLE_NAME, TableWriteError, TrialsTable
 from pipeline.study.rows import trial_row
 from pipeline.study.search_space import search_space
 from pipeline.study.selection import Selection, objective, select_all
@@ -46,8 +47,11 @@ from pipeline.study.tracking import (
     StudyTracking,
     check_cluster,
     check_tracking_uri,
+    credential_vars,
     default_tracking_uri,
     is_server,
+    redact,
+    use_credentials,
 )
 from pipeline.study.tune_runner import Cluster, RunSettings, Search, TrialOutcome
 
@@ -61,6 +65,32 @@ class StudyInterrupted(RuntimeError):
         )
 
 
+class StudyWriteError(RuntimeError):
+    """A file of the study folder could not be written (a full disk, an unwritable folder). The study stops;
+    every trial recorded before is kept, whole."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}; free space or make the folder writable, then run the same command again to resume")
+
+
+class _StopStudy(BaseException):
+    """Carries a StudyWriteError out of a Ray Tune callback. Tune catches every Exception a callback raises,
+    marks the trial failed and runs on; a study that cannot record its trials must stop at once instead."""
+
+    def __init__(self, error: StudyWriteError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _write_study_file(path: Path, text: str) -> None:
+    """spec.json, selection.json: whole or not at all (write, then rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(path, text)
+    except OSError as error:
+        raise StudyWriteError(f"cannot write {path}: {error}") from error
+
+
 @dataclass
 class StudyOutcome:
     study_dir: Path
@@ -72,6 +102,7 @@ class StudyOutcome:
     rows: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
     ran_trials: int = 0
+    tracking_lost: str | None = None  # why MLflow missed part of the study (run `sam-study sync-mlflow`)
 
 
 def git_commit() -> str:
@@ -115,10 +146,18 @@ def _absolute_paths(spec: StudySpec) -> StudySpec:
     return spec.model_copy(update={"data": data})
 
 
+def _check_data(spec: StudySpec, study_file: Path) -> None:
+    """The dataset's files, checked before the study folder or Ray exist: a missing or truncated CIFAR file would
+    otherwise fail every trial, one after another, inside Ray."""
+    try:
+        check_dataset(spec.data)
+    except DatasetError as error:
+        raise StudySpecError(f"{study_file}: data.root: {error}") from None
+
+
 def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
     """A study folder belongs to one spec: resuming it with a different one would mix two studies.
     ``spec.json`` holds the whole spec (the report reads it); only the fields that decide results must agree."""
-    study_dir.mkdir(parents=True, exist_ok=True)
     recorded = study_dir / SPEC_FILE
     current = spec.comparable_dump()
     if recorded.exists():
@@ -129,7 +168,7 @@ def _prepare_folder(spec: StudySpec, study_dir: Path) -> None:
                 f"{study_dir} holds study {spec.name!r} run with different settings ({', '.join(changed)} changed); "
                 "resume it with the same study file, or pass a new --out"
             )
-    recorded.write_text(json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
+    _write_study_file(recorded, json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
@@ -159,7 +198,7 @@ class _Progress:
 
     def __call__(self, outcome: TrialOutcome) -> None:
         plan = outcome.plan
-        if plan.key in self.table.keys():
+        if plan.key in self.table.keys():  # noqa: SIM118 - a TrialsTable, not a dict
             return  # a duplicate report of a recorded trial (Ray re-delivers after a driver restart)
         row = trial_row(
             plan,
@@ -172,20 +211,14 @@ class _Progress:
             mlflow_run_id=outcome.mlflow_run_id,
         )
         row.update(self.provenance)
-        self.table.append(row)
+        try:
+            self.table.append(row)
+        except TableWriteError as error:
+            raise _StopStudy(StudyWriteError(str(error))) from error
         self.ran += 1
         self.phase_done += 1
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
-            try:
-                self.tracking.close_child(
-                    outcome.mlflow_run_id,
-                    "stopped" if outcome.stopped_by_scheduler else "failed",
-                )
-            except Exception as error:  # noqa: BLE001 - the row is safe in the table already
-                print(
-                    f"  (MLflow: could not close run {outcome.mlflow_run_id}: {error})",
-                    file=self.stream,
-                )
+            self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
         print(self._line(plan, row), file=self.stream, flush=True)
 
     def _line(self, plan: TrialPlan, row: dict[str, Any]) -> str:
@@ -319,9 +352,14 @@ def run_study(
     started = time.monotonic()
     timings: dict[str, float] = {}
     spec = _absolute_paths(spec)
+    _check_data(spec, study_file)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
     study_dir = out / (folder or spec.name)
-    uri = tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
+    # A password in the URI moves into the environment here: from now on the URI may be printed and recorded.
+    uri = use_credentials(tracking_uri or spec.output.tracking_uri or default_tracking_uri(out), address)
+    if spec.output.tracking_uri is not None:  # spec.json and the MLflow params show it as http://user:***@host
+        output = spec.output.model_copy(update={"tracking_uri": redact(spec.output.tracking_uri)})
+        spec = spec.model_copy(update={"output": output})
     check_tracking_uri(uri)
     _prepare_folder(spec, study_dir)
 
@@ -332,7 +370,9 @@ def run_study(
         study_tracking = StudyTracking(uri, spec.name, study_dir, None if is_server(uri) else out / "mlartifacts")
         study_tracking.log_study(study_file, spec.model_dump(mode="json"))
         tracking = Tracking(uri, study_tracking.experiment_id, study_tracking.parent_run_id)
-        record_tracking(study_dir, uri, study_tracking.experiment_id, study_tracking.parent_run_id)
+        record_tracking(
+            study_dir, uri, study_tracking.experiment_id, study_tracking.parent_run_id, credential_vars(uri)
+        )
         table = TrialsTable(study_dir / TABLE_NAME)
         removed = study_tracking.remove_unrecorded_children(table.keys())
         slots = _slots(spec, cluster)
@@ -355,15 +395,17 @@ def run_study(
                 f"removed {removed} MLflow child run(s) of trials that were interrupted",
                 file=stream,
             )
+        # From here on the study outlives its MLflow server: the trials table keeps everything.
+        study_tracking.keep_going(lambda message: print(f"warning: {message}", file=stream, flush=True))
         progress = _Progress(table, study_tracking, stream)
-        settings = dict(
-            storage_path=str(out / "ray"),
-            cpu=spec.resources.cpu,
-            gpu=spec.resources.gpu,
-            max_concurrent=spec.max_concurrent if spec.workers_per_trial == 1 else slots,
-            retries=spec.retries,
-            workers=spec.workers_per_trial,
-        )
+        settings = {
+            "storage_path": str(out / "ray"),
+            "cpu": spec.resources.cpu,
+            "gpu": spec.resources.gpu,
+            "max_concurrent": spec.max_concurrent if spec.workers_per_trial == 1 else slots,
+            "retries": spec.retries,
+            "workers": spec.workers_per_trial,
+        }
         commit = git_commit()
 
         phase_started = time.monotonic()
@@ -371,11 +413,11 @@ def run_study(
         progress.begin("tuning", sum(s.remaining for s in searches))
         asha = None
         if spec.tuning.scheduler == "asha":
-            asha = dict(
-                max_t=spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
-                grace_period=spec.tuning.grace_period,
-                reduction_factor=spec.tuning.reduction_factor,
-            )
+            asha = {
+                "max_t": spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
+                "grace_period": spec.tuning.grace_period,
+                "reduction_factor": spec.tuning.reduction_factor,
+            }
         tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
         timings["tuning_s"] = time.monotonic() - phase_started
         left = sum(s.remaining for s in _searches(spec, table.rows(), study_dir, tracking, commit))
@@ -383,8 +425,9 @@ def run_study(
             raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study_dir)
 
         selections = select_all(spec, table.rows())
-        (study_dir / "selection.json").write_text(
-            json.dumps({k: v.to_dict() for k, v in selections.items()}, indent=2) + "\n"
+        _write_study_file(
+            study_dir / "selection.json",
+            json.dumps({k: v.to_dict() for k, v in selections.items()}, indent=2) + "\n",
         )
         study_tracking.log_file(study_dir / "selection.json")
         for selection in selections.values():
@@ -421,7 +464,10 @@ def run_study(
             rows,
             timings,
             progress.ran,
+            tracking_lost=study_tracking.lost,
         )
+    except _StopStudy as stop:
+        raise stop.error from stop.__cause__
     finally:
         tune_runner.stop_ray()
 

@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.json_safe import finite_or_none
 from pipeline.stats.regression import RegressionTest, regression_tests
 from pipeline.stats.report.study_results import StudyResults, higher_is_better
+from pipeline.stats.report.write import write_text_atomically
 from pipeline.study.determinism import DeterminismCheck, check_determinism
 from pipeline.study.spec import StudySpec, StudySpecError
 
@@ -200,9 +201,6 @@ def write_decision(study_dir: Path, decision: Decision, context: dict[str, Any])
         ("regression.json", json.dumps(decision_json(decision, context), indent=2) + "\n"),
         ("regression.md", decision_markdown(decision, context)),
     ):
-        path = study_dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        files.append(path)
+        write_text_atomically(study_dir / name, text)
+        files.append(study_dir / name)
     return files

@@ -14,13 +14,14 @@ or LETS starting radius), ``lr``, ``momentum``, ``weight_decay``, ``nesterov``, 
 ``val_accuracy``, ``test_loss``, ``val_loss``, ``train_loss``, ``final_test_accuracy``,
 ``final_val_accuracy``, ``shifted_test_accuracy``, ``shifted_test_loss``, ``best_epoch``,
 ``epochs_run``, ``wall_time_s``, ``train_time_s``, ``passes_per_step``, ``steps_per_epoch``,
-``samples_per_second``, ``peak_memory_mb``), ``seconds_per_epoch``, ``final_rho`` and
+``samples_per_second``, ``peak_memory_mb``, ``resumed_at_epoch``), ``seconds_per_epoch``, ``final_rho`` and
 ``rho_trajectory`` (LETS), ``history_json`` (per-epoch records). Provenance: ``node``, ``device``,
-``git_commit``, ``version.<library>``, ``mlflow_run_id``, ``finished_at`` (UTC).
+``git_commit``, ``code_digest``, ``version.<library>``, ``mlflow_run_id``, ``finished_at`` (UTC).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,11 @@ LEADING_COLUMNS = (
 )
 
 
+class TableWriteError(OSError):
+    """The trials table could not be rewritten (a full disk, an unwritable folder); the file on disk is
+    still the table as it was before the append. The OS error is the ``__cause__``."""
+
+
 class TrialsTable:
     """The rows of one study, kept in memory and rewritten atomically on every append."""
 
@@ -71,6 +77,12 @@ class TrialsTable:
         self._rows.append(dict(row))
         try:
             _write_atomically(self._rows, self.path)
+        except OSError as error:
+            self._rows.pop()
+            raise TableWriteError(
+                f"cannot write the trials table {self.path}: {error}; it is left as it was, with the "
+                f"{len(self._rows)} trial(s) recorded before"
+            ) from error
         except BaseException:
             self._rows.pop()
             raise
@@ -96,5 +108,8 @@ def _write_atomically(rows: list[dict[str, Any]], path: Path) -> None:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        # Cleanup only: its own failure (tmp is a directory, say) must not hide the write's error.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise

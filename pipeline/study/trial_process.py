@@ -52,6 +52,35 @@ class _ReportingCallbacks(TrialCallbacks):
         self.report({METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **metrics})
 
 
+# What a trial's child run holds, here and as `sam-study sync-mlflow` rebuilds it from a trials-table row.
+
+
+def child_tags(plan: TrialPlan) -> dict[str, str]:
+    return {
+        "study": plan.study,
+        "phase": plan.phase,
+        "method": plan.method,
+        "optimizer": plan.optimizer,
+        "seed": str(plan.seed),
+        "trial_key": plan.key,
+        "workers": str(plan.workers),
+    }
+
+
+def child_params(plan: TrialPlan) -> dict[str, Any]:
+    return {**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params}
+
+
+def final_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a TrialResult dict; the per-epoch series keep their names, the selected model's values of
+    them get a ``selected_`` prefix."""
+    return {
+        (f"selected_{k}" if k in _EPOCH_METRICS else k): v
+        for k, v in summary.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
 def _tracking(plan: TrialPlan) -> TrialTracking | None:
     if plan.tracking is None:
         return None
@@ -60,16 +89,8 @@ def _tracking(plan: TrialPlan) -> TrialTracking | None:
         plan.tracking.experiment_id,
         plan.tracking.parent_run_id,
         run_name=plan.key,
-        tags={
-            "study": plan.study,
-            "phase": plan.phase,
-            "method": plan.method,
-            "optimizer": plan.optimizer,
-            "seed": str(plan.seed),
-            "trial_key": plan.key,
-            "workers": str(plan.workers),
-        },
-        params={**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params},
+        tags=child_tags(plan),
+        params=child_params(plan),
     )
 
 
@@ -95,13 +116,7 @@ def run_planned_trial(
         raise
     summary = finite_or_none(result.to_dict())
     if tracking is not None:
-        final = {
-            # The per-epoch series keep their names; the selected model's values of them get a prefix.
-            (f"selected_{k}" if k in _EPOCH_METRICS else k): v
-            for k, v in summary.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        tracking.finish(result.status, final, summary, step=result.epochs_run)
+        tracking.finish(result.status, final_metrics(summary), summary, step=result.epochs_run)
     report(
         {
             METRIC: result.val_accuracy if result.status == "ok" else 0.0,

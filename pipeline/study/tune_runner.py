@@ -15,12 +15,13 @@ the moment it finishes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,20 @@ def start_ray(address: str | None) -> Cluster:
     # recorded trial and exits 130.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     if address is None:
-        ray.init(
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-            _node_ip_address="127.0.0.1",
-        )
+        # The embedded Ray always authenticates: without RAY_AUTH_MODE (an opt-out left in the environment is
+        # dropped), ray.init turns token authentication on for a new local Ray and makes ~/.ray/auth_token if missing.
+        if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+            del os.environ["RAY_AUTH_MODE"]
+        with _single_machine():
+            ray.init(
+                # "local": a new instance even when `ray start` left a cluster running on this machine, which a
+                # bare ray.init() would join (its trials would then land on that cluster's nodes).
+                address="local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                _node_ip_address="127.0.0.1",
+            )
     else:
         _check_reachable(address)
         try:
@@ -84,6 +93,31 @@ def start_ray(address: str | None) -> Cluster:
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+
+
+@contextlib.contextmanager
+def _single_machine() -> Iterator[None]:
+    """Ray's single-machine mode while the embedded Ray starts, so that it listens on loopback only.
+
+    On Linux, ray.init replaces the node address 127.0.0.1 by the machine's LAN address, and its GCS, raylet, agents
+    and workers then listen on every interface (0.0.0.0, ::). In single-machine mode (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
+    =0, Ray's default on macOS and Windows) the node keeps 127.0.0.1 and every server binds to loopback. The processes
+    ray.init starts read the variable; this one read it at import, hence the constant too. Both are restored after:
+    a later ``--address`` connection must find its node by its real address (tests/study/test_ray_security.py)."""
+    from ray._private import ray_constants
+
+    before_env = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = before_env
 
 
 def _check_reachable(address: str) -> None:

@@ -64,7 +64,10 @@ class TrialConfig(BaseModel):
     def _hyperparameters_fit_the_optimizer(self) -> TrialConfig:
         if "search_every" in self.hparams:
             raise ValueError("hparams.search_every is set by the trainer to the steps per epoch; remove it")
-        validate_hyperparameters(self.optimizer, dict(self.hparams))
+        try:
+            validate_hyperparameters(self.optimizer, dict(self.hparams))
+        except TypeError as error:  # a value of the wrong type (rho: "x") fails a comparison inside the optimizer
+            raise ValueError(f"a value of the wrong type in {dict(self.hparams)} ({error})") from None
         return self
 
     def optimizer_kwargs(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -33,13 +35,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class MlflowServer:
+    uri: str
+    process: subprocess.Popen[bytes]  # `mlflow server`, leader of its own process group
+
+    def kill(self) -> None:
+        """SIGKILL the server as a crash would: with uvicorn and the job runner it started, which would otherwise
+        go on serving (killing `mlflow server` alone leaves them behind)."""
+        _signal_group(self.process, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
 @contextlib.contextmanager
 def running_mlflow_server(backend_store_uri: str, folder: Path, *, timeout: float = 120) -> Iterator[str]:
     """``mlflow server`` on ``backend_store_uri`` at a free loopback port, its artifacts and log in ``folder``;
     yields its http URI once /health answers (the first start on an empty database creates the schema)."""
-    port = free_port()
+    with mlflow_server_process(backend_store_uri, folder, timeout=timeout) as server:
+        yield server.uri
+
+
+@contextlib.contextmanager
+def mlflow_server_process(
+    backend_store_uri: str, folder: Path, *, port: int | None = None, timeout: float = 120
+) -> Iterator[MlflowServer]:
+    """As ``running_mlflow_server``, at ``port`` when given, and with the server's process. Another server started
+    later on the same store and folder serves the same runs and artifacts (its log is appended to the same file)."""
+    port = port or free_port()
     log_path = folder / "server.log"
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -60,6 +89,7 @@ def running_mlflow_server(backend_store_uri: str, folder: Path, *, timeout: floa
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
+            start_new_session=True,  # its own process group: stopping it stops uvicorn and the job runner too
         )
     try:
         uri = f"http://127.0.0.1:{port}"
@@ -72,14 +102,15 @@ def running_mlflow_server(backend_store_uri: str, folder: Path, *, timeout: floa
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"mlflow server did not start:\n{log_path.read_text()}") from None
                 time.sleep(0.5)
-        yield uri
+        yield MlflowServer(uri, server)
     finally:
-        server.terminate()
+        _signal_group(server, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            pass
+        _signal_group(server, signal.SIGKILL)  # what ignored SIGTERM (the job runner's consumers)
+        server.wait()
 
 
 @pytest.fixture

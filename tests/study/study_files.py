@@ -51,10 +51,12 @@ def sam_study(*args: str, **popen: object) -> subprocess.Popen[str]:
     )
 
 
-def run_to_end(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_to_end(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``sam-study ARGS`` to its end, in this environment (or ``env``), output captured."""
+    env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
+        check=False,
         env=env,
         text=True,
         capture_output=True,

@@ -150,12 +150,17 @@ def test_an_unreachable_tracking_server_fails_before_anything_runs(
 def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
     tmp_path: Path,
 ) -> None:
-    epochs, trials = 6, 6
+    epochs, trials = 6, 8
     study = write_tiny_study(tmp_path, trials=trials, epochs=epochs)
+    # A range up to ρ = 20, where SAM barely learns: some trials are clearly weak at the first rung (on this tiny
+    # validation split, close trials tie, and ASHA stops none of a tie).
+    text = study.read_text().replace(
+        "{rho: {low: 0.01, high: 0.5, log: true}}", "{rho: {low: 0.01, high: 20.0, log: true}}"
+    )
     study.write_text(
-        study.read_text().replace(
-            "tuning: {trials: 6, startup_trials: 2}",
-            "tuning: {trials: 6, startup_trials: 2, scheduler: asha, grace_period: 1, reduction_factor: 2}",
+        text.replace(
+            f"tuning: {{trials: {trials}, startup_trials: 2}}",
+            f"tuning: {{trials: {trials}, startup_trials: 2, scheduler: asha, grace_period: 1, reduction_factor: 2}}",
         )
     )
     out = tmp_path / "out"
@@ -177,9 +182,7 @@ def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
 
 def test_a_data_parallel_study_runs_each_trial_on_two_ray_train_workers(tmp_path: Path) -> None:
     """workers_per_trial: 2 through `sam-study run`: every trial is a 2-worker TorchTrainer (gloo on CPU)."""
-    study = write_tiny_study(
-        tmp_path, trials=1, epochs=2, extra="workers_per_trial: 2\n"
-    )
+    study = write_tiny_study(tmp_path, trials=1, epochs=2, extra="workers_per_trial: 2\n")
     text = study.read_text().replace("training: {lr: 0.05,", "training: {perturbation: local, lr: 0.05,")
     study.write_text(text)
     out = tmp_path / "out"

@@ -8,6 +8,7 @@ messages say why: a missing method, a single seed, only diverged runs) or could 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TextIO, get_args
@@ -64,10 +65,20 @@ def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> in
             file=stream,
         )
         return code
-    from pipeline.study.tracking import TrackingError, attach_report, check_tracking_uri
+    from pipeline.study.tracking import TrackingError, attach_report, check_tracking_uri, use_credentials
 
-    uri = args.tracking_uri or recorded["tracking_uri"]
+    # The study's URI was recorded without its password; the names of the variables that held it were.
+    unset = [n for n in recorded.get("credentials_from", "").split(", ") if n and not os.environ.get(n)]
+    if args.tracking_uri is None and unset:
+        print(
+            f"error: the report is written but not attached to MLflow: the study logged to {recorded['tracking_uri']} "
+            f"with credentials from {', '.join(unset)}, which are not set now (they are never recorded); set them, "
+            "or pass --tracking-uri with the credentials (http://USER:PASSWORD@HOST:PORT)",
+            file=sys.stderr,
+        )
+        return 1
     try:
+        uri = use_credentials(args.tracking_uri or recorded["tracking_uri"])
         check_tracking_uri(uri)
         attach_report(uri, recorded["parent_run_id"], [outcome.report_path, outcome.stats_path], outcome.figures_dir)
     except TrackingError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,8 @@ def write_report(study_dir: str | Path, overrides: dict[str, Any] | None = None)
     stats = analysis.to_dict()
     stats["figures"] = [{"file": f"{FIGURES_DIR}/{f.name}", "title": f.title, "caption": f.caption} for f in figures]
     stats["skipped_figures"] = [{"name": s.name, "reason": s.reason} for s in skipped]
-    _write_atomically(study_dir / STATS_FILE, json.dumps(stats, indent=2, allow_nan=False) + "\n")
-    _write_atomically(study_dir / REPORT_FILE, render(analysis, figures, skipped))
+    write_text_atomically(study_dir / STATS_FILE, json.dumps(stats, indent=2, allow_nan=False) + "\n")
+    write_text_atomically(study_dir / REPORT_FILE, render(analysis, figures, skipped))
     return ReportOutcome(study_dir, analysis, figures, skipped)
 
 
@@ -93,12 +94,19 @@ def recorded_tracking(study_dir: Path) -> dict[str, str] | None:
     return recorded
 
 
-def record_tracking(study_dir: Path, tracking_uri: str, experiment_id: str, parent_run_id: str) -> None:
+def record_tracking(
+    study_dir: Path, tracking_uri: str, experiment_id: str, parent_run_id: str, credentials: Sequence[str] = ()
+) -> None:
+    """``tracking_uri`` without a password; ``credentials``: the names of the variables that held it (a later
+    ``sam-study report`` needs them set again), never their values."""
     payload = {"tracking_uri": tracking_uri, "experiment_id": experiment_id, "parent_run_id": parent_run_id}
-    _write_atomically(study_dir / TRACKING_FILE, json.dumps(payload, indent=2) + "\n")
+    if credentials:
+        payload["credentials_from"] = ", ".join(credentials)
+    write_text_atomically(study_dir / TRACKING_FILE, json.dumps(payload, indent=2) + "\n")
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """``path`` holds the old text or the new, never part of it (a full disk fails before the rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
