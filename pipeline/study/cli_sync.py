@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.stats.report.markdown import FIGURES_DIR
 from pipeline.stats.report.study_results import ReportInputError, StudyResults, load_study_results
 from pipeline.stats.report.write import REPORT_FILE, STATS_FILE, recorded_tracking
-from pipeline.study.plan import TrialPlan, eval_key
+from pipeline.study.plan import TrialPlan, trials_left
 from pipeline.study.results_store import TABLE_NAME
 from pipeline.study.rows import RESULT_SCALARS
 from pipeline.study.spec import SPEC_FILE, StudySpec
@@ -100,7 +100,7 @@ def sync(results: StudyResults, uri: str) -> str:
         removed += extra
     others = len(set(children) - {r["trial_key"] for r in results.rows})
     uploaded = study.sync_parent_files(_parent_files(study_dir))
-    ended = _complete(spec, results.rows) and study.end_parent()
+    ended = trials_left(spec, results.rows) == (0, 0) and study.end_parent()
     return (
         f"synced {study_dir} to MLflow at {uri} (parent run {study.parent_run_id}): created {counts['created']}, "
         f"completed {counts['completed']}, already there {counts['there']}"
@@ -123,26 +123,10 @@ def _parent_files(study_dir: Path) -> list[tuple[Path, str | None]]:
     return files
 
 
-def _complete(spec: StudySpec, rows: list[dict[str, Any]]) -> bool:
-    """Every trial of the study is in the table: each search has its budget, each (method, seed) its run."""
-    keys = {r["trial_key"] for r in rows}
-    for method in spec.methods:
-        if any(eval_key(method.name, seed) not in keys for seed in spec.evaluation.seeds):
-            return False
-        if method.tuned:
-            for repeat in range(spec.tuning.repeats):
-                done = sum(
-                    1 for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == repeat
-                )
-                if done < spec.tuning.trials:
-                    return False
-    return True
-
-
 def child_record(row: dict[str, Any], spec: StudySpec) -> ChildRecord:
     """The child run the row's trial would have logged (``trial_process``), as a ``tracking.ChildRecord``."""
     from pipeline.study.tracking import ChildRecord
-    from pipeline.study.trial_process import child_params, child_tags, final_metrics
+    from pipeline.study.trial_process import child_params, child_tags, epoch_metrics, final_metrics
 
     plan = TrialPlan(
         key=row["trial_key"],
@@ -162,20 +146,7 @@ def child_record(row: dict[str, Any], spec: StudySpec) -> ChildRecord:
     if result is None and status == "failed":
         result = {"error": row.get("error")}  # what a failed trial logs
     history = json.loads(row["history_json"]) if row.get("history_json") else []
-    epochs = [
-        (
-            int(record["epoch"]),
-            {
-                "train_loss": record.get("train_loss"),
-                "val_loss": record.get("val_loss"),
-                "val_accuracy": record.get("val_accuracy"),
-                "lr": record.get("lr"),
-                "epoch_seconds": record.get("seconds"),
-                "rho": record.get("rho"),
-            },
-        )
-        for record in history
-    ]
+    epochs = [(int(record["epoch"]), epoch_metrics(record)) for record in history]
     end_ms = _ms(row.get("finished_at"))
     wall = row.get("wall_time_s")
     return ChildRecord(

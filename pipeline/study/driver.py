@@ -36,6 +36,7 @@ from pipeline.study.plan import (
     make_plan,
     sampler_seed,
     search_id,
+    trials_left,
     tune_key,
 )
 from pipeline.study.results_store import TABLE_NAME, TableWriteError, TrialsTable
@@ -420,7 +421,7 @@ def run_study(
             }
         tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
         timings["tuning_s"] = time.monotonic() - phase_started
-        left = sum(s.remaining for s in _searches(spec, table.rows(), study_dir, tracking, commit))
+        left = trials_left(spec, table.rows())[0]
         if left:
             raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study_dir)
 
@@ -443,7 +444,7 @@ def run_study(
         progress.begin("evaluation", len(plans))
         tune_runner.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
         timings["evaluation_s"] = time.monotonic() - phase_started
-        left = len(_eval_plans(spec, selections, table.keys(), study_dir, tracking, commit))
+        left = trials_left(spec, table.rows())[1]
         if left:
             raise StudyInterrupted(f"the evaluation phase stopped with {left} trial(s) to go", study_dir)
 

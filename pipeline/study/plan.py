@@ -70,6 +70,21 @@ def sampler_seed(spec: StudySpec, method: MethodSpec, search: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def trials_left(spec: StudySpec, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many tuning and evaluation trials of ``spec`` are not yet in the trials table ``rows``."""
+    keys = {r["trial_key"] for r in rows}
+    tuning = 0
+    for method in spec.methods:
+        if method.tuned:
+            for search in range(spec.tuning.repeats):
+                done = sum(
+                    1 for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == search
+                )
+                tuning += max(0, spec.tuning.trials - done)
+    evaluation = sum(1 for m in spec.methods for seed in spec.evaluation.seeds if eval_key(m.name, seed) not in keys)
+    return tuning, evaluation
+
+
 CHECKPOINTS = "checkpoints"
 TRAIN_RUNS = "ray-train"  # Ray Train's own run folders of data-parallel trials, inside the study folder
 

@@ -390,9 +390,7 @@ class StudyTracking:
                 tags=tags if start == 0 else [],
             )
         if record.result is not None:
-            self.client.log_dict(run_id, finite_or_none(record.result), "result.json")
-            if record.result.get("rho_trajectory"):
-                self.client.log_dict(run_id, {"rho": record.result["rho_trajectory"]}, "rho_trajectory.json")
+            log_result(self.client, run_id, record.result)
         self.client.set_terminated(run_id, terminal_state(record.status), end_time=record.end_ms)
 
     def sync_parent_files(self, files: list[tuple[Path, str | None]]) -> list[str]:
@@ -472,6 +470,13 @@ def _reason(error: BaseException) -> str:
         return errno.group(0).strip()
     lines = text.splitlines()
     return (lines[0] if lines else type(error).__name__)[:300]
+
+
+def log_result(client: MlflowClient, run_id: str, result: dict[str, Any]) -> None:
+    """A trial's TrialResult as ``result.json``, and LETS's radius over training as ``rho_trajectory.json``."""
+    client.log_dict(run_id, finite_or_none(result), "result.json")
+    if result.get("rho_trajectory"):
+        client.log_dict(run_id, {"rho": result["rho_trajectory"]}, "rho_trajectory.json")
 
 
 def log_report(client: MlflowClient, run_id: str, files: list[Path], figures_dir: Path) -> None:
@@ -588,13 +593,7 @@ class TrialTracking:
             self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
             self._flush()
             if result is not None:
-                self.client.log_dict(self.run_id, finite_or_none(result), "result.json")
-                if result.get("rho_trajectory"):
-                    self.client.log_dict(
-                        self.run_id,
-                        {"rho": result["rho_trajectory"]},
-                        "rho_trajectory.json",
-                    )
+                log_result(self.client, self.run_id, result)
             self.client.set_tag(self.run_id, "status", status)
             self.client.set_terminated(self.run_id, terminal_state(status))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -38,14 +39,7 @@ class _ReportingCallbacks(TrialCallbacks):
         self.tracking, self.report = tracking, report
 
     def on_epoch(self, record: EpochRecord) -> None:
-        metrics = {
-            "train_loss": record.train_loss,
-            "val_loss": record.val_loss,
-            "val_accuracy": record.val_accuracy,
-            "lr": record.lr,
-            "epoch_seconds": record.seconds,
-            "rho": record.rho,
-        }
+        metrics = epoch_metrics(asdict(record))
         if self.tracking is not None:
             self.tracking.log_epoch(record.epoch, metrics)
         run_id = self.tracking.run_id if self.tracking is not None else None
@@ -53,6 +47,18 @@ class _ReportingCallbacks(TrialCallbacks):
 
 
 # What a trial's child run holds, here and as `sam-study sync-mlflow` rebuilds it from a trials-table row.
+
+
+def epoch_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    """An epoch's logged metrics from an ``EpochRecord`` as a dict (a ``history_json`` entry is one)."""
+    return {
+        "train_loss": record.get("train_loss"),
+        "val_loss": record.get("val_loss"),
+        "val_accuracy": record.get("val_accuracy"),
+        "lr": record.get("lr"),
+        "epoch_seconds": record.get("seconds"),
+        "rho": record.get("rho"),
+    }
 
 
 def child_tags(plan: TrialPlan) -> dict[str, str]:
