@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.study.spec import StudySpecError, load_study
+from pipeline.spec.study import StudySpecError, load_study
 
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 SOURCES = sorted(PIPELINE.rglob("*.py"))

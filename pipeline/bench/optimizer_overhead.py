@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 from pipeline.optim import (
     LETS,
     bn_update_once_per_step,

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.data import DatasetError, check_dataset
-from pipeline.stats.report.cli import print_outcome
-from pipeline.stats.report.write import record_tracking, write_report, write_text_atomically
-from pipeline.study import tune_runner
+from pipeline.cli.report import print_outcome
+from pipeline.report.write import record_tracking, write_report, write_text_atomically
+from pipeline.study import ray_tune
 from pipeline.study.batch_search import Batches
 from pipeline.study.plan import (
     CHECKPOINTS,
@@ -39,12 +39,12 @@ from pipeline.study.plan import (
     trials_left,
     tune_key,
 )
-from pipeline.study.results_store import TABLE_NAME, TableWriteError, TrialsTable
-from pipeline.study.rows import trial_row
+from pipeline.results.table import TABLE_NAME, TableWriteError, TrialsTable
+from pipeline.study.recording import trial_row
 from pipeline.study.search_space import search_space
-from pipeline.study.selection import Selection, objective, select_all
-from pipeline.study.spec import SPEC_FILE, StudySpec, StudySpecError, comparable
-from pipeline.study.tracking import (
+from pipeline.results.selection import Selection, objective, select_all
+from pipeline.spec.study import SPEC_FILE, StudySpec, StudySpecError, comparable
+from pipeline.study.mlflow.tracking import (
     StudyTracking,
     check_cluster,
     check_tracking_uri,
@@ -54,7 +54,7 @@ from pipeline.study.tracking import (
     redact,
     use_credentials,
 )
-from pipeline.study.tune_runner import Cluster, RunSettings, Search, TrialOutcome
+from pipeline.study.ray_tune import Cluster, RunSettings, Search, TrialOutcome
 
 
 class StudyInterrupted(RuntimeError):
@@ -364,7 +364,7 @@ def run_study(
     check_tracking_uri(uri)
     _prepare_folder(spec, study_dir)
 
-    cluster = tune_runner.start_ray(address)
+    cluster = ray_tune.start_ray(address)
     timings["ray_start_s"] = time.monotonic() - started
     try:
         check_cluster(uri, cluster.nodes)
@@ -419,7 +419,7 @@ def run_study(
                 "grace_period": spec.tuning.grace_period,
                 "reduction_factor": spec.tuning.reduction_factor,
             }
-        tune_runner.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
+        ray_tune.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **settings), progress, asha)
         timings["tuning_s"] = time.monotonic() - phase_started
         left = trials_left(spec, table.rows())[0]
         if left:
@@ -442,7 +442,7 @@ def run_study(
         phase_started = time.monotonic()
         plans = _eval_plans(spec, selections, table.keys(), study_dir, tracking, commit)
         progress.begin("evaluation", len(plans))
-        tune_runner.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
+        ray_tune.run_plans(plans, RunSettings(name=f"{spec.name}-eval", **settings), progress)
         timings["evaluation_s"] = time.monotonic() - phase_started
         left = trials_left(spec, table.rows())[1]
         if left:
@@ -470,7 +470,7 @@ def run_study(
     except _StopStudy as stop:
         raise stop.error from stop.__cause__
     finally:
-        tune_runner.stop_ray()
+        ray_tune.stop_ray()
 
 
 def _report(study_dir: Path, study_tracking: StudyTracking, stream: TextIO) -> float:

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 from pipeline.stats.regression import RegressionTest, regression_tests
-from pipeline.stats.report.study_results import StudyResults, higher_is_better
-from pipeline.stats.report.write import write_text_atomically
+from pipeline.results.study_results import StudyResults, higher_is_better
+from pipeline.report.write import write_text_atomically
 from pipeline.study.determinism import DeterminismCheck, check_determinism
-from pipeline.study.spec import StudySpec, StudySpecError
+from pipeline.spec.study import StudySpec, StudySpecError
 
 EXIT_CODES = {"pass": 0, "no-baseline": 0, "regression": 1, "broken": 2}
 

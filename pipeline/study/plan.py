@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pipeline.study.spec import MethodSpec, StudySpec
+from pipeline.spec.study import MethodSpec, StudySpec
 
 Phase = Literal["tune", "eval"]
 

@@ -16,7 +16,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from pipeline.study.spec import MethodSpec, SearchParam
+from pipeline.spec.study import MethodSpec, SearchParam
 
 
 def distribution(param: SearchParam) -> BaseDistribution:

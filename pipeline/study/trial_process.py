@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 from pipeline.study.plan import TrialPlan
-from pipeline.study.tracking import TrialTracking
+from pipeline.study.mlflow.tracking import TrialTracking
 from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
 from pipeline.train.data_parallel import DataParallel
 

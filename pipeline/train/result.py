@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 
 Status = Literal["ok", "diverged", "failed"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.bench.trial_speed import baseline_rows, main, speed_rows
+from pipeline.bench.trials import baseline_rows, main, speed_rows
 from pipeline.optim import list_optimizers
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli import build_parser
+from pipeline.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 RAY_CLUSTERS = sorted((REPO / "infra" / "ray").glob("cluster-*.yaml"))

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.study.results_store import TABLE_NAME, TrialsTable
-from pipeline.study.spec import SPEC_FILE, parse_study
+from pipeline.results.table import TABLE_NAME, TrialsTable
+from pipeline.spec.study import SPEC_FILE, parse_study
 
 PASSES = {"sgd": 1.0, "sam": 2.0, "fsam": 2.0, "asam": 2.0, "lets-sam": 3.0}
 SECONDS_PER_EPOCH = {"sgd": 0.5, "sam": 1.0, "fsam": 1.05, "asam": 1.02, "lets-sam": 1.5}

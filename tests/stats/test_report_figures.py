@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline.stats.comparison import ComparisonSettings, compare_methods
-from pipeline.stats.report import figures
-from pipeline.stats.report.analysis import (
+from pipeline.report import figures
+from pipeline.report.analysis import (
     LetsTrajectory,
     MethodCost,
     RunCounts,
@@ -20,8 +20,8 @@ from pipeline.stats.report.analysis import (
     TuningPoint,
     TuningSummary,
 )
-from pipeline.stats.report.figures import FigureFile, SkippedFigure, draw_figures
-from pipeline.study.spec import StatisticsSpec
+from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
+from pipeline.spec.study import StatisticsSpec
 
 ALL = (
     "accuracy.png",

@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.data import DataConfig, DatasetError, check_dataset
-from pipeline.stats.report.write import REPORT_FILE, STATS_FILE
-from pipeline.study.results_store import TABLE_NAME
+from pipeline.report.write import REPORT_FILE, STATS_FILE
+from pipeline.results.table import TABLE_NAME
 from tests.data.cifar_files import write_cifar10, write_cifar100
 from tests.stats.synthetic_study import write_study
 from tests.study.study_files import TINY_STUDY

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.study.driver import _prepare_folder
-from pipeline.study.spec import load_study
+from pipeline.spec.study import load_study
 from tests.study.study_files import write_tiny_study
 
 

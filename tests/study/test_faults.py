@@ -132,7 +132,7 @@ APPEND_UNTIL_FULL = r"""
 import json, os, random, resource, sys
 from pathlib import Path
 import pandas as pd
-from pipeline.study.results_store import TrialsTable
+from pipeline.results.table import TrialsTable
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 

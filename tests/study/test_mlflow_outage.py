@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from mlflow.entities import Run, ViewType
 
-from pipeline.study.results_store import TrialsTable
-from pipeline.study.spec import load_study
-from pipeline.study.tracking import SYNCED_TAG
+from pipeline.results.table import TrialsTable
+from pipeline.spec.study import load_study
+from pipeline.study.mlflow.tracking import SYNCED_TAG
 from tests.study.conftest import free_port, mlflow_server_process
 from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.study.plan import eval_key, trials_left, tune_key
-from pipeline.study.spec import parse_study
+from pipeline.spec.study import parse_study
 
 SPEC = parse_study(
     {

@@ -13,7 +13,7 @@ import pytest
 import ray
 from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 
-from pipeline.study import tune_runner
+from pipeline.study import ray_tune as tune_runner
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.study import results_store
-from pipeline.study.results_store import TrialsTable
+from pipeline.results import table as results_store
+from pipeline.results.table import TrialsTable
 
 
 def row(key: str, **extra: object) -> dict[str, object]:

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.stats.report.write import TRACKING_FILE, record_tracking
-from pipeline.study.tracking import TrackingError, credential_vars, redact, split_credentials, use_credentials
+from pipeline.report.write import TRACKING_FILE, record_tracking
+from pipeline.study.mlflow.tracking import TrackingError, credential_vars, redact, split_credentials, use_credentials
 from tests.stats.synthetic_study import write_study
 from tests.study.study_files import run_to_end, write_tiny_study
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.study.selection import objective, select
-from pipeline.study.spec import MethodSpec
+from pipeline.results.selection import objective, select
+from pipeline.spec.study import MethodSpec
 
 SAM = MethodSpec.model_validate({"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}})
 

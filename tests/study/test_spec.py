@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.optim import list_optimizers
-from pipeline.study.spec import StudySpec, StudySpecError, load_study, parse_study
+from pipeline.spec.study import StudySpec, StudySpecError, load_study, parse_study
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY_FILES = sorted(REPO.glob("studies/*.yaml"))

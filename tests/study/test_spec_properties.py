@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.optim import get_variant, list_optimizers
-from pipeline.study.spec import NAME_PATTERN, StudySpec, StudySpecError, load_study, parse_study
+from pipeline.spec.study import NAME_PATTERN, StudySpec, StudySpecError, load_study, parse_study
 
 SOURCE = "studies/generated.yaml"
 PROPERTIES = settings(

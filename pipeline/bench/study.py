@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.study.driver import run_study
-from pipeline.study.spec import StudySpecError, load_study
+from pipeline.spec.study import StudySpecError, load_study
 
 DEFAULT_STUDY = Path(__file__).resolve().parents[2] / "studies" / "quick.yaml"
 

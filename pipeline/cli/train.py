@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from pipeline.train.cli_args import trial_config_from_args
+from pipeline.cli.train_args import trial_config_from_args
 from pipeline.train.result import EpochRecord, TrialResult
 from pipeline.train.runner import TrialCallbacks, run_trial
 

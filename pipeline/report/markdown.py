@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline.stats.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
-from pipeline.stats.report.figures import FigureFile, SkippedFigure
+from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
+from pipeline.report.figures import FigureFile, SkippedFigure
 
 FIGURES_DIR = "figures"
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from pipeline.study.results_store import TABLE_NAME, read_table
-from pipeline.study.selection import Selection, select_all
-from pipeline.study.spec import SPEC_FILE, StudySpec
+from pipeline.results.table import TABLE_NAME, read_table
+from pipeline.results.selection import Selection, select_all
+from pipeline.spec.study import SPEC_FILE, StudySpec
 
 FAILURE_SCORE = 0.0  # a diverged run's accuracy under the "failure" policy: the worst an accuracy can be
 

@@ -150,9 +150,9 @@ def _trial_function(config: dict[str, Any]) -> None:
     plan = TrialPlan.from_dict(config["plan"])
     if plan.workers > 1:
         # Imported here: only data-parallel trials need Ray Train. Rank 0's reports reach Tune through it.
-        from pipeline.study import train_runner
+        from pipeline.study import ray_train
 
-        train_runner.run_data_parallel(plan)
+        ray_train.run_data_parallel(plan)
         return
     torch.set_num_threads(plan.threads)
     run_planned_trial(plan, tune.report, node_label())

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.study.spec import MethodSpec, StudySpec
+from pipeline.spec.study import MethodSpec, StudySpec
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.stats.report.markdown import FIGURES_DIR
-from pipeline.stats.report.study_results import ReportInputError, StudyResults, load_study_results
-from pipeline.stats.report.write import REPORT_FILE, STATS_FILE, recorded_tracking
+from pipeline.report.markdown import FIGURES_DIR
+from pipeline.results.study_results import ReportInputError, StudyResults, load_study_results
+from pipeline.report.write import REPORT_FILE, STATS_FILE, recorded_tracking
 from pipeline.study.plan import TrialPlan, trials_left
-from pipeline.study.results_store import TABLE_NAME
-from pipeline.study.rows import RESULT_SCALARS
-from pipeline.study.spec import SPEC_FILE, StudySpec
+from pipeline.results.table import TABLE_NAME
+from pipeline.study.recording import RESULT_SCALARS
+from pipeline.spec.study import SPEC_FILE, StudySpec
 
 if TYPE_CHECKING:
-    from pipeline.study.tracking import ChildRecord
+    from pipeline.study.mlflow.tracking import ChildRecord
 
 _INTEGERS = ("best_epoch", "epochs_run", "steps_per_epoch")  # int in a TrialResult, float in a column with gaps
 
@@ -52,7 +52,7 @@ def sync_command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Imported only now: MLflow takes seconds to import, and a bad folder should fail fast.
-    from pipeline.study import tracking
+    from pipeline.study.mlflow import tracking
 
     try:
         uri = tracking.use_credentials(uri)  # a password in it moves into the environment, out of every message
@@ -83,7 +83,7 @@ def _recorded_uri(study_dir: Path) -> str:
 
 def sync(results: StudyResults, uri: str) -> str:
     """Fill MLflow at ``uri`` from ``results``; returns the line that says what was done."""
-    from pipeline.study.tracking import StudyTracking, is_server
+    from pipeline.study.mlflow.tracking import StudyTracking, is_server
 
     spec, study_dir = results.spec, results.study_dir
     # Used only when the experiment is new: OUT/mlartifacts for OUT/<study>, as `sam-study run` puts it.
@@ -125,7 +125,7 @@ def _parent_files(study_dir: Path) -> list[tuple[Path, str | None]]:
 
 def child_record(row: dict[str, Any], spec: StudySpec) -> ChildRecord:
     """The child run the row's trial would have logged (``trial_process``), as a ``tracking.ChildRecord``."""
-    from pipeline.study.tracking import ChildRecord
+    from pipeline.study.mlflow.tracking import ChildRecord
     from pipeline.study.trial_process import child_params, child_tags, epoch_metrics, final_metrics
 
     plan = TrialPlan(

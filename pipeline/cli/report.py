@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO, get_args
 
-from pipeline.study.spec import Metric
+from pipeline.spec.study import Metric
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +44,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     stream = stream or sys.stdout
-    from pipeline.stats.report.study_results import ReportInputError
-    from pipeline.stats.report.write import recorded_tracking, write_report
+    from pipeline.results.study_results import ReportInputError
+    from pipeline.report.write import recorded_tracking, write_report
 
     overrides = {k: getattr(args, k) for k in ("metric", "alpha", "test", "correction", "alternative", "diverged")}
     try:
@@ -65,7 +65,7 @@ def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> in
             file=stream,
         )
         return code
-    from pipeline.study.tracking import TrackingError, attach_report, check_tracking_uri, use_credentials
+    from pipeline.study.mlflow.tracking import TrackingError, attach_report, check_tracking_uri, use_credentials
 
     # The study's URI was recorded without its password; the names of the variables that held it were.
     unset = [n for n in recorded.get("credentials_from", "").split(", ") if n and not os.environ.get(n)]

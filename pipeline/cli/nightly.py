@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.study.cli_run import add_where_arguments
-from pipeline.study.spec import StudySpec, StudySpecError, load_study
+from pipeline.cli.run import add_where_arguments
+from pipeline.spec.study import StudySpec, StudySpecError, load_study
 
 
 def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,11 +42,11 @@ def nightly_command(args: argparse.Namespace) -> int:
     except StudySpecError as error:
         return _broken(str(error))
     # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
-    from pipeline.stats.report.study_results import ReportInputError
-    from pipeline.study import tracking
+    from pipeline.results.study_results import ReportInputError
+    from pipeline.study.mlflow import tracking
     from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.nightly import decide, write_decision
-    from pipeline.study.tune_runner import ClusterError
+    from pipeline.study.ray_tune import ClusterError
 
     out = Path(args.out if args.out is not None else spec.output.dir).expanduser().resolve()
     uri = args.tracking_uri or spec.output.tracking_uri or tracking.default_tracking_uri(out)
@@ -101,8 +101,8 @@ def _baseline(
     args: argparse.Namespace, spec: StudySpec, uri: str, scratch: Path
 ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
     """The baseline's rows and a description of where they came from (both None when there is none)."""
-    from pipeline.stats.report.study_results import read_rows
-    from pipeline.study.tracking import find_accepted_baseline
+    from pipeline.results.study_results import read_rows
+    from pipeline.study.mlflow.tracking import find_accepted_baseline
 
     if args.baseline is not None:
         path = args.baseline.expanduser().resolve()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.study.spec import StudySpecError, load_study
+from pipeline.spec.study import StudySpecError, load_study
 
 TRACKING_INCOMPLETE = 3  # exit status: the study finished, MLflow did not get all of it
 
@@ -39,8 +39,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
     from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
-    from pipeline.study.tracking import TrackingError
-    from pipeline.study.tune_runner import ClusterError
+    from pipeline.study.mlflow.tracking import TrackingError
+    from pipeline.study.ray_tune import ClusterError
 
     try:
         outcome = run_study(

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_methods
 from pipeline.stats.corrections import holm
 from pipeline.stats.paired import paired_comparison
-from pipeline.stats.report.study_results import MetricMatrix, StudyResults, higher_is_better, number
-from pipeline.study.selection import objective
-from pipeline.study.spec import StatisticsSpec
+from pipeline.results.study_results import MetricMatrix, StudyResults, higher_is_better, number
+from pipeline.results.selection import objective
+from pipeline.spec.study import StatisticsSpec
 
 CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}

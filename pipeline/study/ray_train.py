@@ -21,7 +21,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from pipeline.study.plan import TrialPlan
 from pipeline.study.trial_process import run_planned_trial
-from pipeline.study.tune_runner import node_label
+from pipeline.study.ray_tune import node_label
 from pipeline.train.data_parallel import DataParallel
 
 

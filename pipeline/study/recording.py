@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 from pipeline.optim import default_hyperparameters
 from pipeline.study.plan import TrialPlan
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.stats.report.analysis import StudyAnalysis, analyse
-from pipeline.stats.report.figures import FigureFile, SkippedFigure, draw_figures
-from pipeline.stats.report.markdown import FIGURES_DIR, render
-from pipeline.stats.report.study_results import ReportInputError, load_study_results
-from pipeline.study.spec import StatisticsSpec
+from pipeline.report.analysis import StudyAnalysis, analyse
+from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
+from pipeline.report.markdown import FIGURES_DIR, render
+from pipeline.results.study_results import ReportInputError, load_study_results
+from pipeline.spec.study import StatisticsSpec
 
 REPORT_FILE = "report.md"
 STATS_FILE = "stats.json"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 BENCHMARKS = {
     "optimizers": "pipeline.bench.optimizer_overhead",
-    "trials": "pipeline.bench.trial_speed",
-    "study": "pipeline.bench.study_overhead",
+    "trials": "pipeline.bench.trials",
+    "study": "pipeline.bench.study",
 }
 
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one trial",
         description="Train one model with one optimizer and print (or --json write) its TrialResult.",
     )
-    from pipeline.train.cli_args import add_trial_arguments
+    from pipeline.cli.train_args import add_trial_arguments
 
     add_trial_arguments(train)
     train.add_argument("--json", metavar="PATH", default=None, help="write the TrialResult as JSON to PATH")
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "2: a bad study file, tracking location or cluster (nothing ran); 3: done, but the MLflow server was lost on "
         "the way (every trial is in trials.parquet: run `sam-study sync-mlflow`); 130: interrupted (run it again).",
     )
-    from pipeline.study.cli_run import add_run_arguments
+    from pipeline.cli.run import add_run_arguments
 
     add_run_arguments(run)
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare every method of a study with its reference: paired tests, corrections, effect sizes, "
         "intervals, compute cost and figures. Exit 0: complete; 1: written but incomplete; 2: nothing to report.",
     )
-    from pipeline.stats.report.cli import add_report_arguments
+    from pipeline.cli.report import add_report_arguments
 
     add_report_arguments(report)
     nightly = commands.add_parser(
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "accepted baseline: a one-sided paired t-test for 'worse by more than the study's margin', Holm-corrected, "
         "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run.",
     )
-    from pipeline.study.cli_nightly import add_nightly_arguments
+    from pipeline.cli.nightly import add_nightly_arguments
 
     add_nightly_arguments(nightly)
     sync = commands.add_parser(
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or completed from the table, duplicates removed), and the parent run's files. Running it again changes "
         "nothing. Exit 0: done; 2: not a study folder, or MLflow cannot be reached.",
     )
-    from pipeline.study.cli_sync import add_sync_arguments
+    from pipeline.cli.sync import add_sync_arguments
 
     add_sync_arguments(sync)
     return parser
@@ -92,23 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(BENCHMARKS[args.benchmark])
         return int(module.main(args.args) or 0)
     if args.command == "train":
-        from pipeline.train.cli_train import train_command
+        from pipeline.cli.train import train_command
 
         return train_command(args)
     if args.command == "run":
-        from pipeline.study.cli_run import run_command
+        from pipeline.cli.run import run_command
 
         return run_command(args)
     if args.command == "report":
-        from pipeline.stats.report.cli import report_command
+        from pipeline.cli.report import report_command
 
         return report_command(args)
     if args.command == "nightly":
-        from pipeline.study.cli_nightly import nightly_command
+        from pipeline.cli.nightly import nightly_command
 
         return nightly_command(args)
     if args.command == "sync-mlflow":
-        from pipeline.study.cli_sync import sync_command
+        from pipeline.cli.sync import sync_command
 
         return sync_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
