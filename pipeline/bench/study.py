@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.results.selection import recorded_time_s
+from pipeline.results.study_results import rows_of
 from pipeline.study.driver import run_study
 from pipeline.spec.study import StudySpecError, load_study
 
@@ -30,7 +32,7 @@ def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
     outcome = run_study(spec, study, out_dir=out, stream=stream)
     rows = outcome.rows
     t = outcome.timings
-    inside = {phase: sum(r["wall_time_s"] or 0.0 for r in rows if r["phase"] == phase) for phase in ("tune", "eval")}
+    inside = {phase: recorded_time_s(rows_of(rows, phase)) for phase in ("tune", "eval")}
     slots = outcome.slots
     return {
         "study": spec.name,

@@ -11,10 +11,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.cli.exit_codes import ExitCode
 from pipeline.cli.run import add_where_arguments
 from pipeline.spec.study import StudySpec, StudySpecError, load_study
+
+if TYPE_CHECKING:
+    from pipeline.results.row import TrialRow
 
 
 def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,21 +46,24 @@ def nightly_command(args: argparse.Namespace) -> int:
     except StudySpecError as error:
         return _broken(str(error))
     # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
-    from pipeline.results.study_results import ReportInputError
-    from pipeline.study.mlflow import tracking
+    from pipeline.results.errors import StudyFolderError
     from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
+    from pipeline.study.mlflow import baseline as baselines
+    from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.mlflow.secrets import use_credentials
+    from pipeline.study.mlflow.uri import check_tracking_uri, default_tracking_uri, ui_hint
     from pipeline.study.nightly import decide, write_decision
-    from pipeline.study.ray_tune import ClusterError
+    from pipeline.study.ray_cluster import ClusterError
 
     out = Path(args.out if args.out is not None else spec.output.dir).expanduser().resolve()
-    uri = args.tracking_uri or spec.output.tracking_uri or tracking.default_tracking_uri(out)
+    uri = args.tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
         # The baseline is found before anything runs: a night without one to compare with is refused at once.
         try:
-            uri = tracking.use_credentials(uri, args.address)  # a password in it moves into the environment
-            tracking.check_tracking_uri(uri)
+            uri = use_credentials(uri, args.address)  # a password in it moves into the environment
+            check_tracking_uri(uri)
             baseline_rows, baseline = _baseline(args, spec, uri, Path(scratch))
-        except (tracking.TrackingError, ReportInputError) as error:
+        except (TrackingError, StudyFolderError) as error:
             return _broken(str(error))
         if baseline is None and not args.accept:
             return _broken(
@@ -66,11 +73,11 @@ def nightly_command(args: argparse.Namespace) -> int:
         folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         try:
             outcome = run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
-        except (StudySpecError, tracking.TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
+        except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
             return _broken(f"the nightly study did not finish: {error}")
         except KeyboardInterrupt:
             print("interrupted: the nightly study did not finish; nothing was decided", file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
         decision = decide(spec, outcome.rows, baseline_rows)
         accepted = args.accept and decision.verdict != "broken"
         context = {
@@ -80,18 +87,19 @@ def nightly_command(args: argparse.Namespace) -> int:
             "accepted": accepted,
         }
         files = write_decision(outcome.study_dir, decision, context)
-        tags = {tracking.VERDICT_TAG: decision.verdict}
+        tags = {baselines.VERDICT_TAG: decision.verdict}
         if accepted:
-            tags[tracking.ACCEPTED_TAG] = "true"
+            tags[baselines.ACCEPTED_TAG] = "true"
         if baseline and baseline.get("mlflow_run_id"):
             tags["nightly_baseline_run_id"] = baseline["mlflow_run_id"]
         try:
-            tracking.record_nightly(uri, outcome.parent_run_id, files, tags)
+            baselines.record_nightly(uri, outcome.parent_run_id, files, tags)
         except Exception as error:  # noqa: BLE001 - the decision is in the folder; MLflow is where it is shown
             print(f"error: the decision could not be logged to MLflow at {uri}: {error}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
     print(files[1].read_text())
     print(f"regression report: {files[1]}")
+    print(ui_hint(uri, outcome.experiment_id, outcome.parent_run_id))
     if args.accept and not accepted:
         print("not accepted as the baseline: a broken run cannot be one", file=sys.stderr)
     return decision.exit_code
@@ -99,10 +107,10 @@ def nightly_command(args: argparse.Namespace) -> int:
 
 def _baseline(
     args: argparse.Namespace, spec: StudySpec, uri: str, scratch: Path
-) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+) -> tuple[list[TrialRow] | None, dict[str, Any] | None]:
     """The baseline's rows and a description of where they came from (both None when there is none)."""
-    from pipeline.results.study_results import read_rows
-    from pipeline.study.mlflow.tracking import find_accepted_baseline
+    from pipeline.results.table import read_rows
+    from pipeline.study.mlflow.baseline import find_accepted_baseline
 
     if args.baseline is not None:
         path = args.baseline.expanduser().resolve()
@@ -123,4 +131,4 @@ def _baseline(
 
 def _broken(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return 2
+    return ExitCode.BAD_INPUT

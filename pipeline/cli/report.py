@@ -13,24 +13,27 @@ import sys
 from pathlib import Path
 from typing import TextIO, get_args
 
-from pipeline.spec.study import Metric
+from pipeline.cli.exit_codes import ExitCode
+from pipeline.spec.study import Alternative, Correction, DivergedPolicy, Metric, Test
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study_dir", type=Path, help="the study's folder, OUT/<study>, as written by `sam-study run`")
     parser.add_argument("--metric", choices=get_args(Metric), default=None, help="compare on this metric")
     parser.add_argument("--alpha", type=float, default=None, help="significance level (default: the study's, 0.05)")
-    parser.add_argument("--test", choices=("t", "wilcoxon"), default=None, help="the paired test that decides")
-    parser.add_argument("--correction", choices=("holm", "bh"), default=None, help="multiple-comparison correction")
+    parser.add_argument("--test", choices=get_args(Test), default=None, help="the paired test that decides")
+    parser.add_argument(
+        "--correction", choices=get_args(Correction), default=None, help="multiple-comparison correction"
+    )
     parser.add_argument(
         "--alternative",
-        choices=("two-sided", "better"),
+        choices=get_args(Alternative),
         default=None,
         help="two-sided, or one-sided: does the method beat the reference",
     )
     parser.add_argument(
         "--diverged",
-        choices=("failure", "exclude"),
+        choices=get_args(DivergedPolicy),
         default=None,
         help="score diverged runs as failures (0 accuracy) or leave their seeds out",
     )
@@ -44,17 +47,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     stream = stream or sys.stdout
-    from pipeline.results.study_results import ReportInputError
-    from pipeline.report.write import recorded_tracking, write_report
+    from pipeline.report.write import print_outcome, write_report
+    from pipeline.results.folder import recorded_tracking
+    from pipeline.results.study_results import StudyFolderError
 
     overrides = {k: getattr(args, k) for k in ("metric", "alpha", "test", "correction", "alternative", "diverged")}
     try:
         outcome = write_report(args.study_dir, overrides)
-    except ReportInputError as error:
+    except StudyFolderError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     print_outcome(outcome, stream)
-    code = 1 if outcome.problems else 0
+    code = ExitCode.INCOMPLETE if outcome.problems else ExitCode.OK
     if args.no_mlflow:
         return code
     recorded = recorded_tracking(outcome.study_dir)
@@ -65,42 +69,35 @@ def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> in
             file=stream,
         )
         return code
-    from pipeline.study.mlflow.tracking import TrackingError, attach_report, check_tracking_uri, use_credentials
+    attached = _attach(args, recorded, outcome, stream)
+    return code if attached else ExitCode.INCOMPLETE
+
+
+def _attach(args: argparse.Namespace, recorded, outcome, stream: TextIO) -> bool:
+    """Attach the written report to the study's MLflow parent run; False (with the reason on stderr) if it cannot."""
+    from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.mlflow.secrets import use_credentials
+    from pipeline.study.mlflow.uri import check_tracking_uri, ui_hint
 
     # The study's URI was recorded without its password; the names of the variables that held it were.
-    unset = [n for n in recorded.get("credentials_from", "").split(", ") if n and not os.environ.get(n)]
+    unset = [n for n in recorded.credentials_from if not os.environ.get(n)]
     if args.tracking_uri is None and unset:
         print(
-            f"error: the report is written but not attached to MLflow: the study logged to {recorded['tracking_uri']} "
+            f"error: the report is written but not attached to MLflow: the study logged to {recorded.tracking_uri} "
             f"with credentials from {', '.join(unset)}, which are not set now (they are never recorded); set them, "
             "or pass --tracking-uri with the credentials (http://USER:PASSWORD@HOST:PORT)",
             file=sys.stderr,
         )
-        return 1
+        return False
     try:
-        uri = use_credentials(args.tracking_uri or recorded["tracking_uri"])
+        uri = use_credentials(args.tracking_uri or recorded.tracking_uri)
         check_tracking_uri(uri)
-        attach_report(uri, recorded["parent_run_id"], [outcome.report_path, outcome.stats_path], outcome.figures_dir)
+        from pipeline.study.mlflow.parent import attach_report
+
+        attach_report(uri, recorded.parent_run_id, [outcome.report_path, outcome.stats_path], outcome.figures_dir)
     except TrackingError as error:
         print(f"error: the report is written but not attached to MLflow: {error}", file=sys.stderr)
-        return 1
-    print(f"attached to MLflow run {recorded['parent_run_id']} at {uri} (artifacts: report/)", file=stream)
-    return code
-
-
-def print_outcome(outcome, stream: TextIO) -> None:
-    """The verdict and where the files are; the problems go to stderr, where a script sees them."""
-    print(outcome.analysis.verdict, file=stream)
-    print(
-        f"report: {outcome.report_path}\nstatistics: {outcome.stats_path}\n"
-        f"figures: {len(outcome.figures)} in {outcome.figures_dir}"
-        + (
-            f" ({len(outcome.skipped)} not drawn: {', '.join(s.name for s in outcome.skipped)})"
-            if outcome.skipped
-            else ""
-        ),
-        file=stream,
-        flush=True,
-    )
-    for problem in outcome.problems:
-        print(f"incomplete: {problem}", file=sys.stderr)
+        return False
+    print(f"attached to MLflow run {recorded.parent_run_id} at {uri} (artifacts: report/)", file=stream)
+    print(ui_hint(uri, recorded.experiment_id, recorded.parent_run_id), file=stream)
+    return True

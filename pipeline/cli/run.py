@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.cli.exit_codes import ExitCode
 from pipeline.spec.study import StudySpecError, load_study
-
-TRACKING_INCOMPLETE = 3  # exit status: the study finished, MLflow did not get all of it
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +35,11 @@ def run_command(args: argparse.Namespace) -> int:
         spec = load_study(args.study)
     except StudySpecError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
     from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
-    from pipeline.study.mlflow.tracking import TrackingError
-    from pipeline.study.ray_tune import ClusterError
+    from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.ray_cluster import ClusterError
 
     try:
         outcome = run_study(
@@ -52,16 +51,16 @@ def run_command(args: argparse.Namespace) -> int:
         )
     except (StudySpecError, TrackingError, ClusterError, StudyWriteError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except StudyInterrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         print(
             "interrupted: every finished trial is kept; run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return ExitCode.INTERRUPTED
     if outcome.tracking_lost is not None:
         # Distinct from 0: the results are complete, but whoever reads MLflow would see an incomplete study.
         print(
@@ -70,5 +69,5 @@ def run_command(args: argparse.Namespace) -> int:
             f"`sam-study sync-mlflow {outcome.study_dir}`",
             file=sys.stderr,
         )
-        return TRACKING_INCOMPLETE
-    return 0
+        return ExitCode.TRACKING_INCOMPLETE
+    return ExitCode.OK

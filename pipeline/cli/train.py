@@ -7,6 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
+from pipeline.cli.exit_codes import ExitCode
 from pipeline.cli.train_args import trial_config_from_args
 from pipeline.train.result import EpochRecord, TrialResult
 from pipeline.train.runner import TrialCallbacks, run_trial
@@ -36,16 +37,16 @@ def train_command(args: argparse.Namespace) -> int:
         cfg = trial_config_from_args(args)
     except ValidationError as error:
         print(f"sam-study train: invalid configuration:\n{error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     try:
         result = run_trial(cfg, None if args.quiet else _Progress(cfg.epochs))
     except ValueError as error:  # bad input found while building data, model or optimizer
         print(f"sam-study train: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     print(summary(result))
     if args.json:
         result.write_json(args.json)
-    return 0
+    return ExitCode.OK
 
 
 def summary(result: TrialResult) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from pipeline.data import DataConfig, SyntheticConfig, list_datasets
 from pipeline.models import ModelConfig, list_models
-from pipeline.optim import REGISTRY, LETS, list_optimizers
+from pipeline.optim import LETS, REGISTRY, list_optimizers
 from pipeline.train.config import TrialConfig
 
 # TrialConfig fields that the flags below set differently.

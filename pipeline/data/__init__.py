@@ -2,7 +2,7 @@
 
 ``build_dataset(DataConfig(...), seed)`` is the entry point; ``augment_batch`` augments CIFAR training
 batches on their device. This package imports torch, numpy, pydantic, scikit-learn and mnist1d only,
-never the rest of ``pipeline``.
+nothing else of ``pipeline`` but its seeding module.
 """
 
 from pipeline.data.augment import augment_batch

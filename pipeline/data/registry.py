@@ -14,7 +14,7 @@ import torch
 
 from pipeline.data.cifar import CIFAR_FORMATS, build_cifar, check_cifar
 from pipeline.data.config import DataConfig, DatasetName
-from pipeline.data.randomness import check_seed, stream
+from pipeline.seeding import check_seed, data_stream
 from pipeline.data.shift import shifted_inputs
 from pipeline.data.splits import ArraySplits, DatasetSplits, Split, symmetric_label_noise
 from pipeline.data.tabular import build_digits, build_mnist1d, build_synthetic
@@ -49,18 +49,18 @@ def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
 
     Deterministic given (cfg, seed). The seed decides the train/validation(/test) split, which
     training labels the noise changes and to what, and the shift noise, each from its own stream
-    (see ``randomness``): the split does not move when label_noise or the shift settings change.
+    (see ``pipeline.seeding``): the split does not move when label_noise or the shift settings change.
     No global random state is read or changed.
     """
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"build_dataset needs a DataConfig, got {type(cfg).__name__}; use DataConfig(**settings)")
     seed = check_seed(seed)
-    arrays = BUILDERS[cfg.name](cfg, stream(seed, "split"))
+    arrays = BUILDERS[cfg.name](cfg, data_stream(seed, "split"))
 
     y_train, noisy_labels = arrays.y_train, None
     if cfg.label_noise > 0.0:
         y_train, changed = symmetric_label_noise(
-            arrays.y_train, cfg.label_noise, arrays.num_classes, stream(seed, "label_noise")
+            arrays.y_train, cfg.label_noise, arrays.num_classes, data_stream(seed, "label_noise")
         )
         noisy_labels = torch.from_numpy(changed)
 
@@ -68,7 +68,7 @@ def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
     if cfg.shift_noise_std > 0.0 or cfg.shift_correlation > 0.0:
         x_shifted = shifted_inputs(
             arrays.x_test, arrays.x_train,
-            noise_std=cfg.shift_noise_std, correlation=cfg.shift_correlation, rng=stream(seed, "shift"),
+            noise_std=cfg.shift_noise_std, correlation=cfg.shift_correlation, rng=data_stream(seed, "shift"),
         )
         shifted_test = _split(x_shifted, arrays.y_test)
 

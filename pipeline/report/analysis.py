@@ -7,8 +7,8 @@ are collected in ``problems`` rather than raised: the report still says everythi
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -16,12 +16,21 @@ import numpy as np
 from pydantic import BaseModel
 
 from pipeline._io import finite_or_none
+from pipeline.optim import get_variant
+from pipeline.results.selection import objective, recorded_time_s
+from pipeline.results.study_results import MetricMatrix, StudyResults, higher_is_better, number
+from pipeline.spec.study import StatisticsSpec
 from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_methods
 from pipeline.stats.corrections import holm
 from pipeline.stats.paired import paired_comparison
-from pipeline.results.study_results import MetricMatrix, StudyResults, higher_is_better, number
-from pipeline.results.selection import objective
-from pipeline.spec.study import StatisticsSpec
+
+
+def learns_rho(optimizer: str) -> bool:  # TODO(merge): the registry's own answer
+    return get_variant(optimizer).learns_rho
+
+
+def inner_rule(optimizer: str) -> str | None:  # TODO(merge): the registry's own answer
+    return optimizer.removeprefix("lets-") if learns_rho(optimizer) else None
 
 CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
@@ -302,13 +311,13 @@ def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...
     means = {m: _mean(list(matrix.scores[:, j])) for j, m in enumerate(matrix.methods)}
 
     def run_times(method: str) -> list[float]:
-        return [number(r.get("wall_time_s")) for r in results.phase("eval", method)]
+        return [number(r.wall_time_s) for r in results.phase("eval", method)]
 
     sgd_time = _mean(run_times(sgd)) if sgd else None
     costs = []
     for method in spec.methods:
         runs = results.phase("eval", method.name)
-        ok = [r for r in runs if r["status"] == "ok"]
+        ok = [r for r in runs if r.status == "ok"]
         times = run_times(method.name)
         mean_time = _mean(times)
         selection = results.selections[method.name]
@@ -320,8 +329,8 @@ def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...
             MethodCost(
                 method=method.name,
                 optimizer=method.optimizer,
-                passes_per_step=_mean([number(r.get("passes_per_step")) for r in ok]),
-                seconds_per_epoch=_mean([number(r.get("seconds_per_epoch")) for r in ok]),
+                passes_per_step=_mean([number(r.passes_per_step) for r in ok]),
+                seconds_per_epoch=_mean([number(r.seconds_per_epoch) for r in ok]),
                 eval_runs=len(runs),
                 eval_time_s=eval_time,
                 mean_run_time_s=mean_time,
@@ -344,9 +353,9 @@ def _tuned_vs_lets(
     cost = {c.method: c for c in costs}
     pairs = []
     for lets in spec.methods:
-        if not lets.optimizer.startswith("lets-"):
+        inner = inner_rule(lets.optimizer)
+        if inner is None:
             continue
-        inner = lets.optimizer.removeprefix("lets-")
         tuned = next((m for m in spec.methods if m.optimizer == inner and m.tuned), None)
         if tuned is not None:
             pairs.append((lets.name, tuned.name))
@@ -401,13 +410,13 @@ def _tuning(results: StudyResults) -> tuple[TuningSummary, ...]:
         rows = results.phase("tune", method.name)
         points = tuple(
             TuningPoint(
-                rho=_or_none(number(r.get("rho"))),
+                rho=r.rho,
                 objective=objective(r),  # the score the selection used: the same rule, not a copy
-                status=r["status"],
-                params=json.loads(r["params_json"]) if r.get("params_json") else {},
-                selected=r.get("trial_key") == selection.trial_key,
+                status=r.status,
+                params=r.params,
+                selected=r.trial_key == selection.trial_key,
             )
-            for r in sorted(rows, key=lambda r: (r.get("search") or 0, r.get("trial_index") or 0))
+            for r in sorted(rows, key=lambda r: (r.search or 0, r.trial_index or 0))
         )
         out.append(
             TuningSummary(
@@ -417,7 +426,7 @@ def _tuning(results: StudyResults) -> tuple[TuningSummary, ...]:
                 val_accuracy=selection.val_accuracy,
                 trials=selection.tuning_trials,
                 failed=selection.tuning_failed,
-                diverged=sum(1 for r in rows if r["status"] == "diverged"),
+                diverged=sum(1 for r in rows if r.status == "diverged"),
                 time_s=selection.tuning_time_s,
                 points=points,
             )
@@ -432,12 +441,11 @@ def _or_none(x: float) -> float | None:
 def _trajectories(results: StudyResults) -> tuple[LetsTrajectory, ...]:
     out = []
     for method in results.spec.methods:
-        if not method.optimizer.startswith("lets-"):
+        if not learns_rho(method.optimizer):
             continue
-        for r in sorted(results.phase("eval", method.name), key=lambda r: r["seed"]):
-            trajectory = r.get("rho_trajectory")
-            if trajectory is not None and len(trajectory):
-                out.append(LetsTrajectory(method.name, int(r["seed"]), tuple(float(v) for v in trajectory)))
+        for r in sorted(results.phase("eval", method.name), key=lambda r: r.seed):
+            if r.rho_trajectory:
+                out.append(LetsTrajectory(method.name, r.seed, r.rho_trajectory))
     return tuple(out)
 
 
@@ -445,9 +453,9 @@ def _shift(results: StudyResults) -> tuple[ShiftSummary, ...]:
     out = []
     for method in results.spec.methods:
         pairs = [
-            (number(r.get("test_accuracy")), number(r.get("shifted_test_accuracy")))
+            (number(r.test_accuracy), number(r.shifted_test_accuracy))
             for r in results.phase("eval", method.name)
-            if r["status"] == "ok"
+            if r.status == "ok"
         ]
         pairs = [(t, s) for t, s in pairs if not (math.isnan(t) or math.isnan(s))]
         if not pairs:
@@ -471,18 +479,15 @@ def _provenance(results: StudyResults) -> dict[str, Any]:
     rows = results.rows
     spec = results.spec
 
-    def distinct(key: str) -> list[Any]:
-        return sorted({str(r[key]) for r in rows if r.get(key) is not None})
+    def distinct(values: Iterable[Any]) -> list[str]:
+        return sorted({str(v) for v in values if v is not None})
 
-    versions = {
-        k.removeprefix("version."): distinct(k)
-        for k in sorted({k for r in rows for k in r if k.startswith("version.")})
-    }
+    libraries = sorted({k for r in rows for k in r.versions})
     return {
-        "git_commits": distinct("git_commit"),
-        "versions": versions,
-        "devices": distinct("device"),
-        "nodes": distinct("node"),
+        "git_commits": distinct(r.git_commit for r in rows),
+        "versions": {k: distinct(r.versions.get(k) for r in rows) for k in libraries},
+        "devices": distinct(r.device for r in rows),
+        "nodes": distinct(r.node for r in rows),
         "data": spec.data.model_dump(mode="json"),
         "model": spec.model.model_dump(mode="json"),
         "training": spec.training.model_dump(mode="json"),
@@ -492,7 +497,7 @@ def _provenance(results: StudyResults) -> dict[str, Any]:
         "trials": {
             "tune": len(results.phase("tune")),
             "eval": len(results.phase("eval")),
-            "compute_s": float(np.nansum([number(r.get("wall_time_s")) for r in rows])) if rows else 0.0,
+            "compute_s": recorded_time_s(rows),
         },
     }
 

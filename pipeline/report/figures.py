@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, seeds_label
+from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, learns_rho, seeds_label
 
 DPI = 140
 REFERENCE_COLOR = "tab:orange"
@@ -489,7 +489,7 @@ def _log_x(ax, ratio: float) -> None:
 
 def _lets_rho_figure(analysis: StudyAnalysis):
     if not analysis.lets_trajectories:
-        has_lets = any(c.optimizer.startswith("lets-") for c in analysis.costs)
+        has_lets = any(learns_rho(c.optimizer) for c in analysis.costs)
         raise _Skip("no LETS run finished with a ρ trajectory" if has_lets else "no LETS method in the study")
     methods = []
     for tr in analysis.lets_trajectories:

@@ -7,8 +7,7 @@ from typing import Any
 
 from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
 from pipeline.report.figures import FigureFile, SkippedFigure
-
-FIGURES_DIR = "figures"
+from pipeline.results.folder import FIGURES_DIR
 
 
 def _f(value: Any, digits: int = 4, signed: bool = False) -> str:

@@ -1,30 +1,26 @@
 """Write a study's report into its folder: ``stats.json``, ``figures/*.png``, then ``report.md``.
 
-Each file is written whole or not at all (temporary file, then rename), so an interrupted report never
-leaves a half-written one behind, and nothing else in the folder is touched.
+Each file is written whole or not at all (``pipeline._io``), so an interrupted report never leaves a half-written
+one behind, and nothing else in the folder is touched.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-from collections.abc import Sequence
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from pipeline._io import write_json_atomically, write_text_atomically
 from pipeline.report.analysis import StudyAnalysis, analyse
 from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
-from pipeline.report.markdown import FIGURES_DIR, render
-from pipeline.results.study_results import ReportInputError, load_study_results
+from pipeline.report.markdown import render
+from pipeline.results.folder import FIGURES_DIR, StudyFolder
+from pipeline.results.study_results import StudyFolderError, load_study_results
 from pipeline.spec.study import StatisticsSpec
-
-REPORT_FILE = "report.md"
-STATS_FILE = "stats.json"
-TRACKING_FILE = "mlflow.json"  # where the study's MLflow parent run is: written by `sam-study run`
 
 
 @dataclass(frozen=True)
@@ -36,15 +32,15 @@ class ReportOutcome:
 
     @property
     def report_path(self) -> Path:
-        return self.study_dir / REPORT_FILE
+        return StudyFolder(self.study_dir).report
 
     @property
     def stats_path(self) -> Path:
-        return self.study_dir / STATS_FILE
+        return StudyFolder(self.study_dir).stats
 
     @property
     def figures_dir(self) -> Path:
-        return self.study_dir / FIGURES_DIR
+        return StudyFolder(self.study_dir).figures
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -59,57 +55,35 @@ def statistics_with(base: StatisticsSpec, overrides: dict[str, Any]) -> Statisti
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ReportInputError(f"--{field.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})") from None
+        raise StudyFolderError(f"--{field.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def write_report(study_dir: str | Path, overrides: dict[str, Any] | None = None) -> ReportOutcome:
-    """Raises ReportInputError when the folder cannot be reported on; otherwise writes every file it can and
+    """Raises StudyFolderError when the folder cannot be reported on; otherwise writes every file it can and
     returns the outcome, whose ``problems`` say what the report could not decide."""
     results = load_study_results(study_dir)
     statistics = statistics_with(results.spec.statistics, overrides or {})
     analysis = analyse(results, statistics)
-    study_dir = results.study_dir
-    figures_dir = study_dir / FIGURES_DIR
-    shutil.rmtree(figures_dir, ignore_errors=True)  # figures of an earlier report may no longer apply
-    figures, skipped = draw_figures(analysis, figures_dir)
+    folder = StudyFolder(results.study_dir)
+    shutil.rmtree(folder.figures, ignore_errors=True)  # figures of an earlier report may no longer apply
+    figures, skipped = draw_figures(analysis, folder.figures)
     stats = analysis.to_dict()
     stats["figures"] = [{"file": f"{FIGURES_DIR}/{f.name}", "title": f.title, "caption": f.caption} for f in figures]
     stats["skipped_figures"] = [{"name": s.name, "reason": s.reason} for s in skipped]
-    write_text_atomically(study_dir / STATS_FILE, json.dumps(stats, indent=2, allow_nan=False) + "\n")
-    write_text_atomically(study_dir / REPORT_FILE, render(analysis, figures, skipped))
-    return ReportOutcome(study_dir, analysis, figures, skipped)
+    write_json_atomically(folder.stats, stats)
+    write_text_atomically(folder.report, render(analysis, figures, skipped))
+    return ReportOutcome(folder.path, analysis, figures, skipped)
 
 
-def recorded_tracking(study_dir: Path) -> dict[str, str] | None:
-    """The tracking URI and parent run id ``sam-study run`` recorded for this folder, if any."""
-    path = study_dir / TRACKING_FILE
-    if not path.exists():
-        return None
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(recorded, dict) or not {"tracking_uri", "parent_run_id"} <= set(recorded):
-        return None
-    return recorded
-
-
-def record_tracking(
-    study_dir: Path, tracking_uri: str, experiment_id: str, parent_run_id: str, credentials: Sequence[str] = ()
-) -> None:
-    """``tracking_uri`` without a password; ``credentials``: the names of the variables that held it (a later
-    ``sam-study report`` needs them set again), never their values."""
-    payload = {"tracking_uri": tracking_uri, "experiment_id": experiment_id, "parent_run_id": parent_run_id}
-    if credentials:
-        payload["credentials_from"] = ", ".join(credentials)
-    write_text_atomically(study_dir / TRACKING_FILE, json.dumps(payload, indent=2) + "\n")
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """``path`` holds the old text or the new, never part of it (a full disk fails before the rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def print_outcome(outcome: ReportOutcome, stream: TextIO) -> None:
+    """The verdict and where the files are; the problems go to stderr, where a script sees them."""
+    print(outcome.analysis.verdict, file=stream)
+    not_drawn = f" ({len(outcome.skipped)} not drawn: {', '.join(s.name for s in outcome.skipped)})"
+    print(
+        f"report: {outcome.report_path}\nstatistics: {outcome.stats_path}\n"
+        f"figures: {len(outcome.figures)} in {outcome.figures_dir}" + (not_drawn if outcome.skipped else ""),
+        file=stream,
+        flush=True,
+    )
+    for problem in outcome.problems:
+        print(f"incomplete: {problem}", file=sys.stderr)

@@ -3,11 +3,11 @@ of tuning trials only: the test split never decides anything."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipeline.results.row import TrialRow
 from pipeline.spec.study import MethodSpec, StudySpec
 
 
@@ -26,39 +26,42 @@ class Selection:
         return asdict(self)
 
 
-def objective(row: dict[str, Any]) -> float | None:
+def objective(row: TrialRow) -> float | None:
     """A tuning trial's score: its validation accuracy; 0 when it diverged; None when it failed."""
-    if row["status"] == "failed":
+    if row.status == "failed":
         return None
-    if row["status"] == "diverged":
+    if row.status == "diverged":
         return 0.0
-    value = row.get("val_accuracy")
-    return float(value) if value is not None and math.isfinite(value) else 0.0
+    return row.val_accuracy if row.val_accuracy is not None else 0.0
 
 
-def _rank(row: dict[str, Any]) -> tuple[float, float, int, int]:
+def _rank(row: TrialRow) -> tuple[float, float, int, int]:
     # Highest validation accuracy; ties to the lower validation loss, then the earlier search and trial.
-    loss = row.get("val_loss")
-    loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
-    return (-(objective(row) or 0.0), loss, int(row["search"]), int(row["trial_index"]))
+    loss = row.val_loss if row.val_loss is not None else math.inf
+    return (-(objective(row) or 0.0), loss, row.search or 0, row.trial_index or 0)
 
 
-def select(method: MethodSpec, tune_rows: list[dict[str, Any]]) -> Selection:
+def recorded_time_s(rows: list[TrialRow]) -> float:
+    """The wall time the rows record, summed; a trial that recorded none (it failed before reporting) adds 0."""
+    return float(sum(r.wall_time_s for r in rows if r.wall_time_s is not None))
+
+
+def select(method: MethodSpec, tune_rows: list[TrialRow]) -> Selection:
     """``tune_rows``: the trials-table rows of this method's tuning phase (all searches)."""
-    time_s = float(sum(r.get("wall_time_s") or 0.0 for r in tune_rows))
-    failed = sum(1 for r in tune_rows if r["status"] == "failed")
+    time_s = recorded_time_s(tune_rows)
+    failed = sum(1 for r in tune_rows if r.status == "failed")
     if not method.tuned:
         return Selection(method.name, {}, "fixed", None, None, 0, 0, 0.0)
-    usable = [r for r in tune_rows if r["status"] == "ok"]
+    usable = [r for r in tune_rows if r.status == "ok"]
     if not usable:
         # Nothing trained to the end: evaluate the written values, and say so.
         return Selection(method.name, {}, "fallback", None, None, len(tune_rows), failed, time_s)
     best = min(usable, key=_rank)
     return Selection(
         method.name,
-        json.loads(best["params_json"]),
+        best.params,
         "tuned",
-        best["trial_key"],
+        best.trial_key,
         objective(best),
         len(tune_rows),
         failed,
@@ -66,7 +69,5 @@ def select(method: MethodSpec, tune_rows: list[dict[str, Any]]) -> Selection:
     )
 
 
-def select_all(spec: StudySpec, rows: list[dict[str, Any]]) -> dict[str, Selection]:
-    return {
-        m.name: select(m, [r for r in rows if r["phase"] == "tune" and r["method"] == m.name]) for m in spec.methods
-    }
+def select_all(spec: StudySpec, rows: list[TrialRow]) -> dict[str, Selection]:
+    return {m.name: select(m, [r for r in rows if r.phase == "tune" and r.method == m.name]) for m in spec.methods}

@@ -216,6 +216,10 @@ class ResourcesSpec(BaseModel):
         return max(1, int(self.cpu))
 
 
+Test = Literal["t", "wilcoxon"]
+Correction = Literal["holm", "bh"]
+Alternative = Literal["two-sided", "better"]
+DivergedPolicy = Literal["failure", "exclude"]
 Metric = Literal[
     "test_accuracy",
     "test_loss",
@@ -236,10 +240,10 @@ class StatisticsSpec(BaseModel):
 
     metric: Metric = "test_accuracy"  # the _loss metrics are better when lower
     alpha: float = Field(0.05, gt=0, lt=1)
-    test: Literal["t", "wilcoxon"] = "t"  # the test whose corrected p-value decides; both are reported
-    correction: Literal["holm", "bh"] = "holm"
-    alternative: Literal["two-sided", "better"] = "two-sided"  # "better": one-sided, method better than reference
-    diverged: Literal["failure", "exclude"] = "failure"  # failure: a diverged run scores the metric's worst value
+    test: Test = "t"  # the test whose corrected p-value decides; both are reported
+    correction: Correction = "holm"
+    alternative: Alternative = "two-sided"  # "better": one-sided, method better than reference
+    diverged: DivergedPolicy = "failure"  # failure: a diverged run scores the metric's worst value
     confidence_level: float = Field(0.95, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)  # the power the seed recommendation aims for
     bootstrap_resamples: int = Field(9999, ge=100)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState, create_trial
 
+from pipeline.seeding import suggestion_seed
 from pipeline.study.search_space import to_native
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -45,8 +45,7 @@ def suggest(
 ) -> dict[str, Any]:
     """The values of trial ``index``: ``seen`` holds (params, objective or None for a failed trial) of every trial
     before its batch, in index order. The objective is maximised."""
-    trial_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-    sampler = optuna.samplers.TPESampler(seed=trial_seed, n_startup_trials=startup)
+    sampler = optuna.samplers.TPESampler(seed=suggestion_seed(seed, index), n_startup_trials=startup)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for params, value in seen:
         state = TrialState.FAIL if value is None else TrialState.COMPLETE

@@ -9,10 +9,11 @@ statistical test judges.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from pipeline.results.row import TrialRow
 
 # Compared in this order after the per-epoch history, so the first difference named is the earliest one.
 FINAL_METRICS = (
@@ -31,6 +32,10 @@ FINAL_METRICS = (
 )
 _TIMING = {"seconds", "epoch_seconds"}  # wall-clock values differ on every run
 _SAME_STACK = ("code_digest", "version.torch", "version.numpy")  # the code and the numerics under it
+
+
+def _stack(row: TrialRow, key: str) -> str | None:
+    return row.versions.get(key.removeprefix("version.")) if key.startswith("version.") else getattr(row, key)
 
 
 @dataclass(frozen=True)
@@ -56,27 +61,25 @@ class DeterminismCheck:
         return not self.mismatches
 
 
-def _config(row: dict[str, Any]) -> dict[str, Any] | None:
-    text = row.get("config_json")
-    if not text:
-        return None
-    config = json.loads(text)
+def _config(row: TrialRow) -> dict[str, Any]:
+    config = row.config
     config.pop("checkpoint_dir", None)
     return config
 
 
-def why_not_comparable(current: dict[str, Any], baseline: dict[str, Any]) -> str | None:
+def why_not_comparable(current: TrialRow, baseline: TrialRow) -> str | None:
     """Why this pair need not reproduce exactly, or None when it must."""
-    if current.get("status") != "ok" or baseline.get("status") != "ok":
+    if current.status != "ok" or baseline.status != "ok":
         return "not ok in both runs"
-    devices = str(current.get("device")), str(baseline.get("device"))
+    devices = str(current.device), str(baseline.device)
     if not all(d.startswith("cpu") for d in devices):
         return "not on the CPU"
     if devices[0] != devices[1]:
         return "device changed"  # another architecture or thread count may sum in another order
     for key in _SAME_STACK:
-        if not current.get(key) or current.get(key) != baseline.get(key):
-            return f"{key} changed" if baseline.get(key) else f"{key} not recorded"
+        now, then = _stack(current, key), _stack(baseline, key)
+        if not now or now != then:
+            return f"{key} changed" if then else f"{key} not recorded"
     if _config(current) != _config(baseline):
         return "configuration changed"
     return None
@@ -88,10 +91,9 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def first_difference(current: dict[str, Any], baseline: dict[str, Any]) -> tuple[str, Any, Any] | None:
+def first_difference(current: TrialRow, baseline: TrialRow) -> tuple[str, Any, Any] | None:
     """The first metric that differs: per-epoch history first (epoch by epoch), then the final metrics."""
-    history = json.loads(current.get("history_json") or "[]")
-    base_history = json.loads(baseline.get("history_json") or "[]")
+    history, base_history = current.history, baseline.history
     for epoch, (now, then) in enumerate(zip(history, base_history, strict=False)):
         for key in now:
             if key not in _TIMING and key != "epoch" and not _same(now.get(key), then.get(key)):
@@ -99,19 +101,19 @@ def first_difference(current: dict[str, Any], baseline: dict[str, Any]) -> tuple
     if len(history) != len(base_history):
         return "epochs recorded", len(history), len(base_history)
     for key in FINAL_METRICS:
-        if not _same(current.get(key), baseline.get(key)):
-            return key, current.get(key), baseline.get(key)
+        if not _same(getattr(current, key), getattr(baseline, key)):
+            return key, getattr(current, key), getattr(baseline, key)
     return None
 
 
-def check_determinism(current: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> DeterminismCheck:
+def check_determinism(current: list[TrialRow], baseline: list[TrialRow]) -> DeterminismCheck:
     """``current``, ``baseline``: evaluation-phase rows of the two runs; pairs are matched by (method, seed)."""
-    before = {(r["method"], int(r["seed"])): r for r in baseline}
+    before = {(r.method, r.seed): r for r in baseline}
     checked = 0
     mismatches = []
     skipped: dict[str, int] = {}
-    for row in sorted(current, key=lambda r: (r["method"], int(r["seed"]))):
-        pair = (row["method"], int(row["seed"]))
+    for row in sorted(current, key=lambda r: (r.method, r.seed)):
+        pair = (row.method, row.seed)
         old = before.get(pair)
         reason = "not in the baseline" if old is None else why_not_comparable(row, old)
         if reason is not None:

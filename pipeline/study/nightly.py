@@ -8,7 +8,6 @@ talking to MLflow is the command's job (``cli_nightly``).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from pipeline._io import finite_or_none
-from pipeline.stats.regression import RegressionTest, regression_tests
-from pipeline.results.study_results import StudyResults, higher_is_better
-from pipeline.report.write import write_text_atomically
-from pipeline.study.determinism import DeterminismCheck, check_determinism
+from pipeline._io import finite_or_none, json_text, write_text_atomically
+from pipeline.results.row import TrialRow
+from pipeline.results.study_results import StudyResults, higher_is_better, rows_of
 from pipeline.spec.study import StudySpec, StudySpecError
+from pipeline.stats.regression import RegressionTest, regression_tests
+from pipeline.study.determinism import DeterminismCheck, check_determinism
 
 EXIT_CODES = {"pass": 0, "no-baseline": 0, "regression": 1, "broken": 2}
 
@@ -62,7 +61,7 @@ class Decision:
         return [t.method for t in self.tests if t.regressed]
 
 
-def decide(spec: StudySpec, current: list[dict[str, Any]], baseline: list[dict[str, Any]] | None) -> Decision:
+def decide(spec: StudySpec, current: list[TrialRow], baseline: list[TrialRow] | None) -> Decision:
     """``current``, ``baseline``: trials-table rows of the two runs (``baseline`` None: there is none yet)."""
     assert spec.regression is not None
     settings = spec.regression
@@ -97,16 +96,12 @@ def decide(spec: StudySpec, current: list[dict[str, Any]], baseline: list[dict[s
             )
         except ValueError as error:
             decision.problems.append(f"cannot compare with the baseline: {error}")
-    decision.determinism = check_determinism(_eval(current), _eval(baseline))
+    decision.determinism = check_determinism(rows_of(current, "eval"), rows_of(baseline, "eval"))
     if decision.problems:
         decision.verdict = "broken"
     elif decision.regressed or not decision.determinism.ok:
         decision.verdict = "regression"
     return decision
-
-
-def _eval(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r["phase"] == "eval"]
 
 
 def decision_json(decision: Decision, context: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +193,7 @@ def write_decision(study_dir: Path, decision: Decision, context: dict[str, Any])
     """``regression.json`` and ``regression.md`` in the night's folder, each written whole (temp, then rename)."""
     files = []
     for name, text in (
-        ("regression.json", json.dumps(decision_json(decision, context), indent=2) + "\n"),
+        ("regression.json", json_text(decision_json(decision, context))),
         ("regression.md", decision_markdown(decision, context)),
     ):
         write_text_atomically(study_dir / name, text)

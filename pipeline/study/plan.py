@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.results.folder import StudyFolder
+from pipeline.results.row import TrialRow
+from pipeline.results.study_results import rows_of
 from pipeline.spec.study import MethodSpec, StudySpec
 
 Phase = Literal["tune", "eval"]
@@ -64,33 +68,21 @@ def search_id(method: str, search: int) -> str:
     return f"{method}/search{search}"
 
 
-def sampler_seed(spec: StudySpec, method: MethodSpec, search: int) -> int:
-    """Each search's TPE seed: the study's tuning seed, the repeat and the method, mixed."""
-    digest = hashlib.sha256(f"{spec.tuning.seed}/{search}/{method.name}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-def trials_left(spec: StudySpec, rows: list[dict[str, Any]]) -> tuple[int, int]:
+def trials_left(spec: StudySpec, rows: list[TrialRow]) -> tuple[int, int]:
     """How many tuning and evaluation trials of ``spec`` are not yet in the trials table ``rows``."""
-    keys = {r["trial_key"] for r in rows}
+    keys = {r.trial_key for r in rows}
     tuning = 0
     for method in spec.methods:
         if method.tuned:
             for search in range(spec.tuning.repeats):
-                done = sum(
-                    1 for r in rows if r["phase"] == "tune" and r["method"] == method.name and r["search"] == search
-                )
+                done = sum(1 for r in rows_of(rows, "tune", method.name) if r.search == search)
                 tuning += max(0, spec.tuning.trials - done)
     evaluation = sum(1 for m in spec.methods for seed in spec.evaluation.seeds if eval_key(m.name, seed) not in keys)
     return tuning, evaluation
 
 
-CHECKPOINTS = "checkpoints"
-TRAIN_RUNS = "ray-train"  # Ray Train's own run folders of data-parallel trials, inside the study folder
-
-
 def checkpoint_dir(study_dir: str, name: str) -> str:
-    return f"{study_dir}/{CHECKPOINTS}/{name}"
+    return str(StudyFolder(Path(study_dir)).checkpoints / name)
 
 
 def make_plan(
@@ -129,5 +121,5 @@ def make_plan(
         workers=spec.workers_per_trial,
         cpu_per_worker=spec.resources.cpu,
         gpu_per_worker=spec.resources.gpu,
-        train_storage=f"{study_dir}/{TRAIN_RUNS}",
+        train_storage=str(StudyFolder(Path(study_dir)).train_runs),
     )

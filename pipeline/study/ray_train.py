@@ -17,16 +17,16 @@ import ray.train
 import torch
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer, get_device
-from ray.tune.integration.ray_train import TuneReportCallback
 
 from pipeline.study.plan import TrialPlan
+from pipeline.study.ray_cluster import node_label
 from pipeline.study.trial_process import run_planned_trial
-from pipeline.study.ray_tune import node_label
 from pipeline.train.data_parallel import DataParallel
 
 
-def run_data_parallel(plan: TrialPlan) -> None:
-    """Run ``plan`` on ``plan.workers`` Ray Train workers from inside a Tune trial; blocks until they finish."""
+def run_data_parallel(plan: TrialPlan, report_to_tune: Any) -> None:
+    """Run ``plan`` on ``plan.workers`` Ray Train workers from inside a Tune trial; blocks until they finish.
+    ``report_to_tune``: the Tune trial's ``TuneReportCallback``, which hands rank 0's reports to Tune."""
     use_gpu = plan.gpu_per_worker > 0
     resources = {"CPU": plan.cpu_per_worker, **({"GPU": plan.gpu_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
@@ -38,7 +38,7 @@ def run_data_parallel(plan: TrialPlan) -> None:
             name=f"{plan.study}-{plan.key.replace('/', '_')}",
             storage_path=plan.train_storage,
             failure_config=FailureConfig(max_failures=0),  # Tune retries the whole trial, from checkpoints
-            callbacks=[TuneReportCallback()],
+            callbacks=[report_to_tune],
         ),
     )
     trainer.fit()

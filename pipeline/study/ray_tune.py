@@ -15,164 +15,43 @@ the moment it finishes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ray
 import torch
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 
 from pipeline.study.batch_search import Batches, suggest
+from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
+from pipeline.study.ray_cluster import node_label
 from pipeline.study.trial_process import METRIC, run_planned_trial
 
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------------------------ cluster
-
-
-class ClusterError(RuntimeError):
-    """The Ray cluster named by --address cannot be reached."""
-
-    @classmethod
-    def unreachable(cls, address: str, error: BaseException) -> ClusterError:
-        return cls(
-            f"cannot connect to the Ray cluster at --address {address} ({error}); start it with "
-            "`ray start --head`, or use --address auto on a node of the cluster"
-        )
-
-
-@dataclass(frozen=True)
-class Cluster:
-    nodes: int
-    cpus: float
-    gpus: float
-    address: str  # "local" for an embedded instance
-
-
-def start_ray(address: str | None) -> Cluster:
-    """Connect to ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded local Ray
-    with this machine's CPUs, listening on loopback only."""
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Ctrl-C must stop the study even when it lands as a phase's last trial ends: Tune's own handler only ends
-    # the phase, which then looks complete. Python's KeyboardInterrupt reaches the driver, which keeps every
-    # recorded trial and exits 130.
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    if address is None:
-        # The embedded Ray always authenticates: without RAY_AUTH_MODE (an opt-out left in the environment is
-        # dropped), ray.init turns token authentication on for a new local Ray and makes ~/.ray/auth_token if missing.
-        if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
-            del os.environ["RAY_AUTH_MODE"]
-        with _single_machine():
-            ray.init(
-                # "local": a new instance even when `ray start` left a cluster running on this machine, which a
-                # bare ray.init() would join (its trials would then land on that cluster's nodes).
-                address="local",
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-                _node_ip_address="127.0.0.1",
-            )
-    else:
-        _check_reachable(address)
-        try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        except ConnectionError as error:
-            raise ClusterError.unreachable(address, error) from None
-    resources = ray.cluster_resources()
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
-
-
-@contextlib.contextmanager
-def _single_machine() -> Iterator[None]:
-    """Ray's single-machine mode while the embedded Ray starts, so that it listens on loopback only.
-
-    On Linux, ray.init replaces the node address 127.0.0.1 by the machine's LAN address, and its GCS, raylet, agents
-    and workers then listen on every interface (0.0.0.0, ::). In single-machine mode (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
-    =0, Ray's default on macOS and Windows) the node keeps 127.0.0.1 and every server binds to loopback. The processes
-    ray.init starts read the variable; this one read it at import, hence the constant too. Both are restored after:
-    a later ``--address`` connection must find its node by its real address (tests/study/test_ray_security.py)."""
-    from ray._private import ray_constants
-
-    before_env = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
-    before = ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = before
-        if before_env is None:
-            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
-        else:
-            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = before_env
-
-
-def _check_reachable(address: str) -> None:
-    """A quick TCP probe of ``host:port``: ray.init would otherwise retry for minutes before failing."""
-    if address == "auto" or address.startswith("ray://") or ":" not in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            return
-    except (OSError, ValueError) as error:
-        raise ClusterError.unreachable(address, error) from None
-
-
-def stop_ray() -> None:
-    if ray.is_initialized():
-        ray.shutdown()
-
-
-# -------------------------------------------------------------------------------- inside a trial
-
-
-def node_label() -> str:
-    """Where this process runs: host, IP and Ray node id (several nodes may share a host and an IP)."""
-    node_id = ray.get_runtime_context().get_node_id()
-    return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}/{node_id[:12]}"
 
 
 def _trial_function(config: dict[str, Any]) -> None:
     plan = TrialPlan.from_dict(config["plan"])
     if plan.workers > 1:
         # Imported here: only data-parallel trials need Ray Train. Rank 0's reports reach Tune through it.
+        from ray.tune.integration.ray_train import TuneReportCallback
+
         from pipeline.study import ray_train
 
-        ray_train.run_data_parallel(plan)
+        ray_train.run_data_parallel(plan, TuneReportCallback())
         return
     torch.set_num_threads(plan.threads)
     run_planned_trial(plan, tune.report, node_label())
 
 
 # -------------------------------------------------------------------------------- the driver side
-
-
-@dataclass
-class TrialOutcome:
-    """What the driver learns when a trial ends."""
-
-    plan: TrialPlan
-    status: str  # ok | diverged | failed
-    result: dict[str, Any] | None  # TrialResult.to_dict(), when the trial ran to its end
-    node: str | None
-    mlflow_run_id: str | None
-    error: str | None = None
-    stopped_by_scheduler: bool = False
-    last_epoch: dict[str, Any] = field(default_factory=dict)
 
 
 class _Recorder(tune.Callback):

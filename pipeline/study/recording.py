@@ -1,4 +1,4 @@
-"""One trials-table row from a trial's plan and its outcome (the schema is in ``results_store``)."""
+"""One trials-table row from a trial's plan and its outcome (the schema is ``results.row.TrialRow``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from pipeline._io import finite_or_none
 from pipeline.optim import default_hyperparameters
+from pipeline.results.row import VERSION_PREFIX, TrialRow
+from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
 
 TRAINING_COLUMNS = (
@@ -40,79 +42,76 @@ RESULT_SCALARS = (
     "peak_memory_mb",
     "resumed_at_epoch",
 )
-_SET_BY_TRAINER = {"search_every"}  # XSAM searches once per epoch whatever its default says
 
 
-def _scalar(value: Any) -> Any:
-    """Parquet columns need one type: lists and None-or-mixed values become JSON text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return json.dumps(value)
+def set_by_trainer(optimizer: str) -> set[str]:  # TODO(merge): the registry's own answer
+    return {"search_every"}
 
 
 def trial_row(
     plan: TrialPlan,
-    *,
-    status: str,
-    result: dict[str, Any] | None,
-    node: str | None,
-    error: str | None = None,
-    stopped_by_scheduler: bool = False,
-    partial: dict[str, Any] | None = None,
-    mlflow_run_id: str | None = None,
-) -> dict[str, Any]:
-    """``result`` is a ``TrialResult.to_dict()``; without one (a failed or scheduler-stopped trial),
-    ``partial`` holds the last per-epoch metrics the trial reported."""
+    outcome: TrialOutcome,
+    provenance: dict[str, str],
+) -> TrialRow:
+    """The row of ``plan``'s trial. ``outcome.result`` is a ``TrialResult.to_dict()``; without one (a failed or
+    scheduler-stopped trial), ``outcome.last_epoch`` holds the last per-epoch metrics the trial reported.
+    ``provenance``: ``code_digest`` and the ``version.<library>`` values of the driver's stack."""
     config = plan.config
     hparams = {
         k: v
-        for k, v in {
-            **default_hyperparameters(plan.optimizer),
-            **config["hparams"],
-        }.items()
-        if k not in _SET_BY_TRAINER
+        for k, v in {**default_hyperparameters(plan.optimizer), **config["hparams"]}.items()
+        if k not in set_by_trainer(plan.optimizer)
     }
-    row: dict[str, Any] = {
-        "study": plan.study,
-        "phase": plan.phase,
-        "method": plan.method,
-        "optimizer": plan.optimizer,
-        "trial_key": plan.key,
-        "search": plan.search,
-        "trial_index": plan.trial_index,
-        "seed": plan.seed,
-        "status": status,
-        "error": error,
-        "stopped_by_scheduler": stopped_by_scheduler,
-        "rho": hparams.get("rho"),
+    versions = {k.removeprefix(VERSION_PREFIX): v for k, v in provenance.items() if k.startswith(VERSION_PREFIX)}
+    row = TrialRow(
+        study=plan.study,
+        phase=plan.phase,
+        method=plan.method,
+        optimizer=plan.optimizer,
+        trial_key=plan.key,
+        search=plan.search,
+        trial_index=plan.trial_index,
+        seed=plan.seed,
+        status=outcome.status,
+        error=outcome.error,
+        stopped_by_scheduler=outcome.stopped_by_scheduler,
+        rho=hparams.get("rho"),
         **{k: config[k] for k in TRAINING_COLUMNS},
-        **{f"hp.{k}": _scalar(v) for k, v in sorted(hparams.items())},
-        "params_json": json.dumps(plan.params, sort_keys=True),
-        "config_json": json.dumps(config, sort_keys=True),
-        "node": node,
-        "git_commit": plan.git_commit,
-        "mlflow_run_id": mlflow_run_id,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if result is not None:
-        result = finite_or_none(result)
-        row.update({k: result[k] for k in RESULT_SCALARS})
-        epochs = result["epochs_run"]
-        row["seconds_per_epoch"] = result["train_time_s"] / epochs if epochs else None
-        trajectory = result["rho_trajectory"]
-        row["rho_trajectory"] = trajectory
-        row["final_rho"] = trajectory[-1] if trajectory else None
-        row["history_json"] = json.dumps(result["history"])
-        row["device"] = result["device"]
-        row.update({f"version.{k}": v for k, v in result["versions"].items()})
-    else:
-        partial = finite_or_none(partial or {})
-        row.update({k: partial.get(k) for k in RESULT_SCALARS})
-        # Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's.
-        row["wall_time_s"] = partial.get("time_total_s")
-        row["epochs_run"] = partial["epoch"] + 1 if partial.get("epoch") is not None else None
-        row["rho_trajectory"] = None
-        row["final_rho"] = partial.get("rho")
-        row["history_json"] = None
-        row["device"] = partial.get("device")
-    return row
+        hparams=hparams,
+        params_json=json.dumps(plan.params, sort_keys=True),
+        config_json=json.dumps(config, sort_keys=True),
+        node=outcome.node,
+        git_commit=plan.git_commit,
+        code_digest=provenance.get("code_digest"),
+        mlflow_run_id=outcome.mlflow_run_id,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    if outcome.result is not None:
+        return _with_result(row, finite_or_none(outcome.result), versions)
+    return _with_last_epoch(row, finite_or_none(outcome.last_epoch or {}), versions)
+
+
+def _with_result(row: TrialRow, result: dict[str, Any], versions: dict[str, str]) -> TrialRow:
+    epochs = result["epochs_run"]
+    trajectory = result["rho_trajectory"]
+    return row.replace(
+        **{k: result[k] for k in RESULT_SCALARS},
+        seconds_per_epoch=result["train_time_s"] / epochs if epochs else None,
+        rho_trajectory=tuple(trajectory) if trajectory is not None else None,
+        final_rho=trajectory[-1] if trajectory else None,
+        history_json=json.dumps(result["history"]),
+        device=result["device"],
+        versions={**versions, **result["versions"]},
+    )
+
+
+def _with_last_epoch(row: TrialRow, last: dict[str, Any], versions: dict[str, str]) -> TrialRow:
+    """Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's."""
+    return row.replace(
+        **{k: last.get(k) for k in RESULT_SCALARS},
+        wall_time_s=last.get("time_total_s"),
+        epochs_run=last["epoch"] + 1 if last.get("epoch") is not None else None,
+        final_rho=last.get("rho"),
+        device=last.get("device"),
+        versions=versions,
+    )

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from pipeline._io import finite_or_none
+from pipeline.study.mlflow.child import TrialTracking
 from pipeline.study.plan import TrialPlan
-from pipeline.study.mlflow.tracking import TrialTracking
 from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
 from pipeline.train.data_parallel import DataParallel
 

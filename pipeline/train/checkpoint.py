@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pipeline._io import replace_atomically
 
 CHECKPOINT_NAME = "trial.ckpt"
 FORMAT = "sam-study-trial-checkpoint-v1"
@@ -17,12 +18,10 @@ def checkpoint_path(directory: str | Path) -> Path:
 
 
 def save_checkpoint(directory: str | Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file and rename it over the old one: a kill mid-write leaves the old checkpoint."""
+    """Whole or not at all (``replace_atomically``): a kill mid-write leaves the old checkpoint."""
     path = checkpoint_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save({"format": FORMAT, **payload}, tmp))
 
 
 def load_checkpoint(directory: str | Path, config_json: str) -> dict[str, Any] | None:

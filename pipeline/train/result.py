@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline._io import finite_or_none
+from pipeline._io import write_json_atomically
 
 Status = Literal["ok", "diverged", "failed"]
 
@@ -63,5 +62,5 @@ class TrialResult:
 
     def write_json(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(finite_or_none(self.to_dict()), indent=2) + "\n")
+        write_json_atomically(path, self.to_dict())
 

@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.table import TABLE_NAME, TrialsTable
-from pipeline.spec.study import SPEC_FILE, parse_study
+from pipeline.results.folder import SPEC_FILE, TABLE_FILE
+from pipeline.results.row import TrialRow
+from pipeline.results.table import TrialsTable
+from pipeline.spec.study import parse_study
 
 PASSES = {"sgd": 1.0, "sam": 2.0, "fsam": 2.0, "asam": 2.0, "lets-sam": 3.0}
 SECONDS_PER_EPOCH = {"sgd": 0.5, "sam": 1.0, "fsam": 1.05, "asam": 1.02, "lets-sam": 1.5}
@@ -42,7 +44,7 @@ def study_spec(methods: Sequence[str], seeds: Sequence[int], statistics: Mapping
     return parse_study(raw, "synthetic.yaml")
 
 
-def _row(method: str, phase: str, key: str, seed: int, status: str, accuracy: float | None, **extra) -> dict[str, Any]:
+def _row(method: str, phase: str, key: str, seed: int, status: str, accuracy: float | None, **extra) -> TrialRow:
     epochs = 4
     row = {
         "study": "synthetic",
@@ -70,7 +72,7 @@ def _row(method: str, phase: str, key: str, seed: int, status: str, accuracy: fl
         "version.torch": "2.13.0",
     }
     row.update(extra)
-    return row
+    return TrialRow.from_record(row)
 
 
 def write_study(
@@ -92,7 +94,7 @@ def write_study(
     study_dir = folder / spec.name
     study_dir.mkdir(parents=True)
     (study_dir / SPEC_FILE).write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
-    table = TrialsTable(study_dir / TABLE_NAME)
+    table = TrialsTable(study_dir / TABLE_FILE)
     for method in methods:
         if method not in ("sam", "fsam", "asam"):
             continue

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from pipeline.cli import main
-from pipeline.report.write import REPORT_FILE, STATS_FILE
+from pipeline.results.folder import REPORT_FILE, STATS_FILE
 from tests.stats.synthetic_study import write_study
 
 FIGURES = ("accuracy.png", "differences.png", "critical_difference.png", "tuning.png", "lets_rho.png", "compute.png")

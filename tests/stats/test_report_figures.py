@@ -9,7 +9,6 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pipeline.stats.comparison import ComparisonSettings, compare_methods
 from pipeline.report import figures
 from pipeline.report.analysis import (
     LetsTrajectory,
@@ -22,6 +21,7 @@ from pipeline.report.analysis import (
 )
 from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
 from pipeline.spec.study import StatisticsSpec
+from pipeline.stats.comparison import ComparisonSettings, compare_methods
 
 ALL = (
     "accuracy.png",

@@ -10,8 +10,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.data import DataConfig, DatasetError, check_dataset
-from pipeline.report.write import REPORT_FILE, STATS_FILE
-from pipeline.results.table import TABLE_NAME
+from pipeline.results.folder import REPORT_FILE, STATS_FILE, TABLE_FILE
 from tests.data.cifar_files import write_cifar10, write_cifar100
 from tests.stats.synthetic_study import write_study
 from tests.study.study_files import TINY_STUDY
@@ -73,7 +72,7 @@ def test_report_on_a_folder_holding_another_studys_table_exits_2_and_writes_noth
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     study_dir = write_study(tmp_path, {"sam": [0.9, 0.91, 0.92], "sgd": [0.8, 0.82, 0.81]})
-    table = study_dir / TABLE_NAME
+    table = study_dir / TABLE_FILE
     frame = pd.read_parquet(table)
     frame["study"] = "quick"  # as if OUT/quick/trials.parquet had been copied here
     frame.to_parquet(table)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.study.driver import _prepare_folder
 from pipeline.spec.study import load_study
+from pipeline.study.driver import _prepare_folder
 from tests.study.study_files import write_tiny_study
 
 

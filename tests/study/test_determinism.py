@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from pipeline.results.row import TrialRow
 from pipeline.study.determinism import check_determinism, first_difference, why_not_comparable
+from tests.rows import make_row
 
 
-def row(method: str = "sam", seed: int = 0, **changes) -> dict:
+def row(method: str = "sam", seed: int = 0, **changes) -> TrialRow:
     history = [
         {"epoch": 0, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5, "lr": 0.1, "seconds": 0.3},
         {"epoch": 1, "train_loss": 0.8, "val_loss": 0.7, "val_accuracy": 0.6, "lr": 0.05, "seconds": 0.2},
@@ -28,20 +30,20 @@ def row(method: str = "sam", seed: int = 0, **changes) -> dict:
         "train_loss": 0.8,
         "val_loss": 0.7,
     }
-    return {**base, **changes}
+    return make_row(**{**base, **changes})
 
 
 def test_identical_runs_reproduce_even_from_another_folder_and_with_other_timings() -> None:
     now = row(config_json=json.dumps({"lr": 0.1, "seed": 0, "checkpoint_dir": "/out/night2/sam0"}))
-    history = json.loads(now["history_json"])
+    history = now.history
     history[0]["seconds"] = 9.9
-    now["history_json"] = json.dumps(history)
+    now = now.replace(history_json=json.dumps(history))
     assert why_not_comparable(now, row()) is None
     assert first_difference(now, row()) is None
 
 
 def test_the_first_difference_is_the_earliest_epoch_then_the_final_metrics() -> None:
-    history = json.loads(row()["history_json"])
+    history = row().history
     history[1]["val_accuracy"] = 0.61
     history[1]["train_loss"] = 0.81  # same epoch, earlier key in the record: reported first
     now = row(history_json=json.dumps(history), test_accuracy=0.7)
@@ -57,7 +59,7 @@ def test_only_unchanged_cpu_runs_must_reproduce() -> None:
     assert why_not_comparable(row(device="cuda:0 (NVIDIA H200)"), base) == "not on the CPU"
     assert why_not_comparable(row(device="cpu (x86_64, 2 threads)"), base) == "device changed"
     assert why_not_comparable(row(status="diverged"), base) == "not ok in both runs"
-    assert why_not_comparable(row(), {**base, "code_digest": None}) == "code_digest not recorded"
+    assert why_not_comparable(row(), base.replace(code_digest=None)) == "code_digest not recorded"
 
 
 def test_check_counts_checked_skipped_and_names_each_mismatch() -> None:

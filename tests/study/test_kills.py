@@ -14,6 +14,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.results.row import TrialRow
 from pipeline.study.determinism import FINAL_METRICS, first_difference
 from pipeline.train import TrialConfig, run_trial
 from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
@@ -129,17 +130,17 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_from_its_checkpoi
     final = table(out)
     assert final.trial_key.is_unique and set(final.trial_key) == expected_keys(TRIALS)
     assert (final.status == "ok").all(), final[["trial_key", "status", "error"]]
-    [resumed] = final[final.resumed_at_epoch.notna()].to_dict("records")
-    assert f"/{resumed['trial_key']}-" in str(checkpoint), "the killed trial is the one that resumed"
-    assert 1 <= resumed["resumed_at_epoch"] < 8 and resumed["epochs_run"] == 8
+    [resumed] = [TrialRow.from_record(r) for r in final[final.resumed_at_epoch.notna()].to_dict("records")]
+    assert f"/{resumed.trial_key}-" in str(checkpoint), "the killed trial is the one that resumed"
+    assert 1 <= resumed.resumed_at_epoch < 8 and resumed.epochs_run == 8
     # The retried trial continued its own MLflow child run: one per trial.
     assert children_by_key(f"sqlite:///{out / 'mlflow.db'}") == {key: 1 for key in expected_keys(TRIALS)}
     # And it ended where the same trial run in one go ends, epoch for epoch.
-    config = {**json.loads(resumed["config_json"]), "checkpoint_dir": None}
+    config = {**resumed.config, "checkpoint_dir": None}
     in_one_go = run_trial(TrialConfig.model_validate(config))
     assert in_one_go.resumed_at_epoch is None
-    assert first_difference(resumed, {**resumed, **trial_row_metrics(in_one_go)}) is None
-    assert resumed["test_accuracy"] == in_one_go.test_accuracy
+    assert first_difference(resumed, resumed.replace(**trial_row_metrics(in_one_go))) is None
+    assert resumed.test_accuracy == in_one_go.test_accuracy
 
 
 def trial_row_metrics(result) -> dict:

@@ -17,7 +17,7 @@ from mlflow.entities import Run, ViewType
 
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import load_study
-from pipeline.study.mlflow.tracking import SYNCED_TAG
+from pipeline.study.mlflow.sync import SYNCED_TAG
 from tests.study.conftest import free_port, mlflow_server_process
 from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
 

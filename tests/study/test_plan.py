@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.study.plan import eval_key, trials_left, tune_key
+from pipeline.results.row import TrialRow
 from pipeline.spec.study import parse_study
+from pipeline.study.plan import eval_key, trials_left, tune_key
+from tests.rows import make_row
 
 SPEC = parse_study(
     {
@@ -18,12 +20,12 @@ SPEC = parse_study(
 )
 
 
-def tune(search: int, index: int) -> dict:
-    return {"trial_key": tune_key("sam", search, index), "phase": "tune", "method": "sam", "search": search}
+def tune(search: int, index: int) -> TrialRow:
+    return make_row(trial_key=tune_key("sam", search, index), phase="tune", method="sam", search=search)
 
 
-def evaluation(method: str, seed: int) -> dict:
-    return {"trial_key": eval_key(method, seed), "phase": "eval", "method": method, "search": None}
+def evaluation(method: str, seed: int) -> TrialRow:
+    return make_row(trial_key=eval_key(method, seed), phase="eval", method=method, seed=seed)
 
 
 def test_trials_left_counts_each_search_budget_and_each_method_seed_pair() -> None:

@@ -13,7 +13,7 @@ import pytest
 import ray
 from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 
-from pipeline.study import ray_tune as tune_runner
+from pipeline.study import ray_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -21,13 +21,13 @@ import psutil  # Ray ships it (ray/thirdparty_files, on the path once ray is imp
 
 
 @pytest.fixture
-def embedded_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tune_runner.Cluster]:
+def embedded_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[ray_cluster.Cluster]:
     # A user who opted out of Ray's token authentication does not opt the study's own Ray out of it.
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     try:
-        yield tune_runner.start_ray(None)
+        yield ray_cluster.start_ray(None)
     finally:
-        tune_runner.stop_ray()
+        ray_cluster.stop_ray()
 
 
 def _session_processes() -> list[psutil.Process]:
@@ -52,7 +52,7 @@ def _token() -> str:
     return path.read_text().strip()
 
 
-def test_every_ray_listener_is_on_loopback(embedded_ray: tune_runner.Cluster) -> None:
+def test_every_ray_listener_is_on_loopback(embedded_ray: ray_cluster.Cluster) -> None:
     assert ray.get(ray.remote(lambda: 1).remote()) == 1  # a worker runs, so its own server listens too
     processes = _session_processes()
     pids = {p.pid for p in processes}
@@ -65,7 +65,7 @@ def test_every_ray_listener_is_on_loopback(embedded_ray: tune_runner.Cluster) ->
     assert ray.util.get_node_ip_address() == "127.0.0.1"
 
 
-def test_the_gcs_refuses_a_caller_without_the_token(embedded_ray: tune_runner.Cluster) -> None:
+def test_the_gcs_refuses_a_caller_without_the_token(embedded_ray: ray_cluster.Cluster) -> None:
     gcs = ray.get_runtime_context().gcs_address
     request = gcs_service_pb2.GetAllNodeInfoRequest()
     with grpc.insecure_channel(gcs) as channel:

@@ -8,19 +8,13 @@ import pandas as pd
 import pytest
 
 from pipeline.results import table as results_store
+from pipeline.results.row import TrialRow
 from pipeline.results.table import TrialsTable
+from tests.rows import make_row
 
 
-def row(key: str, **extra: object) -> dict[str, object]:
-    return {
-        "study": "s",
-        "phase": "eval",
-        "method": "sam",
-        "trial_key": key,
-        "seed": 0,
-        "status": "ok",
-        **extra,
-    }
+def row(key: str, **extra: object) -> TrialRow:
+    return make_row(trial_key=key, status="ok", **extra)
 
 
 def test_rows_are_appended_and_read_back_with_the_union_of_columns(
@@ -32,7 +26,7 @@ def test_rows_are_appended_and_read_back_with_the_union_of_columns(
     table.append(row("b", rho=None, rho_trajectory=[0.05, 0.07], **{"hp.sigma": 1.0}))
     frame = pd.read_parquet(path)
     assert list(frame.trial_key) == ["a", "b"]
-    assert list(frame.columns[:4]) == ["study", "phase", "method", "trial_key"]
+    assert list(frame.columns[:5]) == ["study", "phase", "method", "optimizer", "trial_key"]
     assert frame["hp.sigma"].isna().iloc[0] and frame["hp.sigma"].iloc[1] == 1.0
     assert list(frame.rho_trajectory.iloc[1]) == [0.05, 0.07]
     reopened = TrialsTable(path)

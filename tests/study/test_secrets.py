@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.report.write import TRACKING_FILE, record_tracking
-from pipeline.study.mlflow.tracking import TrackingError, credential_vars, redact, split_credentials, use_credentials
+from pipeline.results.folder import TRACKING_FILE, TrackingRecord, record_tracking
+from pipeline.study.mlflow.errors import TrackingError
+from pipeline.study.mlflow.secrets import credential_vars, redact, split_credentials, use_credentials
 from tests.stats.synthetic_study import write_study
 from tests.study.study_files import run_to_end, write_tiny_study
 
@@ -104,7 +105,8 @@ def test_an_unreachable_server_is_named_without_its_password(tmp_path: Path, cap
 def test_report_asks_for_the_credentials_it_was_not_given(tmp_path: Path, capsys, clean_env) -> None:
     study_dir = write_study(tmp_path, {"sam": [0.9, 0.91, 0.92], "sgd": [0.8, 0.82, 0.81]})
     record_tracking(
-        study_dir, "http://127.0.0.1:9", "1", "abc", ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]
+        study_dir,
+        TrackingRecord("http://127.0.0.1:9", "1", "abc", ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")),
     )
     assert json.loads((study_dir / TRACKING_FILE).read_text())["credentials_from"] == (
         "MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD"

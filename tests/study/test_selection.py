@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
+from pipeline.results.row import TrialRow
 from pipeline.results.selection import objective, select
 from pipeline.spec.study import MethodSpec
+from tests.rows import make_row
 
 SAM = MethodSpec.model_validate({"name": "sam", "search": {"rho": {"low": 0.01, "high": 1.0, "log": True}}})
 
 
-def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **extra: object) -> dict[str, object]:
-    return {
+def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **extra: object) -> TrialRow:
+    return make_row(**{
+        "phase": "tune",
         "trial_key": f"tune/sam/search0/trial{index}",
         "search": 0,
         "trial_index": index,
@@ -22,7 +25,7 @@ def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **ex
         "wall_time_s": 2.0,
         "params_json": json.dumps({"rho": rho}),
         **extra,
-    }
+    })
 
 
 def test_the_best_validation_accuracy_wins_and_test_accuracy_is_ignored() -> None:

@@ -1,0 +1,14 @@
+"""Every exit status of every `sam-study` command, in one table (the README's table is this one)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # done: the study ran, the report answers its question, the nightly found no regression
+    INCOMPLETE = 1  # `report`: written but incomplete, or not attached to MLflow; `train`: the trial failed
+    REGRESSION = 1  # `nightly`: a method regressed against its baseline
+    BAD_INPUT = 2  # a bad file, flag, folder, tracking location or cluster; or a write that failed: nothing is lost
+    TRACKING_INCOMPLETE = 3  # `run`: the study is complete, but MLflow missed part of it (run `sam-study sync-mlflow`)
+    INTERRUPTED = 130  # Ctrl-C or a stopped cluster: every finished trial is kept, run the same command to resume

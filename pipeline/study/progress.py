@@ -1,0 +1,71 @@
+"""The study's record of each finished trial: the trials-table row (at once), the child run closed, one line."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TextIO
+
+from pipeline.provenance import STUDY_STACK, code_digest, library_versions
+from pipeline.results.row import VERSION_PREFIX, TrialRow
+from pipeline.results.table import TableWriteError, TrialsTable
+from pipeline.study._ray_compat import StopStudy
+from pipeline.study.errors import StudyWriteError
+from pipeline.study.mlflow.parent import StudyTracking
+from pipeline.study.outcome import TrialOutcome
+from pipeline.study.plan import TrialPlan
+from pipeline.study.recording import trial_row
+
+
+class Progress:
+    """Called by Ray Tune's callback as each trial ends: appends its row, closes its MLflow child run if the trial
+    could not, and prints one line. A table that cannot be written stops the study (``StudyWriteError``)."""
+
+    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO) -> None:
+        self.table, self.tracking, self.stream = table, tracking, stream
+        self.started = time.monotonic()
+        self.phase_total = 0
+        self.phase_done = 0
+        self.ran = 0
+        self.provenance = {VERSION_PREFIX + k: v for k, v in library_versions(STUDY_STACK).items()}
+        self.provenance["code_digest"] = code_digest()
+
+    def begin(self, phase: str, total: int) -> None:
+        self.phase_total, self.phase_done = total, 0
+        print(f"{phase}: {total} trial(s) to run", file=self.stream, flush=True)
+
+    def __call__(self, outcome: TrialOutcome) -> None:
+        if outcome.plan.key in self.table.keys():  # noqa: SIM118 - a TrialsTable, not a dict
+            return  # a duplicate report of a recorded trial (Ray re-delivers after a driver restart)
+        row = trial_row(outcome.plan, outcome, self.provenance)
+        try:
+            self.table.append(row)
+        except TableWriteError as error:
+            raise StopStudy(StudyWriteError(str(error))) from error
+        self.ran += 1
+        self.phase_done += 1
+        if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
+            self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
+        print(self._line(outcome.plan, row), file=self.stream, flush=True)
+
+    def _line(self, plan: TrialPlan, row: TrialRow) -> str:
+        elapsed = time.monotonic() - self.started
+        where = (
+            f"{plan.method} search {plan.search} trial {plan.trial_index}"
+            if plan.phase == "tune"
+            else f"{plan.method} seed {plan.seed}"
+        )
+        params = " ".join(f"{k}={fmt(v)}" for k, v in sorted(plan.params.items()))
+        score = f"val {fmt(row.val_accuracy)}" + (f" test {fmt(row.test_accuracy)}" if plan.phase == "eval" else "")
+        status = row.status + (" (stopped by ASHA)" if row.stopped_by_scheduler else "")
+        if row.error:
+            status += f": {row.error}"
+        return (
+            f"[{plan.phase} {self.phase_done}/{self.phase_total}] {where} {params} {score} {status}"
+            f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed)"
+        ).replace("  ", " ")
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)

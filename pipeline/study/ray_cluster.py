@@ -1,0 +1,91 @@
+"""The Ray instance a study runs on: an embedded local Ray on loopback, or a cluster at ``--address``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import ray
+
+from pipeline.study._ray_compat import LOOPBACK_NODE, single_machine
+
+
+class ClusterError(RuntimeError):
+    """The Ray cluster named by --address cannot be reached."""
+
+    @classmethod
+    def unreachable(cls, address: str, error: BaseException) -> ClusterError:
+        return cls(
+            f"cannot connect to the Ray cluster at --address {address} ({error}); start it with "
+            "`ray start --head`, or use --address auto on a node of the cluster"
+        )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: int
+    cpus: float
+    gpus: float
+    address: str  # "local" for an embedded instance
+
+
+def start_ray(address: str | None) -> Cluster:
+    """Connect to ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded local Ray
+    with this machine's CPUs, listening on loopback only."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ctrl-C must stop the study even when it lands as a phase's last trial ends: Tune's own handler only ends
+    # the phase, which then looks complete. Python's KeyboardInterrupt reaches the driver, which keeps every
+    # recorded trial and exits 130.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    if address is None:
+        # The embedded Ray always authenticates: without RAY_AUTH_MODE (an opt-out left in the environment is
+        # dropped), ray.init turns token authentication on for a new local Ray and makes ~/.ray/auth_token if missing.
+        if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+            del os.environ["RAY_AUTH_MODE"]
+        with single_machine():
+            ray.init(
+                # "local": a new instance even when `ray start` left a cluster running on this machine, which a
+                # bare ray.init() would join (its trials would then land on that cluster's nodes).
+                address="local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                **LOOPBACK_NODE,
+            )
+    else:
+        _check_reachable(address)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except ConnectionError as error:
+            raise ClusterError.unreachable(address, error) from None
+    resources = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+
+
+def _check_reachable(address: str) -> None:
+    """A quick TCP probe of ``host:port``: ray.init would otherwise retry for minutes before failing."""
+    if address == "auto" or address.startswith("ray://") or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return
+    except (OSError, ValueError) as error:
+        raise ClusterError.unreachable(address, error) from None
+
+
+def stop_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+
+def node_label() -> str:
+    """Where this process runs: host, IP and Ray node id (several nodes may share a host and an IP)."""
+    node_id = ray.get_runtime_context().get_node_id()
+    return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}/{node_id[:12]}"
+
+
