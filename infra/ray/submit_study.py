@@ -3,7 +3,8 @@
 `ray submit` copies only this file to the head node and runs it with python, so it imports nothing of the
 project: it runs the installed `sam-study run` (the cluster YAML's setup_commands install it in
 ~/sam-study) from that folder, joined to the running cluster with `--address auto`.
-The same with Ray Jobs: `ray job submit --address http://HEAD:8265 --working-dir . -- sam-study run STUDY.yaml --address auto`.
+The same with Ray Jobs:
+`ray job submit --address http://HEAD:8265 --working-dir . -- sam-study run STUDY.yaml --address auto`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command = shutil.which("sam-study")
     if command is None:
-        print("error: the `sam-study` command is not installed on this node; run the cluster YAML's setup_commands", file=sys.stderr)
+        print(
+            "error: the `sam-study` command is not installed on this node; run the cluster YAML's setup_commands",
+            file=sys.stderr,
+        )
         return 2
     if not PROJECT.is_dir():
         print(

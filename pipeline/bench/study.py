@@ -21,8 +21,8 @@ from typing import Any
 
 from pipeline.results.selection import recorded_time_s
 from pipeline.results.study_results import rows_of
-from pipeline.study.driver import run_study
 from pipeline.spec.study import StudySpecError, load_study
+from pipeline.study.driver import run_study
 
 DEFAULT_STUDY = Path(__file__).resolve().parents[2] / "studies" / "quick.yaml"
 

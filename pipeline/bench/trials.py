@@ -50,8 +50,15 @@ def baseline_rows(seeds: Sequence[int], epochs: int, device: str, lr: float) -> 
         for seed in seeds:
             cfg = TrialConfig.model_validate(
                 dict(
-                    data={"name": "mnist1d"}, model={"preset": preset}, optimizer="sgd", lr=lr, momentum=0.9,
-                    epochs=epochs, schedule="cosine", seed=seed, device=device,
+                    data={"name": "mnist1d"},
+                    model={"preset": preset},
+                    optimizer="sgd",
+                    lr=lr,
+                    momentum=0.9,
+                    epochs=epochs,
+                    schedule="cosine",
+                    seed=seed,
+                    device=device,
                 )
             )
             result = run_trial(cfg)
@@ -85,16 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# Seconds per training epoch on MNIST-1D (MLP, batch 128), on {rows[0]['device']}\n")
         print("| optimizer | passes | s/epoch | ratio to SGD | samples/s |\n|---|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['optimizer']} | {r['passes']:g} | {r['seconds_per_epoch']:.3f} | {r['ratio_to_sgd']:.2f} "
-                  f"| {r['samples_per_second']:.0f} |")
+            print(
+                f"| {r['optimizer']} | {r['passes']:g} | {r['seconds_per_epoch']:.3f} | {r['ratio_to_sgd']:.2f} "
+                f"| {r['samples_per_second']:.0f} |"
+            )
     else:
         rows = baseline_rows(args.seeds, args.epochs or 100, args.device, args.lr)
         print(f"# MNIST-1D baselines: SGD lr {args.lr} momentum 0.9, cosine, {args.epochs or 100} epochs\n")
-        print("| model | seeds | test accuracy, last epoch | test accuracy, best-validation-loss checkpoint | published |")
+        print(
+            "| model | seeds | test accuracy, last epoch | test accuracy, best-validation-loss checkpoint | published |"
+        )
         print("|---|---|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['model']} | {r['seeds']} | {r['final_test_accuracy_mean']:.3f} ± {r['final_test_accuracy_std']:.3f} "
-                  f"| {r['test_accuracy_mean']:.3f} ± {r['test_accuracy_std']:.3f} | {r['published']:.2f} |")
+            print(
+                f"| {r['model']} | {r['seeds']} "
+                f"| {r['final_test_accuracy_mean']:.3f} ± {r['final_test_accuracy_std']:.3f} "
+                f"| {r['test_accuracy_mean']:.3f} ± {r['test_accuracy_std']:.3f} | {r['published']:.2f} |"
+            )
     return 0
 
 

@@ -24,7 +24,8 @@ class _Progress(TrialCallbacks):
         filled = round(BAR_WIDTH * done / self.epochs)
         rho = f"  rho {record.rho:.4f}" if record.rho is not None else ""
         print(
-            f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] epoch {done}/{self.epochs}  train loss {record.train_loss:.4f}"
+            f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] epoch {done}/{self.epochs}"
+            f"  train loss {record.train_loss:.4f}"
             f"  val loss {record.val_loss:.4f}  val acc {record.val_accuracy:.4f}  lr {record.lr:.4g}{rho}"
             f"  {record.seconds:.1f}s",
             file=sys.stderr,

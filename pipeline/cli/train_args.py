@@ -105,7 +105,9 @@ def _strip_optional(annotation: Any) -> Any:
 
 
 def _is_optional(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(
+        annotation
+    )
 
 
 def _hyperparameter_kinds() -> dict[str, Any]:

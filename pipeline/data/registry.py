@@ -14,10 +14,10 @@ import torch
 
 from pipeline.data.cifar import CIFAR_FORMATS, build_cifar, check_cifar
 from pipeline.data.config import DataConfig, DatasetName
-from pipeline.seeding import check_seed, data_stream
 from pipeline.data.shift import shifted_inputs
 from pipeline.data.splits import ArraySplits, DatasetSplits, Split, symmetric_label_noise
 from pipeline.data.tabular import build_digits, build_mnist1d, build_synthetic
+from pipeline.seeding import check_seed, data_stream
 
 Builder = Callable[[DataConfig, np.random.Generator], ArraySplits]
 

@@ -119,7 +119,7 @@ def stratified_partition(labels: np.ndarray, sizes: Sequence[int], rng: np.rando
         # The last part takes whatever is left, so every index lands in exactly one part.
         share = remaining.copy() if k == len(sizes) - 1 else _apportion(remaining, size)
         parts.append(np.sort(np.concatenate(
-            [s[t:t + n] for s, t, n in zip(shuffled, taken, share)] or [np.empty(0, np.int64)]
+            [s[t:t + n] for s, t, n in zip(shuffled, taken, share, strict=False)] or [np.empty(0, np.int64)]
         )).astype(np.int64))
         taken += share
         remaining -= share

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from torch import Tensor, nn
@@ -38,13 +39,13 @@ class MLP(nn.Module):
         widths = (math.prod(input_shape), *hidden)
         self.flatten = nn.Flatten()
         self.hidden = nn.ModuleList(
-            hidden_layer(w_in, w_out, dropout, batchnorm) for w_in, w_out in zip(widths[:-1], widths[1:])
+            hidden_layer(w_in, w_out, dropout, batchnorm) for w_in, w_out in itertools.pairwise(widths)
         )
         self.skips = tuple(residual and i > 0 for i in range(len(hidden)))  # static: no data-dependent branch
         self.head = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.flatten(x)
-        for layer, skip in zip(self.hidden, self.skips):
+        for layer, skip in zip(self.hidden, self.skips, strict=False):
             h = h + layer(h) if skip else layer(h)
         return self.head(h)

@@ -303,7 +303,7 @@ def _differences_figure(analysis: StudyAnalysis):
     return fig, f"Differences from {analysis.reference}", caption
 
 
-# ------------------------------------------------------------------------------------------------ 3. critical difference
+# -------------------------------------------------------------------------------------- 3. critical difference
 
 
 def _cliques(ranks: list[float], cd: float) -> list[tuple[int, int]]:

@@ -34,7 +34,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence
     align = ["---:" if i in right else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render(a: StudyAnalysis, figures: list[FigureFile], skipped: list[SkippedFigure]) -> str:
@@ -149,11 +149,11 @@ def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
             f"seeds for power {s.power:g}",
         ],
         rows,
-        right=tuple(range(1, 11)) + (12,),
+        right=(*tuple(range(1, 11)), 12),
     )
     notes = [f"- {v.method}: {note}" for v in a.comparison.versus_reference for note in v.notes]
     if notes:
-        out += notes + [""]
+        out += [*notes, ""]
     if a.comparison.warnings:
         out += ["Design warnings:", ""] + [f"- {w}" for w in a.comparison.warnings] + [""]
     return out
@@ -340,7 +340,8 @@ def _method(a: StudyAnalysis) -> list[str]:
         f"- **Data and model**: {p.get('data', {}).get('name')} with "
         f"{p.get('model', {}).get('preset') or p.get('model', {}).get('name')}; "
         f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, lr {training.get('lr')} "
-        f"({training.get('schedule')}), momentum {training.get('momentum')}, weight decay {training.get('weight_decay')}."
+        f"({training.get('schedule')}), momentum {training.get('momentum')}, "
+        f"weight decay {training.get('weight_decay')}."
     )
     workers = p.get("workers_per_trial", 1)
     if workers > 1:

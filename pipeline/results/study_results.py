@@ -101,7 +101,9 @@ def rows_of(rows: list[TrialRow], phase: str, method: str | None = None) -> list
 def load_study_results(study_dir: str | Path) -> StudyResults:
     folder = StudyFolder(Path(study_dir))
     if not folder.path.is_dir():
-        raise StudyFolderError(f"{folder.path}: no such study folder; pass OUT/<study>, the folder `sam-study run` wrote")
+        raise StudyFolderError(
+            f"{folder.path}: no such study folder; pass OUT/<study>, the folder `sam-study run` wrote"
+        )
     if not folder.spec.exists():
         raise StudyFolderError(
             f"{folder.spec}: not found, so {folder.path} is not a study folder; pass OUT/<study> as written by "

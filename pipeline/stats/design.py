@@ -47,13 +47,15 @@ def design_warnings(
     elif m > 1 and min(1.0, m * floor) > alpha:
         warnings.append(
             f"with {n} paired seeds and Holm's correction over {m} comparisons, a {sides} Wilcoxon test's "
-            f"smallest adjusted p-value is {m} × {floor:g} = {min(1.0, m * floor):g}, so it can never reject at α = {alpha:g}"
+            f"smallest adjusted p-value is {m} × {floor:g} = {min(1.0, m * floor):g}, so it can never reject at "
+            f"α = {alpha:g}"
         )
     if n < 3:
         tail = alpha / 2 if alternative == "two-sided" else alpha
         crit = stats.t.ppf(1 - tail, n - 1)
         warnings.append(
-            f"with {n} paired seeds the paired t-test has {n - 1} degree of freedom: it needs |t| > {crit:.2f} to reject "
+            f"with {n} paired seeds the paired t-test has {n - 1} degree of freedom: it needs |t| > {crit:.2f} "
+            "to reject "
             f"at α = {alpha:g} ({sides}), so only a huge and very consistent effect can show; use at least 3 seeds"
         )
     return warnings

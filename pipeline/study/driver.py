@@ -178,7 +178,9 @@ def _open(spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, st
         "workers": spec.workers_per_trial,
     }
     progress = Progress(table, tracking, stream)
-    return _Running(spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream)
+    return _Running(
+        spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream
+    )
 
 
 def _tune(study: _Running) -> None:

@@ -34,7 +34,7 @@ class Progress:
         print(f"{phase}: {total} trial(s) to run", file=self.stream, flush=True)
 
     def __call__(self, outcome: TrialOutcome) -> None:
-        if outcome.plan.key in self.table.keys():  # noqa: SIM118 - a TrialsTable, not a dict
+        if outcome.plan.key in self.table.keys():
             return  # a duplicate report of a recorded trial (Ray re-delivers after a driver restart)
         row = trial_row(outcome.plan, outcome, self.provenance)
         try:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -56,7 +57,7 @@ class DataParallel:
 
     # ------------------------------------------------------------------ WorkerSync, for the optimizers
 
-    def no_sync(self) -> ContextManager[Any]:
+    def no_sync(self) -> AbstractContextManager[Any]:
         return self.ddp.no_sync() if self.ddp is not None else contextlib.nullcontext()
 
     def mean_(self, tensors: Sequence[Tensor]) -> None:

@@ -34,11 +34,15 @@ def write_cifar10(root: Path, per_file: int = 12, n_test: int = 10, seed: int = 
     labels, pixels = [], []
     for i in range(1, 6):
         y, x = rng.integers(0, 10, size=per_file), _images(rng, per_file)
-        (folder / f"data_batch_{i}.bin").write_bytes(b"".join(_record_bytes([l], im) for l, im in zip(y, x)))
+        (folder / f"data_batch_{i}.bin").write_bytes(
+            b"".join(_record_bytes([label], im) for label, im in zip(y, x, strict=False))
+        )
         labels.append(y)
         pixels.append(x)
     y_test, x_test = rng.integers(0, 10, size=n_test), _images(rng, n_test)
-    (folder / "test_batch.bin").write_bytes(b"".join(_record_bytes([l], im) for l, im in zip(y_test, x_test)))
+    (folder / "test_batch.bin").write_bytes(
+        b"".join(_record_bytes([label], im) for label, im in zip(y_test, x_test, strict=False))
+    )
     return Written(folder, np.concatenate(labels), np.concatenate(pixels), y_test, x_test)
 
 
@@ -50,7 +54,9 @@ def write_cifar100(root: Path, n_train: int = 60, n_test: int = 10, seed: int = 
     def write(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         fine, x = rng.integers(0, 100, size=n), _images(rng, n)
         coarse = 19 - fine // 5  # deliberately unlike the fine label, so reading the wrong byte shows
-        (folder / name).write_bytes(b"".join(_record_bytes([c, f], im) for c, f, im in zip(coarse, fine, x)))
+        (folder / name).write_bytes(
+            b"".join(_record_bytes([c, f], im) for c, f, im in zip(coarse, fine, x, strict=False))
+        )
         return fine, x
 
     y, x = write("train.bin", n_train)

@@ -14,7 +14,7 @@ from tests.data.cifar_files import write_cifar10, write_cifar100
 
 
 def _records(labels: np.ndarray, pixels: np.ndarray) -> list[tuple[int, bytes]]:
-    return sorted((int(l), p.tobytes()) for l, p in zip(labels, pixels))
+    return sorted((int(label), p.tobytes()) for label, p in zip(labels, pixels, strict=False))
 
 
 @pytest.mark.parametrize("name, write", [("cifar10", write_cifar10), ("cifar100", write_cifar100)])
@@ -76,8 +76,11 @@ def test_shifted_cifar_test_set_and_label_noise(tmp_path: Path):
 
 def test_missing_root_names_it_and_the_expected_layout(tmp_path: Path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(DatasetError, match=rf"CIFAR-10 root {missing} is not a directory; set data.root to a directory "
-                                           r"that holds cifar-10-batches-bin/ with data_batch_1\.bin"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"CIFAR-10 root {missing} is not a directory; set data.root to a directory "
+        r"that holds cifar-10-batches-bin/ with data_batch_1\.bin",
+    ):
         build_dataset(DataConfig(name="cifar10", root=str(missing)), 0)
 
 
@@ -96,22 +99,31 @@ def test_missing_file_names_the_directory_the_file_and_the_expected_set(tmp_path
 def test_the_pickled_python_version_is_pointed_out_not_read(tmp_path: Path):
     (tmp_path / "cifar-100-python").mkdir()
     (tmp_path / "cifar-100-python" / "train").write_bytes(b"\x80\x04not read")
-    with pytest.raises(DatasetError, match=r"missing train\.bin, test\.bin; expected cifar-100-binary/ with train\.bin "
-                                           r"and test\.bin .*found cifar-100-python/, the pickled Python version"):
+    with pytest.raises(
+        DatasetError,
+        match=r"missing train\.bin, test\.bin; expected cifar-100-binary/ with train\.bin "
+        r"and test\.bin .*found cifar-100-python/, the pickled Python version",
+    ):
         build_dataset(DataConfig(name="cifar100", root=str(tmp_path)), 0)
 
 
-@pytest.mark.parametrize("name, write, victim, record", [
-    ("cifar10", write_cifar10, "data_batch_2.bin", 3073),
-    ("cifar100", write_cifar100, "test.bin", 3074),
-])
+@pytest.mark.parametrize(
+    "name, write, victim, record",
+    [
+        ("cifar10", write_cifar10, "data_batch_2.bin", 3073),
+        ("cifar100", write_cifar100, "test.bin", 3074),
+    ],
+)
 def test_truncated_file_names_the_file_and_the_record_size(tmp_path, name, write, victim, record):
     written = write(tmp_path)
     path = written.folder / victim
     path.write_bytes(path.read_bytes()[:-100])
     size = path.stat().st_size
-    with pytest.raises(DatasetError, match=rf"file {path} has {size} bytes, not a positive multiple of the "
-                                           rf"{record}-byte record.*truncated or not the official binary version"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"file {path} has {size} bytes, not a positive multiple of the "
+        rf"{record}-byte record.*truncated or not the official binary version",
+    ):
         build_dataset(DataConfig(name=name, root=str(tmp_path)), 0)
 
 

@@ -37,7 +37,7 @@ def test_stratified_partition_draws_members_from_the_generator():
     a = stratified_partition(labels, [150, 50], np.random.default_rng(5))
     b = stratified_partition(labels, [150, 50], np.random.default_rng(5))
     c = stratified_partition(labels, [150, 50], np.random.default_rng(6))
-    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=False))
     assert not np.array_equal(a[1], c[1])
 
 

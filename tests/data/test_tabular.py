@@ -169,7 +169,7 @@ def test_build_dataset_never_touches_global_random_state():
     for name in ("synthetic", "digits"):
         _build(name, 0, label_noise=0.1, shift_noise_std=0.1, shift_correlation=0.2)
     after = np.random.get_state()
-    assert all(np.array_equal(a, b) for a, b in zip(numpy_state, after))
+    assert all(np.array_equal(a, b) for a, b in zip(numpy_state, after, strict=False))
     assert random.getstate() == python_state and torch.equal(torch.get_rng_state(), torch_state)
     # Regenerated or cached, MNIST-1D gives the same data.
     again = _build("mnist1d", 0, label_noise=0.1, shift_noise_std=0.1, shift_correlation=0.2)

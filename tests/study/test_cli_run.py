@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.results.folder import StudyFolder
 from pipeline.spec.study import load_study
 from pipeline.study.driver import _prepare_folder
 from tests.study.study_files import write_tiny_study
@@ -48,7 +49,7 @@ def test_an_unsupported_tracking_uri_exits_2(tmp_path: Path, capsys: pytest.Capt
 def test_a_folder_of_a_different_study_spec_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = write_tiny_study(tmp_path, trials=4)
     out = tmp_path / "out"
-    _prepare_folder(load_study(study), out / "tiny")  # as a first run would have left it
+    _prepare_folder(load_study(study), StudyFolder(out / "tiny"))  # as a first run would have left it
     write_tiny_study(tmp_path, trials=5)
     assert main(["run", str(study), "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ from pipeline.study import ray_cluster
 
 pytestmark = pytest.mark.slow
 
-import psutil  # Ray ships it (ray/thirdparty_files, on the path once ray is imported)
+import psutil  # noqa: E402 - Ray ships it (ray/thirdparty_files, on the path once ray is imported)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_every_ray_listener_is_on_loopback(embedded_ray: ray_cluster.Cluster) ->
     listening = [c for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.pid in pids]
     assert {names[c.pid] for c in listening} >= {"gcs_server", "raylet"}, "Ray's servers were not found"
     exposed = [f"{names[c.pid]} (pid {c.pid}) on {c.laddr.ip}:{c.laddr.port}" for c in listening]
-    exposed = [e for c, e in zip(listening, exposed) if not _is_loopback(c.laddr.ip)]
+    exposed = [e for c, e in zip(listening, exposed, strict=False) if not _is_loopback(c.laddr.ip)]
     assert not exposed, f"Ray listens beyond loopback: {exposed}"
     assert ray.util.get_node_ip_address() == "127.0.0.1"
 

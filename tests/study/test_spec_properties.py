@@ -50,7 +50,7 @@ def methods(draw: st.DrawFn) -> list[dict[str, Any]]:
     optimizers = draw(st.lists(st.sampled_from(list_optimizers()), min_size=1, max_size=4))
     labels = draw(st.lists(names, min_size=len(optimizers), max_size=len(optimizers), unique=True))
     out = []
-    for label, optimizer in zip(labels, optimizers):
+    for label, optimizer in zip(labels, optimizers, strict=False):
         method: dict[str, Any] = {"name": label, "optimizer": optimizer}
         search: dict[str, Any] = {}
         if optimizer != "sgd" and draw(st.booleans()):

@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.study.conftest import free_port
 from tests.study.study_files import (
@@ -105,6 +106,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     check_selection(out / "tiny", table)
     check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table, epochs=EPOCHS)
     assert "| sam (reference) |" in second.stdout  # the summary table
+    check_training_experiment(f"sqlite:///{out / 'mlflow.db'}", second.stdout, local=True)
     # The report, written at the end of the run, and again by `sam-study report` onto the same parent run.
     assert "Against the reference, sam" in (out / "tiny" / "report.md").read_text()
     assert "against the reference sam" in second.stdout
@@ -128,6 +130,21 @@ def test_study_logs_to_a_real_mlflow_server(tmp_path: Path, mlflow_server: str) 
     table = pd.read_parquet(out / "tiny" / "trials.parquet")
     check_table(table)
     check_mlflow(mlflow_server, table, epochs=EPOCHS)
+    check_training_experiment(mlflow_server, done.stdout, local=False)
+
+
+def check_training_experiment(uri: str, stdout: str, *, local: bool) -> None:
+    """The study's experiment is tagged as model training (not GenAI), and the run printed the UI link that opens
+    its parent run in the training view (for a local store, with the command that serves the UI)."""
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
+    [parent] = client.search_runs([experiment.experiment_id], filter_string="tags.role = 'study'")
+    base = "http://127.0.0.1:5000" if local else uri.rstrip("/")
+    link = f"{base}/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}?workflowType=machine_learning"
+    assert link in stdout, stdout[-2000:]
+    if local:
+        assert f"mlflow ui --backend-store-uri {uri} --port 5000" in stdout
 
 
 def test_an_unreachable_tracking_server_fails_before_anything_runs(

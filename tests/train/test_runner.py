@@ -70,9 +70,9 @@ def test_methods_with_the_same_seed_start_from_identical_weights_and_see_identic
     sgd = recorders.pop("sgd")
     assert len(sgd.batches) == 2 * 13  # 3200 examples in batches of 256: 12 full + one of 128
     for other in recorders.values():
-        assert all(torch.equal(a, b) for a, b in zip(sgd.initial, other.initial))
+        assert all(torch.equal(a, b) for a, b in zip(sgd.initial, other.initial, strict=False))
         assert len(other.batches) == len(sgd.batches)
-        assert all(torch.equal(a, b) for a, b in zip(sgd.batches, other.batches))
+        assert all(torch.equal(a, b) for a, b in zip(sgd.batches, other.batches, strict=False))
 
 
 def test_the_test_split_is_never_read_before_the_final_evaluation(monkeypatch):

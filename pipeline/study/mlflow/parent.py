@@ -81,8 +81,8 @@ class StudyTracking:
                 raise
             self.lost = f"could not {what}: {reason(error)}"
             self._warn(
-                f"MLflow at {redact(self.uri)} is unreachable ({self.lost}); the study goes on without it and every trial is "
-                f"kept in trials.parquet; run `sam-study sync-mlflow {self.study_dir}` once it is back"
+                f"MLflow at {redact(self.uri)} is unreachable ({self.lost}); the study goes on without it and every "
+                f"trial is kept in trials.parquet; run `sam-study sync-mlflow {self.study_dir}` once it is back"
             )
 
     def log_study(self, study_file: Path, resolved: dict[str, Any]) -> None:
