@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -161,6 +161,9 @@ class SAMFamilyOptimizer(WrappingOptimizer):
     """Base of SAM, ASAM, MP-SAM, F-SAM and XSAM: the pass protocol and the exact restore."""
 
     rho: float  # the configured radius: what step() uses, and the radius LETS starts from
+    # True when g~ is a gradient taken at theta + rho d_hat (or a weighted mean of such), so that
+    # (g~ - g) / rho approximates H d_hat: LETS's finite_difference option needs that. XSAM's is not one.
+    update_is_perturbed_gradient: ClassVar[bool] = True
 
     def __init__(self, base: Optimizer, defaults: dict[str, Any], foreach: bool | None) -> None:
         if isinstance(base, WrappingOptimizer):

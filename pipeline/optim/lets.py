@@ -28,7 +28,8 @@ class LETS(WrappingOptimizer):
     (``beta = (0.9, 0.999)``, ``eps = 1e-12``, bias-corrected), after which ``rho`` is clipped to
     ``[rho_min, rho_max]``. Then ``inner``'s rule runs with the new ``rho`` and the sensitivity
     ``u_t = -lr * H d_hat`` is stored, with ``H = g~ * g~`` (``diagonal``), ``1`` (``identity``), or
-    ``(g~ - g)/rho`` in place of ``H d_hat`` (``finite_difference``). The radius stays on the device;
+    ``(g~ - g)/rho`` in place of ``H d_hat`` (``finite_difference``, refused for a rule whose update is no
+    gradient at ``theta + rho d_hat``: XSAM). The radius stays on the device;
     :attr:`rho` reads it as a float for logging (one sync per read).
 
     ``step(closure, val_closure)``: ``val_closure`` follows the closure protocol on a validation batch
@@ -56,6 +57,12 @@ class LETS(WrappingOptimizer):
         rho0 = float(inner.rho)
         rho_max = 10.0 * rho0 if rho_max is None else rho_max
         _check_settings(rho0, rho_lr, rho_min, rho_max, hessian, update_every)
+        if hessian == "finite_difference" and not inner.update_is_perturbed_gradient:
+            raise ValueError(
+                f"hessian='finite_difference' does not apply to {type(inner).__name__}: its update gradient is not "
+                "a gradient taken at theta + rho d_hat, so (g~ - g)/rho is no Hessian-vector product; "
+                "use hessian='diagonal' (the default) or hessian='identity'"
+            )
         settings = {"rho_lr": rho_lr, "rho_min": rho_min, "rho_max": rho_max, "hessian": hessian}
         super().__init__(inner, {**settings, "update_every": update_every})
         self.rho_lr = rho_lr

@@ -33,6 +33,9 @@ class MPSAM(SAMFamilyOptimizer):
     Weights are ``1/n``, or with ``adaptive`` ``max(0, L_i - L_0)`` normalised to sum 1, falling back to
     ``1/n`` when all are 0 (a deliberate deviation: the notebook's update would be zero there).
 
+    Under LETS it reports ``sum_i w_i eps_i`` (``rho * d_hat``), the weighted mean of its perturbations with
+    the update's weights, formed only when LETS asks for it.
+
     ``generator=None`` makes a private generator seeded once from the global RNG, so that the draws are
     reproducible and its state travels in ``state_dict``.
     """
@@ -78,7 +81,7 @@ class MPSAM(SAMFamilyOptimizer):
         self.mean_over_workers_(update)
         for p, u in zip(params, update):
             p.grad = u
-        return lambda: perturbations[-1]
+        return lambda: self._displacement(perturbations, passes)
 
     def _perturbed_passes(
         self, closure: Closure, clean_loss: Tensor, params: list[Tensor], perturbations: list[list[Tensor]]
@@ -109,6 +112,20 @@ class MPSAM(SAMFamilyOptimizer):
                 ops.add_(grad_sum, g_i, self.foreach)
         assert grad_sum is not None
         return _Passes(grad_sum, weighted_sum, cs, c_total)
+
+    def _displacement(self, perturbations: list[list[Tensor]], passes: _Passes) -> list[Tensor]:
+        """``sum_i w_i eps_i``, with the weights of the update ``sum_i w_i g_i``: each ``g_i`` moves with its own
+        ``eps_i``, so this is the ``rho * d_hat`` whose sensitivity LETS needs (not the last ``eps_i`` alone)."""
+        foreach = self.foreach
+        eps_sum = ops.clone(perturbations[0], foreach)
+        for e in perturbations[1:]:
+            ops.add_(eps_sum, e, foreach)
+        weighted_sum = None
+        if self.adaptive:
+            weighted_sum = ops.scale(perturbations[0], passes.cs[0], foreach)
+            for e, c in zip(perturbations[1:], passes.cs[1:]):
+                ops.add_(weighted_sum, ops.scale(e, c, foreach), foreach)
+        return self._weighted_mean(eps_sum, weighted_sum, passes.c_total)
 
     def _weighted_mean(
         self, plain_sum: list[Tensor], weighted_sum: list[Tensor] | None, c_total: Tensor

@@ -30,6 +30,9 @@ class XSAM(SAMFamilyOptimizer):
     ``alpha*`` stays on the device: choosing it needs no host sync.
     """
 
+    # ||g_k|| s(alpha) is no gradient at theta + rho d_hat, so (g~ - g)/rho is no Hessian-vector product.
+    update_is_perturbed_gradient = False
+
     def __init__(
         self,
         base: Optimizer,
