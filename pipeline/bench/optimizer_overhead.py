@@ -11,9 +11,10 @@ to a synchronised device. For each model and optimizer the benchmark reports
 
 The project's target is ``ratio_per_pass <= 1.10`` for every optimizer except XSAM's
 search steps (its forward-only alpha probes are not counted in ``passes``). XSAM is
-therefore measured twice: ordinary steps (``search_every`` so large that no timed step
-searches, as between the once-per-epoch searches in training) and search steps (a
-separate instance with ``search_every=1``).
+therefore measured twice: ordinary steps (the hyperparameters the trainer sets by the
+epoch are set for one epoch longer than the run, so that no timed step searches, as
+between the once-per-epoch searches in training) and search steps (a separate instance
+with one step per epoch).
 
 The benchmark also carries its own per-parameter-loop SAM, written in the shape of the
 widely used PyTorch reference code (``davda54/sam``), and reports our SAM's speed-up
@@ -56,7 +57,9 @@ from pipeline.optim import (
     create_optimizer,
     list_optimizers,
     passes_per_step,
+    trainer_hyperparameters,
 )
+from pipeline.optim.xsam import DEFAULT_ALPHA_GRID
 
 TARGET_RATIO_PER_PASS = 1.10
 """Upper bound on ``ratio / passes`` that every optimizer except XSAM's search steps must meet."""
@@ -71,11 +74,9 @@ LR = 1e-3
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 
-# XSAM's alpha grid, passed explicitly so that the number of forward-only probes per
-# search step is known here (it is the documented default).
-XSAM_ALPHA_GRID: tuple[float, ...] = tuple(i / 10 for i in range(21))
-# search_every for XSAM's ordinary-step measurement: only step 0 (a warm-up step) searches.
-XSAM_NO_SEARCH_EVERY = 10**9
+# Steps per epoch for what the trainer sets by the epoch (XSAM's alpha search on an epoch's first step): one
+# epoch longer than any run, so that only step 0 (a warm-up step) searches.
+ONE_LONG_EPOCH = 10**9
 
 LOOP_SAM_LABEL = "sam-loop (reference shape)"
 XSAM_SEARCH_LABEL = "xsam [search step]"
@@ -289,44 +290,28 @@ class Variant:
     label: str
     registry_name: str | None  # None: the benchmark's LoopSAM
     kind: str
-    search_every: int | None = None  # XSAM-based only
+    steps_per_epoch: int = ONE_LONG_EPOCH  # 1 for XSAM's search steps: every step starts an epoch
 
 
 def _variants(names: Sequence[str]) -> list[Variant]:
     variants: list[Variant] = []
     for name in names:
-        if name == "sgd":
-            variants.append(Variant(name, name, KIND_BASELINE))
-        elif _inner_name(name) == "xsam":
-            variants.append(Variant(name, name, KIND_ORDINARY, search_every=XSAM_NO_SEARCH_EVERY))
-        else:
-            variants.append(Variant(name, name, KIND_ORDINARY))
+        variants.append(Variant(name, name, KIND_BASELINE if name == "sgd" else KIND_ORDINARY))
         if name == "xsam":
-            variants.append(Variant(XSAM_SEARCH_LABEL, "xsam", KIND_SEARCH, search_every=1))
+            variants.append(Variant(XSAM_SEARCH_LABEL, "xsam", KIND_SEARCH, steps_per_epoch=1))
     if "sam" in names:
         variants.append(Variant(LOOP_SAM_LABEL, None, KIND_REFERENCE))
     return variants
 
 
-def _inner_name(name: str) -> str:
-    return name.removeprefix("lets-")
-
-
-def _pass_hparams(variant: Variant) -> dict[str, object]:
-    """The hyperparameters that decide the number of passes (the registry defaults otherwise)."""
-    if variant.search_every is None:
-        return {}
-    return {"search_every": variant.search_every, "alpha_grid": list(XSAM_ALPHA_GRID)}
-
-
 def _passes(variant: Variant) -> float:
     if variant.registry_name is None:
         return 2.0
-    return float(passes_per_step(variant.registry_name, **_pass_hparams(variant)))
+    return float(passes_per_step(variant.registry_name))
 
 
 def _forward_probes(variant: Variant) -> int:
-    return len(XSAM_ALPHA_GRID) if variant.kind == KIND_SEARCH else 0
+    return len(DEFAULT_ALPHA_GRID) if variant.kind == KIND_SEARCH else 0
 
 
 @dataclass
@@ -351,9 +336,10 @@ def _make_instance(
         base = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         optimizer: torch.optim.Optimizer = LoopSAM(base, model)
     else:
-        hparams = _pass_hparams(variant)
-        if _inner_name(variant.registry_name) == "mpsam":
-            hparams["generator"] = torch.Generator(device=device).manual_seed(seed)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        hparams = trainer_hyperparameters(
+            variant.registry_name, steps_per_epoch=variant.steps_per_epoch, generator=generator
+        )
         optimizer = create_optimizer(
             variant.registry_name,
             model.parameters(),

@@ -12,6 +12,7 @@ import torch
 
 from pipeline.bench import optimizer_overhead as ob
 from pipeline.optim import bn_update_once_per_step, create_optimizer, list_optimizers, passes_per_step
+from pipeline.optim.xsam import DEFAULT_ALPHA_GRID
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_passes_match_the_registry(quick_run: tuple[str, dict]) -> None:
             assert row["passes"] == 2  # the loop SAM
         else:
             assert row["passes"] == pytest.approx(passes_per_step(row["registry_name"]))
-        assert row["forward_probes"] == (len(ob.XSAM_ALPHA_GRID) if row["kind"] == "search" else 0)
+        assert row["forward_probes"] == (len(DEFAULT_ALPHA_GRID) if row["kind"] == "search" else 0)
 
 
 def test_ratios_are_finite_and_positive(quick_run: tuple[str, dict]) -> None:
