@@ -1,7 +1,7 @@
 """The SAM optimizer family as torch optimizers: SAM, ASAM, MP-SAM, F-SAM, XSAM, and LETS over any of them.
 
 Each variant wraps an already-built base optimizer and shares its param groups; the exact rules are
-specified in ALGORITHMS.md. This package imports torch only, never the rest of ``pipeline``.
+specified in docs/algorithms.md. This package imports torch only, never the rest of ``pipeline``.
 """
 
 from pipeline.optim.asam import ASAM

@@ -1,6 +1,6 @@
 """LETS: learning the perturbation radius (Wang, Jiang, Fu, Zhang, 2024).
 
-No official code exists; this follows the project's own specification in ALGORITHMS.md: the radius is
+No official code exists; this follows the project's own specification in docs/algorithms.md: the radius is
 an upper-level variable learned by minimising ``F(rho) = 1/2 (L_val - L_train)^2`` with a hypergradient
 through a one-step sensitivity ``u = d theta_{t+1} / d rho`` and a diagonal Hessian approximation.
 """

@@ -1,6 +1,6 @@
 """Independent reference implementations of the SAM-family update rules.
 
-Written from ``/work/shared/ALGORITHMS.md`` (the spec) and the interface notes for
+Written from ``docs/algorithms.md`` (the spec) and the interface notes for
 the details the spec leaves open. Nothing here imports or mirrors ``pipeline.optim``:
 the point is to have a second, plainly written implementation to compare against.
 
