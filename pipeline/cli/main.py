@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 BENCHMARKS = {
-    "optimizers": "pipeline.bench.optimizer_overhead",
+    "optimizers": "pipeline.bench.optimizers",
     "trials": "pipeline.bench.trials",
     "study": "pipeline.bench.study",
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
-import inspect
 import types
 import typing
 from typing import Any, Literal
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 
 from pipeline.data import DataConfig, SyntheticConfig, list_datasets
 from pipeline.models import ModelConfig, list_models
-from pipeline.optim import LETS, REGISTRY, list_optimizers
+from pipeline.optim import hyperparameter_types, list_optimizers
 from pipeline.train.config import TrialConfig
 
 # TrialConfig fields that the flags below set differently.
@@ -111,13 +110,9 @@ def _is_optional(annotation: Any) -> bool:
 
 
 def _hyperparameter_kinds() -> dict[str, Any]:
-    """Every hyperparameter some registry optimizer takes, with the type its constructor declares."""
+    """Every hyperparameter a user may set for some registry optimizer, with the type its constructor declares."""
     kinds: dict[str, Any] = {}
-    classes = {v.rule for v in REGISTRY.values() if v.rule is not None} | {LETS}
-    for cls in classes:
-        hints = typing.get_type_hints(cls.__init__)
-        for name in inspect.signature(cls).parameters:
-            if name in ("base", "inner", "foreach", "generator", "search_every"):
-                continue
-            kinds.setdefault(name, hints.get(name, str))
+    for optimizer in list_optimizers():
+        for name, kind in hyperparameter_types(optimizer).items():
+            kinds.setdefault(name, kind)
     return dict(sorted(kinds.items()))

@@ -1,7 +1,7 @@
 """The SAM optimizer family as torch optimizers: SAM, ASAM, MP-SAM, F-SAM, XSAM, and LETS over any of them.
 
 Each variant wraps an already-built base optimizer and shares its param groups; the exact rules are
-specified in ALGORITHMS.md. This package imports torch only, never the rest of ``pipeline``.
+specified in docs/algorithms.md. This package imports torch only, never the rest of ``pipeline``.
 """
 
 from pipeline.optim.asam import ASAM
@@ -12,13 +12,20 @@ from pipeline.optim.lets import LETS
 from pipeline.optim.mpsam import MPSAM
 from pipeline.optim.registry import (
     REGISTRY,
+    TRAINER_SET,
     base_optimizer,
     create_optimizer,
     default_hyperparameters,
+    description,
     get_variant,
     hyperparameter_names,
+    hyperparameter_types,
+    inner_of,
+    learns_rho,
     list_optimizers,
     passes_per_step,
+    set_by_trainer,
+    trainer_hyperparameters,
     validate_hyperparameters,
 )
 from pipeline.optim.sam import SAM
@@ -31,16 +38,23 @@ __all__ = [
     "MPSAM",
     "REGISTRY",
     "SAM",
-    "SAMFamilyOptimizer",
+    "TRAINER_SET",
     "XSAM",
+    "SAMFamilyOptimizer",
     "base_optimizer",
     "bn_update_once_per_step",
     "create_optimizer",
     "default_hyperparameters",
+    "description",
     "get_variant",
     "hyperparameter_names",
+    "hyperparameter_types",
+    "inner_of",
+    "learns_rho",
     "list_optimizers",
     "passes_per_step",
     "running_stats_frozen",
+    "set_by_trainer",
+    "trainer_hyperparameters",
     "validate_hyperparameters",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 from torch.optim import Optimizer
 
-from pipeline.optim.base import Closure, SAMFamilyOptimizer, check_positive
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive
 
 
 class ASAM(SAMFamilyOptimizer):
@@ -18,11 +18,14 @@ class ASAM(SAMFamilyOptimizer):
         check_positive("rho", rho)
         if not eta >= 0:
             raise ValueError(f"eta must be >= 0, got eta={eta!r}")
-        super().__init__(base, dict(rho=rho, eta=eta), foreach)
-        self.rho: float | Tensor = rho
+        super().__init__(base, {"rho": rho, "eta": eta}, foreach)
+        self.rho = rho
         self.eta = eta
 
-    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
+    def _compute_update(
+        self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float
+    ) -> Displacement:
         grads = [p.grad for p in params]
-        e = self.ascent_perturbation(params, grads, self.rho, adaptive=True, eta=self.eta)
+        e = self.ascent_perturbation(params, grads, rho, adaptive=True, eta=self.eta)
         self.two_pass_update(closure, params, e)
+        return lambda: e

@@ -5,12 +5,15 @@ A SAM-family optimizer wraps an already-built *base* optimizer (Composer's patte
 perturbation. One step is
 
 1. the clean pass (``closure()`` with grad enabled) giving ``L`` and ``g``;
-2. the variant's rule (:meth:`SAMFamilyOptimizer._compute_update`), which may call the closure again at
-   perturbed points, always restores the parameters bit for bit from a saved copy (also when a closure
-   raises), and leaves the update gradient in ``.grad``;
-3. ``base.step()``.
+2. the variant's rule at a radius ``rho`` (:meth:`SAMFamilyOptimizer.compute_update`), which may call the
+   closure again at perturbed points, always restores the parameters bit for bit from a saved copy (also
+   when a closure raises), leaves the update gradient ``g~`` in ``.grad`` and returns the displacement
+   ``rho * d_hat`` its update was taken along (built only when asked for);
+3. ``base.step()`` (:meth:`SAMFamilyOptimizer.finish_step`).
 
-LETS drives steps 1-3 itself, so that its radius update sits between the clean pass and the rule.
+LETS drives steps 1-3 itself through these public methods, so that its radius update sits between the clean
+pass and the rule: it passes its learned radius to ``compute_update`` and reads ``d_hat`` from what that
+returns. Nothing of the rule is set or read from outside.
 
 Data-parallel training (DDP, one worker per device) sets ``workers`` (a :class:`WorkerSync`). Every pass
 says which gradients it needs: ``sync="always"`` (the update of SAM, ASAM, F-SAM: DDP all-reduces it during
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ContextManager, Protocol
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -32,6 +36,12 @@ from torch.optim import Optimizer
 from pipeline.optim import _tensor_ops as ops
 
 Closure = Callable[[], Tensor]
+
+Displacement = Callable[[], list[Tensor]]
+"""What :meth:`SAMFamilyOptimizer.compute_update` returns: called, it gives ``rho * d_hat``, one tensor per
+participating parameter, the displacement from the clean point along which the step's update was taken
+(docs/algorithms.md, LETS, "Which d_hat each inner rule reports"). A callable, so that a rule whose
+``d_hat`` costs work to form (MP-SAM's weighted mean) does that work only for a caller that asks (LETS)."""
 
 
 def check_positive(name: str, value: float) -> None:
@@ -150,6 +160,11 @@ class WrappingOptimizer(Optimizer):
 class SAMFamilyOptimizer(WrappingOptimizer):
     """Base of SAM, ASAM, MP-SAM, F-SAM and XSAM: the pass protocol and the exact restore."""
 
+    rho: float  # the configured radius: what step() uses, and the radius LETS starts from
+    # True when g~ is a gradient taken at theta + rho d_hat (or a weighted mean of such), so that
+    # (g~ - g) / rho approximates H d_hat: LETS's finite_difference option needs that. XSAM's is not one.
+    update_is_perturbed_gradient: ClassVar[bool] = True
+
     def __init__(self, base: Optimizer, defaults: dict[str, Any], foreach: bool | None) -> None:
         if isinstance(base, WrappingOptimizer):
             raise TypeError(
@@ -160,9 +175,6 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         self.foreach = True if foreach is None else bool(foreach)
         # Context managers entered around every extra pass and probe (see batchnorm.py).
         self.extra_pass_contexts: list[Callable[[], ContextManager[Any]]] = []
-        # Set by LETS: keep the last perturbation (theta_perturbed - theta) of each step for it.
-        self.keep_perturbation = False
-        self.last_perturbation: list[Tensor] | None = None
         # Set by data-parallel training; None on one device, where every sync below is a no-op.
         self.workers: WorkerSync | None = None
 
@@ -180,9 +192,21 @@ class SAMFamilyOptimizer(WrappingOptimizer):
             )
         loss = self.clean_pass(closure)
         params = self.participating_params()
-        self._compute_update(closure, loss, params)
+        self._compute_update(closure, loss, params, self.rho)
         self.finish_step()
         return loss
+
+    @torch.no_grad()
+    def compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float) -> Displacement:
+        """The variant's rule at radius ``rho``, for a wrapper that drives the step itself (LETS).
+
+        Call it between :meth:`clean_pass` (whose ``loss`` and gradients it uses; ``params`` from
+        :meth:`participating_params`) and :meth:`finish_step`. ``rho`` is a float or a 0-dim tensor on the
+        parameters' device (no host sync either way); the rule's own ``rho`` attribute is not read or changed.
+        On return the parameters are clean bit for bit and each of ``params`` holds the update gradient ``g~``
+        in ``.grad``. Returns the :data:`Displacement` ``rho * d_hat`` of the update.
+        """
+        return self._compute_update(closure, loss, params, rho)
 
     def clean_pass(self, closure: Closure) -> Tensor:
         """The pass at the clean point; its gradient shapes the perturbation, so it syncs only under global."""
@@ -245,13 +269,11 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         self.base.step()
         self.step_count += 1
 
-    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
-        """The variant's rule. On return the parameters are clean and ``.grad`` holds the update."""
+    def _compute_update(
+        self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float
+    ) -> Displacement:
+        """Each variant's rule, as :meth:`compute_update` describes it (called under ``torch.no_grad``)."""
         raise NotImplementedError
-
-    def _remember(self, perturbation: list[Tensor]) -> None:
-        if self.keep_perturbation:
-            self.last_perturbation = perturbation
 
     def ascent_perturbation(
         self, params: Sequence[Tensor], d: Sequence[Tensor], rho: Tensor | float, *, adaptive: bool, eta: float = 0.0
@@ -267,7 +289,6 @@ class SAMFamilyOptimizer(WrappingOptimizer):
 
     def two_pass_update(self, closure: Closure, params: list[Tensor], e: list[Tensor]) -> None:
         """SAM's second half: the pass at ``theta + e``, the restore, ``g~`` left in ``.grad``."""
-        self._remember(e)
         clean = ops.clone(params, self.foreach)
         with self.perturbed(params, clean, e):
             self.extra_pass(closure)

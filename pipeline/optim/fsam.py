@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from pipeline.optim import _tensor_ops as ops
-from pipeline.optim.base import Closure, SAMFamilyOptimizer, check_positive, check_unit_interval
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive, check_unit_interval
 
 EMA_KEY = "grad_ema"
 
@@ -33,16 +33,19 @@ class FSAM(SAMFamilyOptimizer):
         check_positive("rho", rho)
         check_unit_interval("sigma", sigma)
         check_unit_interval("lmbda", lmbda)
-        super().__init__(base, dict(rho=rho, sigma=sigma, lmbda=lmbda, adaptive=adaptive), foreach)
-        self.rho: float | Tensor = rho
+        super().__init__(base, {"rho": rho, "sigma": sigma, "lmbda": lmbda, "adaptive": adaptive}, foreach)
+        self.rho = rho
         self.sigma = sigma
         self.lmbda = lmbda
         self.adaptive = adaptive
 
-    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
+    def _compute_update(
+        self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float
+    ) -> Displacement:
         d = self._direction_and_update_ema(params)
-        e = self.ascent_perturbation(params, d, self.rho, adaptive=self.adaptive)
+        e = self.ascent_perturbation(params, d, rho, adaptive=self.adaptive)
         self.two_pass_update(closure, params, e)
+        return lambda: e
 
     def _direction_and_update_ema(self, params: list[Tensor]) -> list[Tensor]:
         seen = [p for p in params if EMA_KEY in self.state[p]]

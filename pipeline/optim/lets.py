@@ -1,6 +1,6 @@
 """LETS: learning the perturbation radius (Wang, Jiang, Fu, Zhang, 2024).
 
-No official code exists; this follows the project's own specification in ALGORITHMS.md: the radius is
+No official code exists; this follows the project's own specification in docs/algorithms.md: the radius is
 an upper-level variable learned by minimising ``F(rho) = 1/2 (L_val - L_train)^2`` with a hypergradient
 through a one-step sensitivity ``u = d theta_{t+1} / d rho`` and a diagonal Hessian approximation.
 """
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from pipeline.optim import _tensor_ops as ops
-from pipeline.optim.base import Closure, SAMFamilyOptimizer, WrappingOptimizer, check_positive
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, WrappingOptimizer, check_positive
 
 HESSIANS = ("diagonal", "finite_difference", "identity")
 SENSITIVITY_KEY = "rho_sensitivity"
@@ -28,11 +28,17 @@ class LETS(WrappingOptimizer):
     (``beta = (0.9, 0.999)``, ``eps = 1e-12``, bias-corrected), after which ``rho`` is clipped to
     ``[rho_min, rho_max]``. Then ``inner``'s rule runs with the new ``rho`` and the sensitivity
     ``u_t = -lr * H d_hat`` is stored, with ``H = g~ * g~`` (``diagonal``), ``1`` (``identity``), or
-    ``(g~ - g)/rho`` in place of ``H d_hat`` (``finite_difference``). The radius stays on the device;
+    ``(g~ - g)/rho`` in place of ``H d_hat`` (``finite_difference``, refused for a rule whose update is no
+    gradient at ``theta + rho d_hat``: XSAM). The radius stays on the device;
     :attr:`rho` reads it as a float for logging (one sync per read).
 
     ``step(closure, val_closure)``: ``val_closure`` follows the closure protocol on a validation batch
     (the trainer cycles through the validation split, never the test split).
+
+    What LETS asks of ``inner`` is its public pass protocol only: ``clean_pass``, ``participating_params``,
+    ``extra_pass`` (the validation pass), ``compute_update(closure, loss, params, rho)`` with the learned
+    ``rho``, which returns the displacement ``e = rho * d_hat`` of the update, and ``finish_step``. The rule's
+    own ``rho`` is the starting radius and is never changed.
     """
 
     def __init__(
@@ -50,20 +56,15 @@ class LETS(WrappingOptimizer):
             )
         rho0 = float(inner.rho)
         rho_max = 10.0 * rho0 if rho_max is None else rho_max
-        check_positive("rho_lr", rho_lr)
-        check_positive("rho_min", rho_min)
-        check_positive("rho_max", rho_max)
-        if rho_min > rho_max:
-            raise ValueError(f"rho_min ({rho_min!r}) must not exceed rho_max ({rho_max!r})")
-        if not rho_min <= rho0 <= rho_max:
-            raise ValueError(f"the inner optimizer's rho ({rho0!r}) must lie in [rho_min, rho_max] = [{rho_min}, {rho_max}]")
-        if hessian not in HESSIANS:
-            raise ValueError(f"unknown hessian {hessian!r}; expected one of {', '.join(HESSIANS)}")
-        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
-            raise ValueError(f"update_every must be an integer >= 1, got update_every={update_every!r}")
-        super().__init__(
-            inner, dict(rho_lr=rho_lr, rho_min=rho_min, rho_max=rho_max, hessian=hessian, update_every=update_every)
-        )
+        _check_settings(rho0, rho_lr, rho_min, rho_max, hessian, update_every)
+        if hessian == "finite_difference" and not inner.update_is_perturbed_gradient:
+            raise ValueError(
+                f"hessian='finite_difference' does not apply to {type(inner).__name__}: its update gradient is not "
+                "a gradient taken at theta + rho d_hat, so (g~ - g)/rho is no Hessian-vector product; "
+                "use hessian='diagonal' (the default) or hessian='identity'"
+            )
+        settings = {"rho_lr": rho_lr, "rho_min": rho_min, "rho_max": rho_max, "hessian": hessian}
+        super().__init__(inner, {**settings, "update_every": update_every})
         self.rho_lr = rho_lr
         self.rho_min = rho_min
         self.rho_max = rho_max
@@ -76,8 +77,6 @@ class LETS(WrappingOptimizer):
         self._adam_m = torch.zeros((), dtype=torch.float64, device=device)
         self._adam_v = torch.zeros((), dtype=torch.float64, device=device)
         self.rho_updates = 0
-        inner.rho = self._rho
-        inner.keep_perturbation = True
 
     @property
     def inner(self) -> SAMFamilyOptimizer:
@@ -94,7 +93,9 @@ class LETS(WrappingOptimizer):
         return self._rho
 
     @torch.no_grad()
-    def step(self, closure: Closure | None = None, val_closure: Closure | None = None) -> Tensor:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, val_closure: Closure | None = None
+    ) -> Tensor:
         if closure is None or val_closure is None:
             raise ValueError(
                 "LETS.step needs closure (a training batch) and val_closure (a validation batch), "
@@ -110,9 +111,8 @@ class LETS(WrappingOptimizer):
             for p, g in zip(params, clean_grads):
                 p.grad = g
             self._update_rho(loss.detach(), val_loss.detach(), params, clean_grads, val_grads)
-        inner.rho = self._rho
-        inner._compute_update(closure, loss, params)
-        self._store_sensitivity(params, clean_grads)
+        displacement = inner.compute_update(closure, loss, params, self._rho)
+        self._store_sensitivity(params, clean_grads, displacement)
         inner.finish_step()
         self.step_count += 1
         return loss
@@ -126,7 +126,8 @@ class LETS(WrappingOptimizer):
             return
         inner = self.inner
         diff = ops.sub([val_grads[i] for i in keep], [grads[i] for i in keep], inner.foreach)
-        h = (val_loss - loss).to(torch.float64) * ops.dot(diff, [u[i] for i in keep], self.inner.foreach).to(torch.float64)
+        inner_product = ops.dot(diff, [u[i] for i in keep], inner.foreach).to(torch.float64)
+        h = (val_loss - loss).to(torch.float64) * inner_product
         # Data-parallel: the mean of the workers' hypergradients keeps rho identical on every worker (and under
         # the global perturbation it is exactly the one-device hypergradient of the whole batch).
         h = h.clone()
@@ -142,12 +143,11 @@ class LETS(WrappingOptimizer):
         self._rho = torch.exp(log_rho).clamp(self.rho_min, self.rho_max)
         self._log_rho = torch.log(self._rho)
 
-    def _store_sensitivity(self, params: list[Tensor], clean_grads: list[Tensor]) -> None:
-        """``u_t = -lr * H d_hat`` per parameter group, with ``d_hat = e / rho``."""
+    def _store_sensitivity(self, params: list[Tensor], clean_grads: list[Tensor], displacement: Displacement) -> None:
+        """``u_t = -lr * H d_hat`` per parameter group, with ``d_hat = e / rho`` (``e``: the rule's displacement)."""
         inner = self.inner
-        e = inner.last_perturbation
-        inner.last_perturbation = None
-        assert e is not None, "the inner optimizer did not record its perturbation"
+        # finite_difference needs no d_hat: MP-SAM's weighted mean of perturbations is then never formed.
+        e = displacement() if self.hessian != "finite_difference" else []
         index = {p: i for i, p in enumerate(params)}
         foreach = inner.foreach
         for group in self.param_groups:
@@ -184,6 +184,21 @@ class LETS(WrappingOptimizer):
         self._adam_m = own["adam_m"].detach().to(device, torch.float64).clone()
         self._adam_v = own["adam_v"].detach().to(device, torch.float64).clone()
         self.rho_updates = int(own["rho_updates"])
-        self.inner.rho = self._rho
 
 
+def _check_settings(
+    rho0: float, rho_lr: float, rho_min: float, rho_max: float, hessian: str, update_every: int
+) -> None:
+    check_positive("rho_lr", rho_lr)
+    check_positive("rho_min", rho_min)
+    check_positive("rho_max", rho_max)
+    if rho_min > rho_max:
+        raise ValueError(f"rho_min ({rho_min!r}) must not exceed rho_max ({rho_max!r})")
+    if not rho_min <= rho0 <= rho_max:
+        raise ValueError(
+            f"the inner optimizer's rho ({rho0!r}) must lie in [rho_min, rho_max] = [{rho_min}, {rho_max}]"
+        )
+    if hessian not in HESSIANS:
+        raise ValueError(f"unknown hessian {hessian!r}; expected one of {', '.join(HESSIANS)}")
+    if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+        raise ValueError(f"update_every must be an integer >= 1, got update_every={update_every!r}")

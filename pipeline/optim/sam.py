@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 from torch.optim import Optimizer
 
-from pipeline.optim.base import Closure, SAMFamilyOptimizer, check_positive
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive
 
 
 class SAM(SAMFamilyOptimizer):
@@ -18,10 +18,13 @@ class SAM(SAMFamilyOptimizer):
 
     def __init__(self, base: Optimizer, rho: float = 0.05, foreach: bool | None = None) -> None:
         check_positive("rho", rho)
-        super().__init__(base, dict(rho=rho), foreach)
-        self.rho: float | Tensor = rho
+        super().__init__(base, {"rho": rho}, foreach)
+        self.rho = rho
 
-    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
+    def _compute_update(
+        self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float
+    ) -> Displacement:
         grads = [p.grad for p in params]
-        e = self.ascent_perturbation(params, grads, self.rho, adaptive=False)
+        e = self.ascent_perturbation(params, grads, rho, adaptive=False)
         self.two_pass_update(closure, params, e)
+        return lambda: e

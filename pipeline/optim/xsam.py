@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from pipeline.optim import _tensor_ops as ops
-from pipeline.optim.base import Closure, SAMFamilyOptimizer, check_positive
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive
 
 DEFAULT_ALPHA_GRID = tuple(i / 10 for i in range(21))  # {0, 0.1, ..., 2.0}
 SMALL_SIN = 1e-8
@@ -29,6 +29,9 @@ class XSAM(SAMFamilyOptimizer):
     ``steps + 1`` passes per step, plus ``len(alpha_grid)`` forward-only probes on search steps.
     ``alpha*`` stays on the device: choosing it needs no host sync.
     """
+
+    # ||g_k|| s(alpha) is no gradient at theta + rho d_hat, so (g~ - g)/rho is no Hessian-vector product.
+    update_is_perturbed_gradient = False
 
     def __init__(
         self,
@@ -52,12 +55,9 @@ class XSAM(SAMFamilyOptimizer):
         grid = tuple(float(a) for a in (DEFAULT_ALPHA_GRID if alpha_grid is None else alpha_grid))
         if not grid:
             raise ValueError("alpha_grid must hold at least one value, got an empty grid")
-        super().__init__(
-            base,
-            dict(rho=rho, rho_max=rho_max, steps=steps, dynamic=dynamic, alpha=alpha, search_every=search_every),
-            foreach,
-        )
-        self.rho: float | Tensor = rho
+        settings = {"rho": rho, "rho_max": rho_max, "steps": steps, "dynamic": dynamic, "alpha": alpha}
+        super().__init__(base, {**settings, "search_every": search_every}, foreach)
+        self.rho = rho
         self.rho_max = rho_max
         self.steps = steps
         self.dynamic = dynamic
@@ -68,30 +68,15 @@ class XSAM(SAMFamilyOptimizer):
         # Built once here: a host-to-device copy inside step would synchronise.
         self._grid = torch.tensor(grid, dtype=torch.float64, device=device)
 
-    def _compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor]) -> None:
-        k, rho = self.steps, self.rho
+    def _compute_update(
+        self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float
+    ) -> Displacement:
         rho_max = 2 * rho if self.rho_max is None else self.rho_max
         foreach = self.foreach
         clean = ops.clone(params, foreach)
-        g = [p.grad for p in params]
-        ascent: list[Tensor] | None = None  # theta_k - theta_0, summed from the steps (exact up to rounding)
         try:
-            for _ in range(k):
-                g_norm = ops.global_norm(g, foreach)
-                scale = (rho / k) / (g_norm + ops.EPS)
-                step = ops.scale(g, scale, foreach)
-                ops.add_(params, step, foreach)
-                if ascent is None:
-                    ascent = step
-                else:
-                    ops.add_(ascent, step, foreach)
-                self.extra_pass(closure, sync="global")
-                g = ops.grads_or_zeros(params)
-            assert ascent is not None
-            self._remember(ascent)
+            ascent, ascent_norm, g = self._ascend(closure, params, rho)
             # v0 = ascent / a and v1 = g / b are never built: only their scales enter.
-            # With one ascent step its norm is known, scale * ||g_0||: one sweep over the parameters saved.
-            ascent_norm = scale * g_norm if k == 1 else ops.global_norm(ascent, foreach)
             a = ascent_norm + ops.EPS
             g_norm = ops.global_norm(g, foreach)
             b = g_norm + ops.EPS
@@ -108,6 +93,32 @@ class XSAM(SAMFamilyOptimizer):
             self.mean_over_workers_(g)
         for p, u in zip(params, g):
             p.grad = u
+        return lambda: ascent
+
+    def _ascend(
+        self, closure: Closure, params: list[Tensor], rho: Tensor | float
+    ) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        """``k`` normalised ascent steps of length ``rho / k`` from the clean point, leaving the parameters at
+        ``theta_k``. Returns ``theta_k - theta_0`` (summed from the steps: exact up to rounding), its norm and
+        ``g_k``, the gradient at ``theta_k``."""
+        k, foreach = self.steps, self.foreach
+        g = [p.grad for p in params]
+        ascent: list[Tensor] | None = None
+        for _ in range(k):
+            g_norm = ops.global_norm(g, foreach)
+            scale = (rho / k) / (g_norm + ops.EPS)
+            step = ops.scale(g, scale, foreach)
+            ops.add_(params, step, foreach)
+            if ascent is None:
+                ascent = step
+            else:
+                ops.add_(ascent, step, foreach)
+            self.extra_pass(closure, sync="global")
+            g = ops.grads_or_zeros(params)
+        assert ascent is not None
+        # With one ascent step its norm is known, scale * ||g_0||: one sweep over the parameters saved.
+        ascent_norm = scale * g_norm if k == 1 else ops.global_norm(ascent, foreach)
+        return ascent, ascent_norm, g
 
     def _search_alpha(
         self,

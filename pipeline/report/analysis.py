@@ -16,21 +16,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from pipeline._io import finite_or_none
-from pipeline.optim import get_variant
+from pipeline.optim import inner_of, learns_rho
 from pipeline.results.selection import objective, recorded_time_s
 from pipeline.results.study_results import MetricMatrix, StudyResults, higher_is_better, number
 from pipeline.spec.study import StatisticsSpec
 from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_methods
 from pipeline.stats.corrections import holm
 from pipeline.stats.paired import paired_comparison
-
-
-def learns_rho(optimizer: str) -> bool:  # TODO(merge): the registry's own answer
-    return get_variant(optimizer).learns_rho
-
-
-def inner_rule(optimizer: str) -> str | None:  # TODO(merge): the registry's own answer
-    return optimizer.removeprefix("lets-") if learns_rho(optimizer) else None
 
 CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
@@ -353,7 +345,7 @@ def _tuned_vs_lets(
     cost = {c.method: c for c in costs}
     pairs = []
     for lets in spec.methods:
-        inner = inner_rule(lets.optimizer)
+        inner = inner_of(lets.optimizer)
         if inner is None:
             continue
         tuned = next((m for m in spec.methods if m.optimizer == inner and m.tuned), None)

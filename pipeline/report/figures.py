@@ -20,7 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, learns_rho, seeds_label
+from pipeline.optim import learns_rho
+from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, seeds_label
 
 DPI = 140
 REFERENCE_COLOR = "tab:orange"

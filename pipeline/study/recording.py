@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipeline._io import finite_or_none
-from pipeline.optim import default_hyperparameters
+from pipeline.optim import default_hyperparameters, set_by_trainer
 from pipeline.results.row import VERSION_PREFIX, TrialRow
 from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
@@ -43,9 +43,6 @@ RESULT_SCALARS = (
     "resumed_at_epoch",
 )
 
-
-def set_by_trainer(optimizer: str) -> set[str]:  # TODO(merge): the registry's own answer
-    return {"search_every"}
 
 
 def trial_row(

@@ -62,8 +62,6 @@ class TrialConfig(BaseModel):
 
     @model_validator(mode="after")
     def _hyperparameters_fit_the_optimizer(self) -> TrialConfig:
-        if "search_every" in self.hparams:
-            raise ValueError("hparams.search_every is set by the trainer to the steps per epoch; remove it")
         try:
             validate_hyperparameters(self.optimizer, dict(self.hparams))
         except TypeError as error:  # a value of the wrong type (rho: "x") fails a comparison inside the optimizer
@@ -71,6 +69,6 @@ class TrialConfig(BaseModel):
         return self
 
     def optimizer_kwargs(self) -> dict[str, Any]:
-        return dict(
-            lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, nesterov=self.nesterov, base=self.base
-        )
+        return {
+            "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay, "nesterov": self.nesterov, "base": self.base
+        }

@@ -16,9 +16,10 @@ import resource
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,13 +31,11 @@ from pipeline.data import DatasetSplits, Split, augment_batch, build_dataset
 from pipeline.models import build_model
 from pipeline.optim import (
     LETS,
-    MPSAM,
-    XSAM,
     base_optimizer,
     bn_update_once_per_step,
     create_optimizer,
-    get_variant,
     passes_per_step,
+    trainer_hyperparameters,
 )
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.config import TrialConfig
@@ -155,14 +154,13 @@ class _Trial:
             self.state.rho_trajectory = [self.optimizer.rho]
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
+        """The user's hyperparameters plus what the registry says the trainer sets (steps per epoch, a generator
+        from the trial seed; its purpose is still named "mpsam", so that earlier trials' draws repeat)."""
         cfg = self.cfg
-        hparams: dict[str, Any] = dict(cfg.hparams)
-        rule = get_variant(cfg.optimizer).rule
-        if rule is XSAM:
-            hparams["search_every"] = self.steps_per_epoch  # search on the first step of every epoch
-        if rule is MPSAM:
-            hparams["generator"] = torch.Generator(device=self.device).manual_seed(derive_seed(cfg.seed, "mpsam"))
-        return create_optimizer(cfg.optimizer, self.model.parameters(), **cfg.optimizer_kwargs(), **hparams)
+        generator = torch.Generator(device=self.device).manual_seed(derive_seed(cfg.seed, "mpsam"))
+        trainer_set = trainer_hyperparameters(cfg.optimizer, steps_per_epoch=self.steps_per_epoch, generator=generator)
+        params = self.model.parameters()
+        return create_optimizer(cfg.optimizer, params, **cfg.optimizer_kwargs(), **cfg.hparams, **trainer_set)
 
     # ------------------------------------------------------------------ the loop
 

@@ -1,8 +1,10 @@
-"""Smoke test of the optimizer-overhead benchmark in quick mode (no timing targets asserted)."""
+"""Smoke test of the optimizer-overhead benchmark (pipeline.bench.optimizers) in quick mode (no timing targets
+asserted)."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import math
@@ -10,8 +12,9 @@ import math
 import pytest
 import torch
 
-from pipeline.bench import optimizer_overhead as ob
+from pipeline.bench import optimizers as ob
 from pipeline.optim import bn_update_once_per_step, create_optimizer, list_optimizers, passes_per_step
+from pipeline.optim.xsam import DEFAULT_ALPHA_GRID
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def test_passes_match_the_registry(quick_run: tuple[str, dict]) -> None:
             assert row["passes"] == 2  # the loop SAM
         else:
             assert row["passes"] == pytest.approx(passes_per_step(row["registry_name"]))
-        assert row["forward_probes"] == (len(ob.XSAM_ALPHA_GRID) if row["kind"] == "search" else 0)
+        assert row["forward_probes"] == (len(DEFAULT_ALPHA_GRID) if row["kind"] == "search" else 0)
 
 
 def test_ratios_are_finite_and_positive(quick_run: tuple[str, dict]) -> None:
@@ -76,13 +79,13 @@ def test_loop_sam_speedup_is_reported(quick_run: tuple[str, dict]) -> None:
 def test_loop_sam_takes_the_same_step_as_our_sam() -> None:
     """The yardstick must do the same work as our SAM, BatchNorm handling included."""
     spec = ob.bench_models(quick=True)["cnn"]
-    base = ob._build_model(spec, torch.device("cpu"), torch.Generator().manual_seed(3))
+    base = ob.build_model(spec, torch.device("cpu"), torch.Generator().manual_seed(3))
     data_gen = torch.Generator().manual_seed(4)
     x = torch.randn((spec.batch_size, *spec.input_shape), generator=data_gen)
     y = torch.randint(0, spec.n_classes, (spec.batch_size,), generator=data_gen)
 
     def stepped(make) -> torch.nn.Module:
-        model = ob.copy.deepcopy(base)
+        model = copy.deepcopy(base)
         opt = make(model)
 
         def closure() -> torch.Tensor:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pipeline.optim import LETS, base_optimizer, create_optimizer, get_variant
+from pipeline.optim import LETS, base_optimizer, create_optimizer, trainer_hyperparameters
 
 base_of = base_optimizer  # the tests' short name
 
@@ -87,9 +87,9 @@ TEST_HPARAMS: dict[str, dict] = {
 
 
 def build(name: str, model: nn.Module, *, lr: float = 0.05, seed: int = 0, foreach: bool | None = None, **hp):
-    hparams = {**TEST_HPARAMS.get(name, {}), **hp}
-    if get_variant(name).rule is not None and "mpsam" in name:
-        hparams.setdefault("generator", torch.Generator().manual_seed(seed))
+    """``name`` as a trainer builds it (``seed`` seeds the generator it sets); ``hp`` overrides anything."""
+    trainer_set = trainer_hyperparameters(name, steps_per_epoch=1, generator=torch.Generator().manual_seed(seed))
+    hparams = {**trainer_set, **TEST_HPARAMS.get(name, {}), **hp}
     return create_optimizer(name, model.parameters(), lr=lr, foreach=foreach, **hparams)
 
 

@@ -1,6 +1,6 @@
 """Independent reference implementations of the SAM-family update rules.
 
-Written from ``/work/shared/ALGORITHMS.md`` (the spec) and the interface notes for
+Written from ``docs/algorithms.md`` (the spec) and the interface notes for
 the details the spec leaves open. Nothing here imports or mirrors ``pipeline.optim``:
 the point is to have a second, plainly written implementation to compare against.
 
@@ -232,7 +232,11 @@ class MPSAMRule:
         g_tilde = [torch.zeros_like(th) for th in theta]
         for w, g_i in zip(weights, grads):
             g_tilde = [acc + w * gi for acc, gi in zip(g_tilde, g_i)]
-        d_hat = [x / rho for x in perturbations[-1]]  # last perturbation / rho
+        # The spec's d_hat for MP-SAM: the weighted mean of the perturbations, with the update's weights, / rho.
+        e_mean = [torch.zeros_like(th) for th in theta]
+        for w, e in zip(weights, perturbations):
+            e_mean = [acc + w * ei for acc, ei in zip(e_mean, e)]
+        d_hat = [x / rho for x in e_mean]
         return g_tilde, d_hat
 
 

@@ -104,8 +104,10 @@ def test_no_perturbation_buffer_survives(name):
     assert hits, "the base optimizer's momentum buffers at least should be there"
     for path, _ in hits:
         assert path.rsplit("/", 1)[-1] in ALLOWED_STATE_KEYS, f"unexpected parameter-sized state at {path}"
-    inner = opt.inner if isinstance(opt, LETS) else opt
-    assert getattr(inner, "last_perturbation", None) is None
+    # Nor on the SAM-family layers' own attributes (a perturbation kept between steps, a parameter copy).
+    for layer in {opt, getattr(opt, "inner", opt)} - {base_of(opt)}:
+        kept = {k: v for k, v in vars(layer).items() if k != "state" and _param_shaped_tensors(v, shapes)}
+        assert not kept, f"{type(layer).__name__} keeps parameter-sized tensors between steps: {sorted(kept)}"
 
 
 class _BaseStepSpy:

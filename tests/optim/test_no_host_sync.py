@@ -12,7 +12,7 @@ import torch
 
 from tests.optim.problems import build, do_step, two_layer_net
 
-SYNC_FREE = ["sam", "asam", "fsam", "mpsam", "xsam", "lets-sam", "lets-fsam"]
+SYNC_FREE = ["sam", "asam", "fsam", "mpsam", "xsam", "lets-sam", "lets-asam", "lets-fsam", "lets-xsam", "lets-mpsam"]
 HOST_READS = ["item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy", "cpu"]
 
 

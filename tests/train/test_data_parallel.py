@@ -28,19 +28,19 @@ WORKERS = 2
 def tiny(optimizer: str, perturbation: str = "global") -> TrialConfig:
     # 240 training examples in batches of 64: 3 full batches and one of 48, split 24/24 between the workers.
     return TrialConfig.model_validate(
-        dict(
-            data={"name": "synthetic", "synthetic": {"n_samples": 400}},
-            model={"name": "mlp", "hidden": [16]},
-            optimizer=optimizer,
-            lr=0.05,
-            momentum=0.9,
-            weight_decay=1e-4,
-            batch_size=64,
-            epochs=1,
-            seed=3,
-            device="cpu",
-            perturbation=perturbation,
-        )
+        {
+            "data": {"name": "synthetic", "synthetic": {"n_samples": 400}},
+            "model": {"name": "mlp", "hidden": [16]},
+            "optimizer": optimizer,
+            "lr": 0.05,
+            "momentum": 0.9,
+            "weight_decay": 1e-4,
+            "batch_size": 64,
+            "epochs": 1,
+            "seed": 3,
+            "device": "cpu",
+            "perturbation": perturbation,
+        }
     )
 
 
@@ -90,7 +90,6 @@ def _worker(config: dict) -> None:
     ddp = parallel.wrap(model, torch.device("cpu"))
     optimizer = build("sam", model.parameters(), lr=0.1, momentum=0.0, rho=0.5)
     attach(optimizer, parallel)
-    optimizer.keep_perturbation = True
     mine = parallel.shard(torch.arange(len(y)))
 
     def closure():
@@ -100,11 +99,20 @@ def _worker(config: dict) -> None:
             loss.backward()
         return loss.detach()
 
-    optimizer.step(closure)
+    perturbation = sam_step_returning_perturbation(optimizer, closure)
     torch.save(
-        {"perturbation": optimizer.last_perturbation, "weights": [p.detach().clone() for p in model.parameters()]},
+        {"perturbation": perturbation, "weights": [p.detach().clone() for p in model.parameters()]},
         out / f"local-rank{rank}.pt",
     )
+
+
+def sam_step_returning_perturbation(optimizer, closure) -> list[torch.Tensor]:
+    """One step through the rule's public pass protocol (what ``step`` does), returning the perturbation ``e``."""
+    loss = optimizer.clean_pass(closure)
+    params = optimizer.participating_params()
+    displacement = optimizer.compute_update(closure, loss, params, optimizer.rho)
+    optimizer.finish_step()
+    return displacement()
 
 
 class _Crash(RuntimeError):
@@ -186,7 +194,6 @@ def test_local_perturbs_per_worker_and_averages_their_sam_gradients(worker_outpu
     for rows in halves:
         model_w, _, _ = _local_problem()
         optimizer = create_optimizer("sam", model_w.parameters(), lr=0.1, momentum=0.0, rho=0.5)
-        optimizer.keep_perturbation = True
 
         def closure(model_w=model_w, optimizer=optimizer, rows=rows):
             optimizer.zero_grad(set_to_none=True)
@@ -195,9 +202,8 @@ def test_local_perturbs_per_worker_and_averages_their_sam_gradients(worker_outpu
                 loss.backward()
             return loss.detach()
 
-        optimizer.step(closure)
+        perturbations.append(sam_step_returning_perturbation(optimizer, closure))
         grads.append([(s - p.detach()) / 0.1 for s, p in zip(start, model_w.parameters(), strict=True)])
-        perturbations.append(optimizer.last_perturbation)
     mean_grad = [(a + b) / 2 for a, b in zip(*grads, strict=True)]
     for r in range(WORKERS):
         for got, expected in zip(saved[r]["perturbation"], perturbations[r], strict=True):
