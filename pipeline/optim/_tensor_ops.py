@@ -54,7 +54,9 @@ def _accumulation_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
 
 def dot_loop(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
     device, dtype = a[0].device, _accumulation_dtype(a)
-    return _stack([torch.vdot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)], device).to(dtype).sum()
+    return (
+        _stack([torch.vdot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b, strict=False)], device).to(dtype).sum()
+    )
 
 
 def dot_fused(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
@@ -87,7 +89,7 @@ def mul(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool) -> TensorList:
     """New list ``[x * y]`` elementwise."""
     if foreach and a:
         return list(torch._foreach_mul(list(a), list(b)))
-    return [x * y for x, y in zip(a, b)]
+    return [x * y for x, y in zip(a, b, strict=False)]
 
 
 def add_(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool, alpha: float = 1.0) -> None:
@@ -95,7 +97,7 @@ def add_(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool, alpha: float =
     if foreach and a:
         torch._foreach_add_(list(a), list(b), alpha=alpha)
     else:
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             x.add_(y, alpha=alpha)
 
 
@@ -103,7 +105,7 @@ def sub(a: Sequence[Tensor], b: Sequence[Tensor], foreach: bool) -> TensorList:
     """New list ``[x - y]``."""
     if foreach and a:
         return list(torch._foreach_sub(list(a), list(b)))
-    return [x - y for x, y in zip(a, b)]
+    return [x - y for x, y in zip(a, b, strict=False)]
 
 
 def copy_(dst: Sequence[Tensor], src: Sequence[Tensor], foreach: bool) -> None:
@@ -111,7 +113,7 @@ def copy_(dst: Sequence[Tensor], src: Sequence[Tensor], foreach: bool) -> None:
     if foreach and dst:
         torch._foreach_copy_(list(dst), list(src))
     else:
-        for d, s in zip(dst, src):
+        for d, s in zip(dst, src, strict=False):
             d.copy_(s)
 
 

@@ -54,11 +54,11 @@ class FSAM(SAMFamilyOptimizer):
         if self.foreach and seen:
             seen_d = list(torch._foreach_add(seen_grads, emas, alpha=-self.sigma))
         else:
-            seen_d = [g - self.sigma * m for g, m in zip(seen_grads, emas)]
+            seen_d = [g - self.sigma * m for g, m in zip(seen_grads, emas, strict=False)]
         ops.scale_(emas, self.lmbda, self.foreach)
         ops.add_(emas, seen_grads, self.foreach, alpha=1.0 - self.lmbda)
 
-        d_of = dict(zip(seen, seen_d))
+        d_of = dict(zip(seen, seen_d, strict=False))
         d = []
         for p in params:
             if p in d_of:

@@ -108,7 +108,7 @@ class LETS(WrappingOptimizer):
         if self.step_count > 0 and self.step_count % self.update_every == 0:
             val_loss = inner.extra_pass(val_closure, sync="global")
             val_grads = ops.grads_or_zeros(params)
-            for p, g in zip(params, clean_grads):
+            for p, g in zip(params, clean_grads, strict=False):
                 p.grad = g
             self._update_rho(loss.detach(), val_loss.detach(), params, clean_grads, val_grads)
         displacement = inner.compute_update(closure, loss, params, self._rho)
@@ -166,7 +166,7 @@ class LETS(WrappingOptimizer):
                 ops.scale_(u, factor, foreach)
             else:  # identity
                 u = ops.scale([e[i] for i in rows], factor, foreach)
-            for p, ui in zip(ps, u):
+            for p, ui in zip(ps, u, strict=False):
                 self.state[p][SENSITIVITY_KEY] = ui
 
     def _extra_state(self) -> dict[str, Any]:

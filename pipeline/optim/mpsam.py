@@ -79,7 +79,7 @@ class MPSAM(SAMFamilyOptimizer):
         passes = self._perturbed_passes(closure, self.global_mean(loss.detach()), params, perturbations)
         update = self._weighted_mean(passes.grad_sum, passes.weighted_grad_sum, passes.c_total)
         self.mean_over_workers_(update)
-        for p, u in zip(params, update):
+        for p, u in zip(params, update, strict=False):
             p.grad = u
         return lambda: self._displacement(perturbations, passes)
 
@@ -123,7 +123,7 @@ class MPSAM(SAMFamilyOptimizer):
         weighted_sum = None
         if self.adaptive:
             weighted_sum = ops.scale(perturbations[0], passes.cs[0], foreach)
-            for e, c in zip(perturbations[1:], passes.cs[1:]):
+            for e, c in zip(perturbations[1:], passes.cs[1:], strict=False):
                 ops.add_(weighted_sum, ops.scale(e, c, foreach), foreach)
         return self._weighted_mean(eps_sum, weighted_sum, passes.c_total)
 

@@ -91,7 +91,7 @@ class XSAM(SAMFamilyOptimizer):
         ops.add_(g, ops.scale(ascent, g_norm * c0 / a, foreach), foreach)
         if self.perturbs_locally:  # each worker's own XSAM gradient: the update is their mean
             self.mean_over_workers_(g)
-        for p, u in zip(params, g):
+        for p, u in zip(params, g, strict=False):
             p.grad = u
         return lambda: ascent
 

@@ -44,7 +44,6 @@ RESULT_SCALARS = (
 )
 
 
-
 def trial_row(
     plan: TrialPlan,
     outcome: TrialOutcome,
@@ -104,11 +103,7 @@ def _with_result(row: TrialRow, result: dict[str, Any], versions: dict[str, str]
 
 def _with_last_epoch(row: TrialRow, last: dict[str, Any], versions: dict[str, str]) -> TrialRow:
     """Ray's own clock of the trial, and the epochs it reported, stand in for the TrialResult's."""
-    return row.replace(
-        **{k: last.get(k) for k in RESULT_SCALARS},
-        wall_time_s=last.get("time_total_s"),
-        epochs_run=last["epoch"] + 1 if last.get("epoch") is not None else None,
-        final_rho=last.get("rho"),
-        device=last.get("device"),
-        versions=versions,
-    )
+    scalars = {k: last.get(k) for k in RESULT_SCALARS}
+    scalars["wall_time_s"] = last.get("time_total_s")
+    scalars["epochs_run"] = last["epoch"] + 1 if last.get("epoch") is not None else None
+    return row.replace(**scalars, final_rho=last.get("rho"), device=last.get("device"), versions=versions)

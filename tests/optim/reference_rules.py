@@ -43,17 +43,17 @@ def norm(ts):
 
 def dot(a, b):
     total = torch.zeros((), dtype=torch.float64)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         total = total + (x.to(torch.float64) * y.to(torch.float64)).sum()
     return total
 
 
 def add(a, b):
-    return [x + y for x, y in zip(a, b)]
+    return [x + y for x, y in zip(a, b, strict=False)]
 
 
 def sub(a, b):
-    return [x - y for x, y in zip(a, b)]
+    return [x - y for x, y in zip(a, b, strict=False)]
 
 
 def scale(a, c):
@@ -82,7 +82,7 @@ class Oracle:
 
     def _set(self, point):
         with torch.no_grad():
-            for p, v in zip(self.params, point):
+            for p, v in zip(self.params, point, strict=False):
                 p.copy_(v)
 
     def _evaluate(self, point, batch, want_grad, update_running_stats):
@@ -96,14 +96,14 @@ class Oracle:
                 loss = self.loss_fn(self.model, batch)
                 grads = torch.autograd.grad(loss, self.params, allow_unused=True)
             grads = [torch.zeros_like(p) if gr is None else gr.detach().clone()
-                     for p, gr in zip(self.params, grads)]
+                     for p, gr in zip(self.params, grads, strict=False)]
         else:
             with torch.no_grad():
                 loss = self.loss_fn(self.model, batch)
             grads = None
         if saved is not None:
             with torch.no_grad():
-                for b, s in zip(self.model.buffers(), saved):
+                for b, s in zip(self.model.buffers(), saved, strict=False):
                     b.copy_(s)
         return loss.detach(), grads
 
@@ -122,7 +122,7 @@ class Oracle:
     def base_step(self, theta, g_tilde):
         """Restore theta, write g_tilde into .grad, run the base optimizer."""
         self._set(theta)
-        for p, gr in zip(self.params, g_tilde):
+        for p, gr in zip(self.params, g_tilde, strict=False):
             p.grad = gr.detach().clone()
         self.base.step()
         for p in self.params:
@@ -153,9 +153,9 @@ class ASAMRule:
 
     def update(self, oracle, theta, loss0, g, batch, rho):
         T = [th.abs() + self.eta for th in theta]
-        Tg = [t * gi for t, gi in zip(T, g)]
+        Tg = [t * gi for t, gi in zip(T, g, strict=False)]
         denom = norm(Tg) + EPS
-        d_hat = [t * t * gi / denom for t, gi in zip(T, g)]
+        d_hat = [t * t * gi / denom for t, gi in zip(T, g, strict=False)]
         _, g_tilde = oracle.extra_pass(add(theta, scale(d_hat, rho)), batch)
         return g_tilde, d_hat
 
@@ -190,7 +190,7 @@ class MPSAMRule:
 
         def eps_s(s):
             eps_r = self._eps_r(theta, rho)  # fresh, drawn when eps_s is built
-            v = [a + s * b for a, b in zip(eps_g, eps_r)]
+            v = [a + s * b for a, b in zip(eps_g, eps_r, strict=False)]
             v_norm = norm(v)  # no eps
             return [rho * vi / v_norm for vi in v]
 
@@ -230,12 +230,12 @@ class MPSAMRule:
         self.weights_history.append(weights)
 
         g_tilde = [torch.zeros_like(th) for th in theta]
-        for w, g_i in zip(weights, grads):
-            g_tilde = [acc + w * gi for acc, gi in zip(g_tilde, g_i)]
+        for w, g_i in zip(weights, grads, strict=False):
+            g_tilde = [acc + w * gi for acc, gi in zip(g_tilde, g_i, strict=False)]
         # The spec's d_hat for MP-SAM: the weighted mean of the perturbations, with the update's weights, / rho.
         e_mean = [torch.zeros_like(th) for th in theta]
-        for w, e in zip(weights, perturbations):
-            e_mean = [acc + w * ei for acc, ei in zip(e_mean, e)]
+        for w, e in zip(weights, perturbations, strict=False):
+            e_mean = [acc + w * ei for acc, ei in zip(e_mean, e, strict=False)]
         d_hat = [x / rho for x in e_mean]
         return g_tilde, d_hat
 
@@ -255,13 +255,13 @@ class FSAMRule:
             d = clone(g)
             self.m = clone(g)
         else:
-            d = [gi - self.sigma * mi for gi, mi in zip(g, self.m)]
-            self.m = [self.lmbda * mi + (1.0 - self.lmbda) * gi for mi, gi in zip(self.m, g)]
+            d = [gi - self.sigma * mi for gi, mi in zip(g, self.m, strict=False)]
+            self.m = [self.lmbda * mi + (1.0 - self.lmbda) * gi for mi, gi in zip(self.m, g, strict=False)]
         if self.adaptive:
             T = [th.abs() for th in theta]  # ASAM scaling with eta = 0
-            Td = [t * di for t, di in zip(T, d)]
+            Td = [t * di for t, di in zip(T, d, strict=False)]
             denom = norm(Td) + EPS
-            d_hat = [t * t * di / denom for t, di in zip(T, d)]
+            d_hat = [t * t * di / denom for t, di in zip(T, d, strict=False)]
         else:
             denom = norm(d) + EPS
             d_hat = [di / denom for di in d]
@@ -291,7 +291,7 @@ class XSAMRule:
             if s > 0:
                 _, g_s = oracle.extra_pass(point, batch)
             g_s_norm = norm(g_s)
-            point = [p + (rho / self.k) * gi / (g_s_norm + EPS) for p, gi in zip(point, g_s)]
+            point = [p + (rho / self.k) * gi / (g_s_norm + EPS) for p, gi in zip(point, g_s, strict=False)]
         _, g_k = oracle.extra_pass(point, batch)  # pass k+1
 
         diff = sub(point, theta)
@@ -304,16 +304,16 @@ class XSAMRule:
 
         def direction(alpha):
             if sin_angle < 1e-8:
-                return [(a + b) / 2 for a, b in zip(v0, v1)]
+                return [(a + b) / 2 for a, b in zip(v0, v1, strict=False)]
             c0 = torch.sin((1 - alpha) * angle)
             c1 = torch.sin(alpha * angle)
-            return [(c0 * a + c1 * b) / sin_angle for a, b in zip(v0, v1)]
+            return [(c0 * a + c1 * b) / sin_angle for a, b in zip(v0, v1, strict=False)]
 
         if self.dynamic and self.t % self.search_every == 0:
             rho_max = self.rho_max if self.rho_max is not None else 2 * rho
             best_alpha, best_loss = None, None
             for alpha in self.grid:
-                probe_point = [th + rho_max * si for th, si in zip(theta, direction(alpha))]
+                probe_point = [th + rho_max * si for th, si in zip(theta, direction(alpha), strict=False)]
                 loss = float(oracle.probe(probe_point, batch))
                 if best_loss is None or loss > best_loss:  # first maximiser wins ties
                     best_alpha, best_loss = alpha, loss
@@ -396,7 +396,7 @@ class LETSReference:
         g_tilde, d_hat = self.rule.update(self.oracle, theta, loss_tr, g, batch, self.rho)
 
         u = []
-        for lr, gt, d, gi in zip(self.oracle.lrs(), g_tilde, d_hat, g):
+        for lr, gt, d, gi in zip(self.oracle.lrs(), g_tilde, d_hat, g, strict=False):
             if self.hessian == "diagonal":
                 u.append(-lr * (gt * gt) * d)
             elif self.hessian == "identity":

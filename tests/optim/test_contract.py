@@ -76,7 +76,7 @@ def test_state_dict_round_trip_continues_identically(name):
     for _ in range(20):
         do_step(opt, problem)
         do_step(twin_opt, twin)
-    for a, b in zip(snapshot(problem.model), snapshot(twin.model)):
+    for a, b in zip(snapshot(problem.model), snapshot(twin.model), strict=False):
         assert torch.equal(a, b)
     if isinstance(opt, LETS):
         assert opt.rho == twin_opt.rho
@@ -131,7 +131,7 @@ def test_parameters_are_restored_bit_for_bit_before_the_base_step(name):
         before = spy.params()
         do_step(opt, problem)
         assert len(spy.seen) == step + 1  # one base step per step
-        for a, b in zip(spy.seen[step], before):
+        for a, b in zip(spy.seen[step], before, strict=False):
             assert torch.equal(a, b)
 
 
@@ -161,7 +161,7 @@ def test_foreach_and_loop_paths_agree(name):
         for _ in range(6):
             do_step(opt, problem)
         results.append(snapshot(problem.model))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=False):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -201,7 +201,7 @@ def test_parameter_without_gradient_in_a_pass_is_restored(name, pattern):
         model.uses_extra = (lambda c: c == 0) if pattern == "clean_only" else (lambda c: c > 0)
         before = spy.params()
         do_step(opt, problem)
-        for a, b in zip(spy.seen[step], before):
+        for a, b in zip(spy.seen[step], before, strict=False):
             assert torch.equal(a, b)
         assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -216,13 +216,13 @@ def test_lr_scheduler_on_the_base_optimizer(name):
         for _ in range(3):
             moved = snapshot(problem.model)
             do_step(opt, problem)
-            assert any(not torch.equal(a, b) for a, b in zip(moved, snapshot(problem.model)))
+            assert any(not torch.equal(a, b) for a, b in zip(moved, snapshot(problem.model), strict=False))
             scheduler.step()
     assert opt.param_groups[0]["lr"] == 0.0  # the wrapper sees the base's groups
     frozen = snapshot(problem.model)
     for _ in range(2):
         do_step(opt, problem)
-    for a, b in zip(frozen, snapshot(problem.model)):
+    for a, b in zip(frozen, snapshot(problem.model), strict=False):
         assert torch.equal(a, b)
 
 
@@ -245,6 +245,6 @@ def test_deepcopy_of_model_and_optimizer_continues_identically(name):
     for _ in range(3):
         do_step(opt, problem)
         do_step(opt2, twin)
-    for a, b in zip(snapshot(problem.model), snapshot(model2)):  # parameters and BatchNorm buffers
+    for a, b in zip(snapshot(problem.model), snapshot(model2), strict=False):  # parameters and BatchNorm buffers
         assert torch.equal(a, b)
     assert int(model2[1].num_batches_tracked) == 6

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -168,7 +168,7 @@ def _float_buffers(model):
 
 
 def _assert_models_close(impl_model, ref_model, t):
-    for (name, p), (_, q) in zip(impl_model.named_parameters(), ref_model.named_parameters()):
+    for (name, p), (_, q) in zip(impl_model.named_parameters(), ref_model.named_parameters(), strict=False):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=RTOL, atol=ATOL,
                                    msg=lambda m, name=name: f"step {t}, param {name}: {m}")
     ref_bufs = _float_buffers(ref_model)
@@ -204,7 +204,7 @@ def run_side_by_side(problem, variant, hp, foreach, lets=None, n_steps=N_STEPS, 
             loss = opt.step(closure, _closure(opt, model, problem.loss_fn, val_batch))
         ref_loss = driver.step(batch, val_batch)
         torch.testing.assert_close(torch.as_tensor(loss).detach(), ref_loss, rtol=RTOL,
-                                   atol=ATOL, msg=lambda m: f"step {t}, returned loss: {m}")
+                                   atol=ATOL, msg=lambda m, t=t: f"step {t}, returned loss: {m}")
         if lets is not None:
             assert opt.rho == pytest.approx(driver.rho, rel=RTOL), (
                 f"step {t}: LETS.rho {opt.rho} != reference {driver.rho}")
@@ -297,11 +297,11 @@ def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
                                  ("mpsam", dict(rho=rho, n_perturbations=1, strategy="gradient", adaptive=False)))
     for t in range(N_STEPS):
         losses = [opt.step(_closure(opt, m, problem.loss_fn, problem.train[t]))
-                  for opt, m in zip(opts, models)]
+                  for opt, m in zip(opts, models, strict=False)]
         assert torch.equal(losses[0], losses[1]), f"step {t}: losses differ"
-        for (name, p), (_, q) in zip(models[0].named_parameters(), models[1].named_parameters()):
+        for (name, p), (_, q) in zip(models[0].named_parameters(), models[1].named_parameters(), strict=False):
             assert torch.equal(p, q), f"step {t}: {name} differs (max {(p - q).abs().max()})"
-        for (name, b), (_, c) in zip(models[0].named_buffers(), models[1].named_buffers()):
+        for (name, b), (_, c) in zip(models[0].named_buffers(), models[1].named_buffers(), strict=False):
             assert torch.equal(b, c), f"step {t}: buffer {name} differs"
 
 
@@ -313,10 +313,10 @@ def test_xsam_static_k1_equals_sam(problem, foreach):
                                  ("xsam", dict(rho=rho, steps=1, dynamic=False)))
     start = [p.detach().clone() for p in models[0].parameters()]
     for t in range(N_STEPS):
-        for opt, m in zip(opts, models):
+        for opt, m in zip(opts, models, strict=False):
             opt.step(_closure(opt, m, problem.loss_fn, problem.train[t]))
         _assert_models_close(models[1], models[0], t)
-    assert any(not torch.equal(a, p) for a, p in zip(start, models[0].parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(start, models[0].parameters(), strict=False))
 
 
 def _concave_problem():
@@ -353,7 +353,7 @@ def test_mpsam_adaptive_all_zero_weights_fall_back_to_mean(strategy, foreach):
     # The fallback branch was really taken at every step, and the update was not zero.
     assert driver.rule.all_zero_history == [True, True, True]
     start = problem.make_model()
-    moved = torch.cat([(p - q).reshape(-1) for p, q in zip(model.parameters(), start.parameters())])
+    moved = torch.cat([(p - q).reshape(-1) for p, q in zip(model.parameters(), start.parameters(), strict=False)])
     assert moved.abs().max() > 1e-4
 
 

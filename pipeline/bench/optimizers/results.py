@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from pipeline.json_safe import finite_or_none
+from pipeline._io import finite_or_none
 
 TARGET_RATIO_PER_PASS = 1.10
 """Upper bound on ``ratio / passes`` that every optimizer except XSAM's search steps must meet."""

@@ -1,0 +1,47 @@
+"""A trials-table row from a plan and what Ray reported, for a trial that ran to its end and one that did not."""
+
+from __future__ import annotations
+
+from pipeline.spec.study import parse_study
+from pipeline.study.outcome import TrialOutcome
+from pipeline.study.plan import make_plan
+from pipeline.study.recording import trial_row
+
+SPEC = parse_study(
+    {
+        "name": "s",
+        "data": {"name": "synthetic"},
+        "model": {"name": "mlp"},
+        "methods": [{"name": "sgd"}, {"name": "xsam", "search": {"rho": {"low": 0.01, "high": 0.5}}}],
+        "reference": "xsam",
+        "evaluation": {"seeds": [0, 1]},
+    }
+)
+PROVENANCE = {"code_digest": "abc", "version.ray": "2.60.0"}
+
+
+def plan(params: dict) -> object:
+    method = SPEC.method("xsam")
+    key = "tune/xsam/search0/trial3"
+    return make_plan(SPEC, method, "tune", 0, params, key=key, study_dir="/o/s", tracking=None, git_commit="c0ffee",
+                     search=0, trial_index=3)  # fmt: skip
+
+
+def test_a_trial_stopped_between_epochs_takes_its_metrics_and_clock_from_its_last_report() -> None:
+    last = {"epoch": 2, "val_accuracy": 0.7, "val_loss": 0.9, "time_total_s": 12.5, "rho": None, "device": "cpu"}
+    outcome = TrialOutcome(plan({"rho": 0.1}), "ok", None, None, "run1", stopped_by_scheduler=True, last_epoch=last)
+    row = trial_row(outcome.plan, outcome, PROVENANCE)
+    assert (row.status, row.stopped_by_scheduler, row.val_accuracy, row.wall_time_s, row.epochs_run) == (
+        "ok", True, 0.7, 12.5, 3
+    )  # fmt: skip
+    assert row.test_accuracy is None and row.history_json is None and row.rho_trajectory is None
+    assert row.rho == 0.1 and row.params == {"rho": 0.1} and row.search == 0 and row.trial_index == 3
+    assert "search_every" not in row.hparams  # the trainer sets it: not a hyperparameter of the trial
+    assert row.versions == {"ray": "2.60.0"} and row.code_digest == "abc" and row.git_commit == "c0ffee"
+
+
+def test_a_trial_that_failed_before_reporting_has_no_clock() -> None:
+    outcome = TrialOutcome(plan({"rho": 0.2}), "failed", None, None, None, error="RuntimeError: boom")
+    row = trial_row(outcome.plan, outcome, PROVENANCE)
+    assert row.status == "failed" and row.error == "RuntimeError: boom"
+    assert row.wall_time_s is None and row.epochs_run is None
