@@ -19,9 +19,10 @@ from pipeline.spec.study import StudySpec, StudySpecError, load_study
 
 if TYPE_CHECKING:
     from pipeline.results.row import TrialRow
+    from pipeline.study.driver import StudyOutcome
 
 
-def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the nightly study file (studies/nightly.yaml)")
     add_where_arguments(parser)
     parser.add_argument(
@@ -37,7 +38,11 @@ def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def nightly_command(args: argparse.Namespace) -> int:
+class _Broken(Exception):
+    """A night that cannot be decided: the message says why; exit 2."""
+
+
+def command(args: argparse.Namespace) -> int:
     try:
         spec = load_study(args.study)
         from pipeline.study.nightly import check_nightly_spec
@@ -45,58 +50,88 @@ def nightly_command(args: argparse.Namespace) -> int:
         check_nightly_spec(spec, str(args.study))
     except StudySpecError as error:
         return _broken(str(error))
-    # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
-    from pipeline.results.errors import StudyFolderError
-    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
-    from pipeline.study.mlflow import baseline as baselines
-    from pipeline.study.mlflow.errors import TrackingError
-    from pipeline.study.mlflow.secrets import use_credentials
-    from pipeline.study.mlflow.uri import check_tracking_uri, default_tracking_uri, ui_hint
-    from pipeline.study.nightly import decide, write_decision
-    from pipeline.study.ray_cluster import ClusterError
-
     out = Path(args.out if args.out is not None else spec.output.dir).expanduser().resolve()
-    uri = args.tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
-        # The baseline is found before anything runs: a night without one to compare with is refused at once.
         try:
-            uri = use_credentials(uri, args.address)  # a password in it moves into the environment
-            check_tracking_uri(uri)
-            baseline_rows, baseline = _baseline(args, spec, uri, Path(scratch))
-        except (TrackingError, StudyFolderError) as error:
-            return _broken(str(error))
-        if baseline is None and not args.accept:
-            return _broken(
-                f"no accepted nightly baseline of study {spec.name!r} at {uri}; run once with --accept to make this "
-                "run the baseline, or pass --baseline TRIALS.parquet"
-            )
-        folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        try:
-            outcome = run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
-        except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
-            return _broken(f"the nightly study did not finish: {error}")
+            uri, baseline_rows, baseline = _find_baseline(args, spec, out, Path(scratch))
+            outcome = _run_night(args, spec, out, uri)
+            return _decide(args, spec, uri, outcome, baseline_rows, baseline)
+        except _Broken as broken:
+            return _broken(str(broken))
         except KeyboardInterrupt:
             print("interrupted: the nightly study did not finish; nothing was decided", file=sys.stderr)
             return ExitCode.INTERRUPTED
-        decision = decide(spec, outcome.rows, baseline_rows)
-        accepted = args.accept and decision.verdict != "broken"
-        context = {
-            "study": spec.name,
-            "run": {"study_dir": str(outcome.study_dir), "mlflow_run_id": outcome.parent_run_id},
-            "baseline": baseline,
-            "accepted": accepted,
-        }
-        files = write_decision(outcome.study_dir, decision, context)
-        tags = {baselines.VERDICT_TAG: decision.verdict}
-        if accepted:
-            tags[baselines.ACCEPTED_TAG] = "true"
-        if baseline and baseline.get("mlflow_run_id"):
-            tags["nightly_baseline_run_id"] = baseline["mlflow_run_id"]
-        try:
-            baselines.record_nightly(uri, outcome.parent_run_id, files, tags)
-        except Exception as error:  # noqa: BLE001 - the decision is in the folder; MLflow is where it is shown
-            print(f"error: the decision could not be logged to MLflow at {uri}: {error}", file=sys.stderr)
-            return ExitCode.BAD_INPUT
+
+
+def _find_baseline(
+    args: argparse.Namespace, spec: StudySpec, out: Path, scratch: Path
+) -> tuple[str, list[TrialRow] | None, dict[str, Any] | None]:
+    """The tracking URI and the baseline, found before anything runs: a night without one is refused at once."""
+    # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
+    from pipeline.results.errors import StudyFolderError
+    from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.mlflow.secrets import use_credentials
+    from pipeline.study.mlflow.uri import check_tracking_uri, default_tracking_uri
+
+    uri = args.tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
+    try:
+        uri = use_credentials(uri, args.address)  # a password in it moves into the environment
+        check_tracking_uri(uri)
+        baseline_rows, baseline = _baseline(args, spec, uri, scratch)
+    except (TrackingError, StudyFolderError) as error:
+        raise _Broken(str(error)) from None
+    if baseline is None and not args.accept:
+        raise _Broken(
+            f"no accepted nightly baseline of study {spec.name!r} at {uri}; run once with --accept to make this "
+            "run the baseline, or pass --baseline TRIALS.parquet"
+        )
+    return uri, baseline_rows, baseline
+
+
+def _run_night(args: argparse.Namespace, spec: StudySpec, out: Path, uri: str) -> StudyOutcome:
+    """The night's study, in a folder of its own: OUT/<study>/<UTC time>."""
+    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
+    from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.ray_cluster import ClusterError
+
+    folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    try:
+        return run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
+    except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
+        raise _Broken(f"the nightly study did not finish: {error}") from None
+
+
+def _decide(
+    args: argparse.Namespace,
+    spec: StudySpec,
+    uri: str,
+    outcome: StudyOutcome,
+    baseline_rows: list[TrialRow] | None,
+    baseline: dict[str, Any] | None,
+) -> int:
+    """The verdict, written into the night's folder and onto its MLflow parent run, then printed."""
+    from pipeline.study.mlflow import baseline as baselines
+    from pipeline.study.mlflow.uri import ui_hint
+    from pipeline.study.nightly import decide, write_decision
+
+    decision = decide(spec, outcome.rows, baseline_rows)
+    accepted = args.accept and decision.verdict != "broken"
+    context = {
+        "study": spec.name,
+        "run": {"study_dir": str(outcome.study_dir), "mlflow_run_id": outcome.parent_run_id},
+        "baseline": baseline,
+        "accepted": accepted,
+    }
+    files = write_decision(outcome.study_dir, decision, context)
+    tags = {baselines.VERDICT_TAG: decision.verdict}
+    if accepted:
+        tags[baselines.ACCEPTED_TAG] = "true"
+    if baseline and baseline.get("mlflow_run_id"):
+        tags["nightly_baseline_run_id"] = baseline["mlflow_run_id"]
+    try:
+        baselines.record_nightly(uri, outcome.parent_run_id, files, tags)
+    except Exception as error:  # noqa: BLE001 - the decision is in the folder; MLflow is where it is shown
+        raise _Broken(f"the decision could not be logged to MLflow at {uri}: {error}") from None
     print(files[1].read_text())
     print(f"regression report: {files[1]}")
     print(ui_hint(uri, outcome.experiment_id, outcome.parent_run_id))

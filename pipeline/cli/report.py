@@ -17,7 +17,7 @@ from pipeline.cli.exit_codes import ExitCode
 from pipeline.spec.study import Alternative, Correction, DivergedPolicy, Metric, Test
 
 
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study_dir", type=Path, help="the study's folder, OUT/<study>, as written by `sam-study run`")
     parser.add_argument("--metric", choices=get_args(Metric), default=None, help="compare on this metric")
     parser.add_argument("--alpha", type=float, default=None, help="significance level (default: the study's, 0.05)")
@@ -45,7 +45,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mlflow", action="store_true", help="write the files only; do not attach them to MLflow")
 
 
-def report_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+def command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     stream = stream or sys.stdout
     from pipeline.report.write import print_outcome, write_report
     from pipeline.results.folder import recorded_tracking

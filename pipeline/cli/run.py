@@ -10,7 +10,7 @@ from pipeline.cli.exit_codes import ExitCode
 from pipeline.spec.study import StudySpecError, load_study
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
     add_where_arguments(parser)
 
@@ -30,7 +30,7 @@ def add_where_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
     try:
         spec = load_study(args.study)
     except StudySpecError as error:

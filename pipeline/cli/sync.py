@@ -11,7 +11,7 @@ from pipeline.results.folder import StudyFolder, recorded_tracking
 from pipeline.results.study_results import StudyFolderError, load_study_results
 
 
-def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study_dir", type=Path, help="the study folder, OUT/<study>, as written by `sam-study run`")
     parser.add_argument(
         "--tracking-uri",
@@ -20,7 +20,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sync_command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
     try:
         results = load_study_results(args.study_dir)
         uri = args.tracking_uri or _recorded_uri(results.study_dir)

@@ -8,7 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from pipeline.cli.exit_codes import ExitCode
-from pipeline.cli.train_args import trial_config_from_args
+from pipeline.cli.train_args import add_trial_arguments, trial_config_from_args
 from pipeline.train.result import EpochRecord, TrialResult
 from pipeline.train.runner import TrialCallbacks, run_trial
 
@@ -33,7 +33,13 @@ class _Progress(TrialCallbacks):
         )
 
 
-def train_command(args: argparse.Namespace) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_trial_arguments(parser)
+    parser.add_argument("--json", metavar="PATH", default=None, help="write the TrialResult as JSON to PATH")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+
+def command(args: argparse.Namespace) -> int:
     try:
         cfg = trial_config_from_args(args)
     except ValidationError as error:
