@@ -70,5 +70,9 @@ class TrialConfig(BaseModel):
 
     def optimizer_kwargs(self) -> dict[str, Any]:
         return {
-            "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay, "nesterov": self.nesterov, "base": self.base
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "nesterov": self.nesterov,
+            "base": self.base,
         }

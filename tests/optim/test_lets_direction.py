@@ -27,7 +27,9 @@ MPSAM_SETTINGS = [
 settings_param = pytest.mark.parametrize(
     "strategy, n, adaptive", MPSAM_SETTINGS, ids=[f"{s}-n{n}{'-adaptive' if a else ''}" for s, n, a in MPSAM_SETTINGS]
 )
-problem_param = pytest.mark.parametrize("problem", [PROBLEMS["logistic"], PROBLEMS["mlp_bn"]], ids=["logistic", "mlp_bn"])
+problem_param = pytest.mark.parametrize(
+    "problem", [PROBLEMS["logistic"], PROBLEMS["mlp_bn"]], ids=["logistic", "mlp_bn"]
+)
 RHO = 0.1
 
 

@@ -122,9 +122,10 @@ def _build_optimizer(
         base = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         return LoopSAM(base, model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    hparams = trainer_hyperparameters(variant.registry_name, steps_per_epoch=variant.steps_per_epoch, generator=generator)
+    name = variant.registry_name
+    hparams = trainer_hyperparameters(name, steps_per_epoch=variant.steps_per_epoch, generator=generator)
     optimizer = create_optimizer(
-        variant.registry_name, model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, **hparams
+        name, model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, **hparams
     )
     bn_update_once_per_step(optimizer, model)
     return optimizer

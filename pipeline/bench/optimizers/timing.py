@@ -97,7 +97,9 @@ def _draw_batch(spec: BenchModel, device: torch.device, data_gen: torch.Generato
     return x.to(device), y.to(device)
 
 
-def _instances(base_model: nn.Module, batch: Batch, val_batch: Batch, device: torch.device, seed: int) -> list[Instance]:
+def _instances(
+    base_model: nn.Module, batch: Batch, val_batch: Batch, device: torch.device, seed: int
+) -> list[Instance]:
     matrix = variants(list_optimizers())
     if not any(v.registry_name == "sgd" for v in matrix):
         raise RuntimeError("the optimizer registry has no 'sgd'; the benchmark needs it as the baseline")
