@@ -29,7 +29,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        if not resolved.exists() or ROOT not in resolved.parents and resolved != ROOT:
+        if not resolved.exists() or (ROOT not in resolved.parents and resolved != ROOT):
             broken.append(target)
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
             broken.append(target)

@@ -173,8 +173,9 @@ def create_optimizer(
     """Build ``name`` over ``params``: the base optimizer, then the variant, then LETS for a LETS variant.
 
     ``hparams`` are the user's (:func:`hyperparameter_names`) plus, from a trainer, those of
-    :func:`trainer_hyperparameters` (a rule left without them uses its own defaults). ``base="adamw"`` uses
-    ``momentum`` as Adam's beta1. Under LETS, ``rho_max`` is LETS's upper clip of the
+    :func:`trainer_hyperparameters` (a rule left without them uses its own defaults).
+
+    ``base="adamw"`` uses ``momentum`` as Adam's beta1. Under LETS, ``rho_max`` is LETS's upper clip of the
     learned radius (XSAM's probe radius then follows the learned one at ``2 rho``).
     """
     rule_kw, lets_kw = _route(name, hparams)

@@ -416,8 +416,8 @@ def _batches(order: Tensor, batch_size: int, min_last: int = MIN_BATCH) -> Itera
 def _build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
     """An epoch-level schedule on the base optimizer (where the learning rate lives)."""
     if cfg.schedule == "cosine":
-        factor: Callable[[int], float] = lambda epoch: (
-            0.5 * (1 + math.cos(math.pi * min(epoch, cfg.epochs) / cfg.epochs))
+        factor: Callable[[int], float] = lambda epoch: 0.5 * (
+            1 + math.cos(math.pi * min(epoch, cfg.epochs) / cfg.epochs)
         )
     elif cfg.schedule == "step":
         factor = lambda epoch: cfg.step_gamma ** (epoch // cfg.step_every)
@@ -449,3 +449,4 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
     }
+

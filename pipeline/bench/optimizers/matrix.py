@@ -114,17 +114,18 @@ def make_instance(
     return Instance(variant, step)
 
 
-def _build_optimizer(variant: BenchVariant, model: nn.Module, device: torch.device, seed: int) -> torch.optim.Optimizer:
+def _build_optimizer(
+    variant: BenchVariant, model: nn.Module, device: torch.device, seed: int
+) -> torch.optim.Optimizer:
     """The loop SAM, or the registry optimizer with what a trainer sets (``seed`` seeds its generator)."""
     if variant.registry_name is None:
         base = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         return LoopSAM(base, model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    hparams = trainer_hyperparameters(
-        variant.registry_name, steps_per_epoch=variant.steps_per_epoch, generator=generator
-    )
+    name = variant.registry_name
+    hparams = trainer_hyperparameters(name, steps_per_epoch=variant.steps_per_epoch, generator=generator)
     optimizer = create_optimizer(
-        variant.registry_name, model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, **hparams
+        name, model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, **hparams
     )
     bn_update_once_per_step(optimizer, model)
     return optimizer
