@@ -2,15 +2,13 @@
 
 from pipeline.train.config import TrialConfig
 from pipeline.train.result import EpochRecord, TrialResult
-from pipeline.train.runner import TrialCallbacks, derive_seed, library_versions, resolve_device, run_trial
+from pipeline.train.runner import TrialCallbacks, resolve_device, run_trial
 
 __all__ = [
     "EpochRecord",
     "TrialCallbacks",
     "TrialConfig",
     "TrialResult",
-    "derive_seed",
-    "library_versions",
     "resolve_device",
     "run_trial",
 ]

@@ -14,19 +14,16 @@ import math
 import platform
 import resource
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import pipeline
 from pipeline.data import DatasetSplits, Split, augment_batch, build_dataset
 from pipeline.models import build_model
 from pipeline.optim import (
@@ -37,6 +34,8 @@ from pipeline.optim import (
     passes_per_step,
     trainer_hyperparameters,
 )
+from pipeline.provenance import trial_versions
+from pipeline.seeding import derive_seed
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.config import TrialConfig
 from pipeline.train.data_parallel import DataParallel, attach
@@ -54,12 +53,6 @@ class TrialCallbacks:
 
     def on_epoch(self, record: EpochRecord) -> None:
         """Metrics after an epoch (after the checkpoint is written)."""
-
-
-def derive_seed(seed: int, purpose: str) -> int:
-    """An independent 63-bit seed for one use of randomness (shuffling, augmentation, ...)."""
-    state = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(1, dtype=np.uint64)[0]
-    return int(state >> np.uint64(1))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -342,7 +335,7 @@ class _Trial:
             samples_per_second=state.samples_seen / train_time if train_time > 0 else 0.0,
             peak_memory_mb=_peak_memory_mb(self.device),
             device=_describe(self.device),
-            versions=library_versions(),
+            versions=trial_versions(),
             config=self.cfg.model_dump(mode="json"),
             resumed_at_epoch=self.resumed_at_epoch,
         )
@@ -438,15 +431,4 @@ def _describe(device: torch.device) -> str:
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
-
-def library_versions() -> dict[str, str]:
-    import sklearn
-
-    return {
-        "sam-study": pipeline.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
 

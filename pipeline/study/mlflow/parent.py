@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Param, RunTag, ViewType
+from mlflow.entities import Param, ViewType
 from mlflow.tracking import MlflowClient
 
-from pipeline._io import finite_or_none
 from pipeline.study.mlflow._client import PAGE, PARENT_ROLE, client, flatten_params, reason, terminal_state
 from pipeline.study.mlflow.errors import TrackingError
 from pipeline.study.mlflow.secrets import redact, redacted
@@ -105,12 +104,6 @@ class StudyTracking:
         for start in range(0, len(new), 100):
             self.client.log_batch(self.parent_run_id, params=new[start : start + 100])
 
-    def log_dict(self, values: dict[str, Any], artifact_file: str) -> None:
-        self._guarded(
-            f"log {artifact_file}",
-            lambda: self.client.log_dict(self.parent_run_id, finite_or_none(values), artifact_file),
-        )
-
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         self._guarded(
             f"log {path.name}", lambda: self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
@@ -118,12 +111,6 @@ class StudyTracking:
 
     def log_report(self, files: list[Path], figures_dir: Path) -> None:
         self._guarded("log the report", lambda: log_report(self.client, self.parent_run_id, files, figures_dir))
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        self._guarded(
-            "tag the parent run",
-            lambda: self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()]),
-        )
 
     def child_runs(self) -> list[Any]:
         runs: list[Any] = []
