@@ -22,7 +22,6 @@ STATS_FILE = "stats.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS_DIR = "checkpoints"  # trials' epoch checkpoints, removed once the study is complete
 TRAIN_RUNS_DIR = "ray-train"  # Ray Train's own run folders of data-parallel trials
-LOGS_DIR = "logs"  # the libraries' own logging (Ray, MLflow), kept out of the terminal
 
 # In OUT/, shared by the studies written there.
 MLFLOW_STORE = "mlflow.db"
@@ -71,10 +70,6 @@ class StudyFolder:
     @property
     def train_runs(self) -> Path:
         return self.path / TRAIN_RUNS_DIR
-
-    @property
-    def logs(self) -> Path:
-        return self.path / LOGS_DIR
 
 
 @dataclass(frozen=True)
