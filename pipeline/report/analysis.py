@@ -521,79 +521,112 @@ def _names(items: list) -> str:
 def verdict_text(a: StudyAnalysis) -> str:
     """One paragraph in plain words: which methods beat the reference after correction, by how much, at what
     compute; which are worse; and what the design could not show."""
-    s = a.statistics
+    ref_summary = a.summary(a.reference) if a.comparison else None
+    reason = _no_verdict(a, ref_summary)
+    if reason is not None:
+        return reason
+    tested = [v for v in a.comparison.versus_reference if v.paired is not None]
+    better = [v for v in tested if v.outcome == "better"]
+    worse = [v for v in tested if v.outcome == "worse"]
+    text = _opening(a, tested, ref_summary.mean) + _decisions(a, better, worse)
+    if not better:
+        text += _largest_improvement(a, tested)
+    return text + _cautions(a)
+
+
+def _no_verdict(a: StudyAnalysis, ref_summary) -> str | None:
+    """Why no method can be compared with the reference, followed by the problems; None when they can be."""
     ref = a.reference
-    c = a.comparison
-    ref_summary = a.summary(ref) if c else None
     if not any(r.ok for r in a.run_counts):
         return "No verdict: no evaluation run trained successfully. " + " ".join(a.problems)
-    if c is None or ref_summary is None or ref_summary.n == 0:
+    if a.comparison is None or ref_summary is None or ref_summary.n == 0:
         return (
             f"No verdict: {ref}, the reference, has no scored evaluation run, so no method can be compared with it. "
             + " ".join(a.problems)
         ).strip()
-    tested = [v for v in c.versus_reference if v.paired is not None]
-    if not tested:
+    if not any(v.paired is not None for v in a.comparison.versus_reference):
         return f"No verdict: no method shares 2 or more scored seeds with the reference {ref}. " + " ".join(a.problems)
-    cost = {x.method: x for x in a.costs}
-    ref_time = cost[ref].mean_run_time_s
+    return None
 
-    def at_compute(method: str) -> str:
-        t = cost[method].mean_run_time_s
-        passes = cost[method].passes_per_step
-        parts = []
-        if t and ref_time:
-            parts.append(f"{t / ref_time:.2f}× {ref}'s training time")
-        if passes:
-            parts.append(f"{passes:g} passes per step")
-        return ", ".join(parts)
 
-    def effect(v) -> str:
-        p = v.paired
-        level = round(100 * s.confidence_level)
-        return (
-            f"{v.method} ({_fmt_diff(p.mean_difference)}, {level}% CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}], "
-            f"adjusted p = {v.p_adjusted:.3g}; {at_compute(v.method)})"
-        )
-
-    better = [v for v in tested if v.outcome == "better"]
-    worse = [v for v in tested if v.outcome == "worse"]
+def _opening(a: StudyAnalysis, tested: list, ref_mean: float) -> str:
+    """What was compared, how, and against which reference mean; the decisions follow the colon."""
+    s = a.statistics
     seeds = seeds_label(tested)
     sides = "two-sided" if s.alternative == "two-sided" else "one-sided"
-    opening = (
+    return (
         f"On {a.study}, comparing {s.metric} over {seeds} paired seeds with the {sides} {TEST_NAMES[s.test]} and "
         f"{CORRECTION_NAMES[s.correction]} across {len(tested)} comparison(s) at α = {s.alpha:g}, "
-        f"against the reference {ref} (mean {ref_summary.mean:.4f}): "
+        f"against the reference {a.reference} (mean {ref_mean:.4f}): "
     )
+
+
+def _decisions(a: StudyAnalysis, better: list, worse: list) -> str:
+    """The methods significantly better than the reference (or that none is), then those significantly worse."""
+    ref = a.reference
     sentences = [
         f"{_names(better)} significantly better than {ref}"
         if better
         else f"no method is significantly better than {ref}"
     ]
     if better:
-        sentences[0] += ": " + "; ".join(effect(v) for v in better)
+        sentences[0] += ": " + "; ".join(_effect(a, v) for v in better)
     if worse:
-        sentences.append(f"{_names(worse)} significantly worse: " + "; ".join(effect(v) for v in worse))
-    text = opening + ". ".join(x[0].upper() + x[1:] if i else x for i, x in enumerate(sentences)) + "."
-    if not better:
-        best = max(tested, key=lambda v: v.paired.mean_difference * (1 if a.higher_is_better else -1))
-        improved = (best.paired.mean_difference > 0) == a.higher_is_better and best.paired.mean_difference != 0
-        if improved:
-            text += (
-                f" The largest observed improvement, {effect(best)}, cannot be told apart from seed-to-seed noise"
-                + (
-                    f"; {best.seeds_needed} paired seeds would detect an effect of its size with power {s.power:g}"
-                    if best.seeds_needed
-                    else ""
-                )
-                + "."
-            )
+        sentences.append(f"{_names(worse)} significantly worse: " + "; ".join(_effect(a, v) for v in worse))
+    return ". ".join(x[0].upper() + x[1:] if i else x for i, x in enumerate(sentences)) + "."
+
+
+def _largest_improvement(a: StudyAnalysis, tested: list) -> str:
+    """When nothing is significantly better: the best observed improvement, if any, and the seeds it would need."""
+    s = a.statistics
+    best = max(tested, key=lambda v: v.paired.mean_difference * (1 if a.higher_is_better else -1))
+    improved = (best.paired.mean_difference > 0) == a.higher_is_better and best.paired.mean_difference != 0
+    if not improved:
+        return ""
+    return (
+        f" The largest observed improvement, {_effect(a, best)}, cannot be told apart from seed-to-seed noise"
+        + (
+            f"; {best.seeds_needed} paired seeds would detect an effect of its size with power {s.power:g}"
+            if best.seeds_needed
+            else ""
+        )
+        + "."
+    )
+
+
+def _cautions(a: StudyAnalysis) -> str:
+    """What limits the reading: the deciding test's design warning, and diverged runs scored as failures."""
+    text = ""
     # Only the deciding test's limits change what the verdict could have said; the rest are in the tables.
-    limit = "Wilcoxon" if s.test == "wilcoxon" else "t-test"
-    impossible = [w for w in c.warnings if limit in w]
+    limit = "Wilcoxon" if a.statistics.test == "wilcoxon" else "t-test"
+    impossible = [w for w in a.comparison.warnings if limit in w]
     if impossible:
         text += " Caution: " + impossible[0] + "."
     scored_as_failure = sum(r.scored_as_failure for r in a.run_counts)
     if scored_as_failure:
         text += f" {scored_as_failure} diverged run(s) are counted as failures (score 0)."
     return text
+
+
+def _effect(a: StudyAnalysis, v) -> str:
+    """One comparison's effect: mean difference, its interval, the adjusted p-value and the compute it took."""
+    p = v.paired
+    level = round(100 * a.statistics.confidence_level)
+    return (
+        f"{v.method} ({_fmt_diff(p.mean_difference)}, {level}% CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}], "
+        f"adjusted p = {v.p_adjusted:.3g}; {_at_compute(a, v.method)})"
+    )
+
+
+def _at_compute(a: StudyAnalysis, method: str) -> str:
+    """A method's measured training time relative to the reference's, and its passes per step."""
+    cost = {x.method: x for x in a.costs}
+    ref_time = cost[a.reference].mean_run_time_s
+    t = cost[method].mean_run_time_s
+    passes = cost[method].passes_per_step
+    parts = []
+    if t and ref_time:
+        parts.append(f"{t / ref_time:.2f}× {a.reference}'s training time")
+    if passes:
+        parts.append(f"{passes:g} passes per step")
+    return ", ".join(parts)

@@ -100,38 +100,7 @@ def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
     s = a.statistics
     if a.comparison is None:
         return []
-    out = [f"### Against the reference, {a.reference}", ""]
-    out.append(
-        f"Differences are method − {a.reference} on the same seeds, with the {level}% t-interval. "
-        f"p-values are {'two-sided' if s.alternative == 'two-sided' else 'one-sided (method better)'}; "
-        f"“adjusted” is {CORRECTION_NAMES[s.correction]} across the {len(a.comparison.versus_reference)} methods, "
-        f"and the decision uses the {TEST_NAMES[s.test]}'s at α = {s.alpha:g}. d_z = mean / std of the paired "
-        f"differences; Hedges' g ignores the pairing; P(better) counts ties as half."
-    )
-    out.append("")
-    rows = []
-    for v in a.comparison.versus_reference:
-        p = v.paired
-        if p is None:
-            rows.append([v.method, str(v.n_pairs)] + ["–"] * 9 + ["not tested", "–"])
-            continue
-        rows.append(
-            [
-                v.method,
-                str(v.n_pairs),
-                _f(p.mean_difference, signed=True),
-                f"[{_f(p.ci_low, signed=True)}, {_f(p.ci_high, signed=True)}]",
-                _p(p.t_p_value),
-                _p(p.wilcoxon_p_value) + ("" if p.wilcoxon_method == "exact" else f" ({p.wilcoxon_method})"),
-                _p(v.t_p_adjusted),
-                _p(v.wilcoxon_p_adjusted),
-                _f(v.d_z, 2, signed=True),
-                _f(v.hedges_g, 2, signed=True),
-                _f(v.p_better, 2),
-                f"**{v.outcome}**" if v.significant else v.outcome,
-                _f(v.seeds_needed) if v.seeds_needed is not None else "–",
-            ]
-        )
+    out = [f"### Against the reference, {a.reference}", "", _versus_reading(a, level), ""]
     out += _table(
         [
             "method",
@@ -148,7 +117,7 @@ def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
             "decision",
             f"seeds for power {s.power:g}",
         ],
-        rows,
+        [_versus_row(v) for v in a.comparison.versus_reference],
         right=(*tuple(range(1, 11)), 12),
     )
     notes = [f"- {v.method}: {note}" for v in a.comparison.versus_reference for note in v.notes]
@@ -157,6 +126,40 @@ def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
     if a.comparison.warnings:
         out += ["Design warnings:", ""] + [f"- {w}" for w in a.comparison.warnings] + [""]
     return out
+
+
+def _versus_reading(a: StudyAnalysis, level: int) -> str:
+    """How to read the table against the reference: what is differenced, which p-values, which decide."""
+    s = a.statistics
+    return (
+        f"Differences are method − {a.reference} on the same seeds, with the {level}% t-interval. "
+        f"p-values are {'two-sided' if s.alternative == 'two-sided' else 'one-sided (method better)'}; "
+        f"“adjusted” is {CORRECTION_NAMES[s.correction]} across the {len(a.comparison.versus_reference)} methods, "
+        f"and the decision uses the {TEST_NAMES[s.test]}'s at α = {s.alpha:g}. d_z = mean / std of the paired "
+        f"differences; Hedges' g ignores the pairing; P(better) counts ties as half."
+    )
+
+
+def _versus_row(v) -> list[str]:
+    """One method against the reference; dashes when it shares too few seeds to be tested."""
+    p = v.paired
+    if p is None:
+        return [v.method, str(v.n_pairs)] + ["–"] * 9 + ["not tested", "–"]
+    return [
+        v.method,
+        str(v.n_pairs),
+        _f(p.mean_difference, signed=True),
+        f"[{_f(p.ci_low, signed=True)}, {_f(p.ci_high, signed=True)}]",
+        _p(p.t_p_value),
+        _p(p.wilcoxon_p_value) + ("" if p.wilcoxon_method == "exact" else f" ({p.wilcoxon_method})"),
+        _p(v.t_p_adjusted),
+        _p(v.wilcoxon_p_adjusted),
+        _f(v.d_z, 2, signed=True),
+        _f(v.hedges_g, 2, signed=True),
+        _f(v.p_better, 2),
+        f"**{v.outcome}**" if v.significant else v.outcome,
+        _f(v.seeds_needed) if v.seeds_needed is not None else "–",
+    ]
 
 
 def _ranks(a: StudyAnalysis) -> list[str]:
@@ -330,19 +333,29 @@ def _figures(figures: list[FigureFile], skipped: list[SkippedFigure]) -> list[st
 
 
 def _method(a: StudyAnalysis) -> list[str]:
-    s = a.statistics
+    out = ["## Method", ""]
+    out += _design_bullets(a)
+    out += _statistics_bullets(a)
+    out += _provenance_bullets(a)
+    out.append("")
+    if a.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
+    out += ["Every number above is in `stats.json`, and every trial in `trials.parquet`.", ""]
+    return out
+
+
+def _design_bullets(a: StudyAnalysis) -> list[str]:
+    """What was trained, on how many workers, with which seeds, and the tuning budget."""
     p = a.provenance
     training = p.get("training", {})
     tuning = p.get("tuning", {})
-    level = round(100 * s.confidence_level)
-    out = ["## Method", ""]
-    out.append(
+    out = [
         f"- **Data and model**: {p.get('data', {}).get('name')} with "
         f"{p.get('model', {}).get('preset') or p.get('model', {}).get('name')}; "
         f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, lr {training.get('lr')} "
         f"({training.get('schedule')}), momentum {training.get('momentum')}, "
         f"weight decay {training.get('weight_decay')}."
-    )
+    ]
     workers = p.get("workers_per_trial", 1)
     if workers > 1:
         perturbation = training.get("perturbation", "global")
@@ -363,48 +376,46 @@ def _method(a: StudyAnalysis) -> list[str]:
         f"{p.get('trials', {}).get('eval')} evaluation, {_f(p.get('trials', {}).get('compute_s'), 0)} s of trial "
         "time in all."
     )
+    return out
+
+
+def _statistics_bullets(a: StudyAnalysis) -> list[str]:
+    """The tests, the correction, what diverged runs count as, the intervals, the rank test and the power."""
+    s = a.statistics
+    level = round(100 * s.confidence_level)
     sides = "two-sided" if s.alternative == "two-sided" else "one-sided (method better than the reference)"
-    out.append(
-        f"- **Tests**: on {s.metric}, each method against {a.reference}, paired by seed: the paired t-test "
-        "(`scipy.stats.ttest_rel`, its interval from `confidence_interval`) and the Wilcoxon signed-rank test "
-        f"(`scipy.stats.wilcoxon`, exact; sign-flip permutation when ties or zero differences make the exact "
-        f"table wrong), {sides}. The decision uses the {TEST_NAMES[s.test]}."
-    )
-    out.append(
-        f"- **Correction**: {CORRECTION_NAMES[s.correction]} across the family of methods compared with the "
-        f"reference, at α = {s.alpha:g}"
-        + (" (family-wise error rate)." if s.correction == "holm" else " (false discovery rate).")
-    )
     diverged = (
         f"scored as failures ({s.metric} = 0)"
         if s.diverged == "failure" and a.higher_is_better
         else "left out of the comparisons that need them"
     )
-    out.append(
+    return [
+        f"- **Tests**: on {s.metric}, each method against {a.reference}, paired by seed: the paired t-test "
+        "(`scipy.stats.ttest_rel`, its interval from `confidence_interval`) and the Wilcoxon signed-rank test "
+        f"(`scipy.stats.wilcoxon`, exact; sign-flip permutation when ties or zero differences make the exact "
+        f"table wrong), {sides}. The decision uses the {TEST_NAMES[s.test]}.",
+        f"- **Correction**: {CORRECTION_NAMES[s.correction]} across the family of methods compared with the "
+        f"reference, at α = {s.alpha:g}"
+        + (" (family-wise error rate)." if s.correction == "holm" else " (false discovery rate)."),
         f"- **Diverged and failed runs**: diverged runs are counted per method and {diverged}; runs that failed "
-        "(an error, not divergence) or are missing are left out, so a comparison uses the seeds both methods have."
-    )
-    out.append(
+        "(an error, not divergence) or are missing are left out, so a comparison uses the seeds both methods have.",
         f"- **Intervals**: each method's mean has a {level}% BCa bootstrap interval (`scipy.stats.bootstrap`, "
         f"{s.bootstrap_resamples} resamples, seed {s.bootstrap_seed}); with few seeds a bootstrap interval is "
-        "narrower than it should be, so read it as descriptive. Differences use the t-interval."
-    )
-    out.append(
+        "narrower than it should be, so read it as descriptive. Differences use the t-interval.",
         "- **All methods**: the Friedman test over seeds (one dataset per study), average ranks (1 = best) and "
-        "Nemenyi's critical difference."
-    )
-    out.append(
+        "Nemenyi's critical difference.",
         f"- **Power**: the seeds a paired t-test needs to detect the observed d_z at α = {s.alpha:g} with power "
-        f"{s.power:g} (noncentral t), uncorrected."
-    )
+        f"{s.power:g} (noncentral t), uncorrected.",
+    ]
+
+
+def _provenance_bullets(a: StudyAnalysis) -> list[str]:
+    """The code, library versions and machines the trials ran with."""
+    p = a.provenance
     commits = p.get("git_commits") or ["unknown"]
-    out.append(f"- **Code**: commit {', '.join(f'`{c}`' for c in commits)}.")
+    out = [f"- **Code**: commit {', '.join(f'`{c}`' for c in commits)}."]
     versions = p.get("versions", {})
     if versions:
         out.append("- **Versions**: " + ", ".join(f"{k} {'/'.join(v)}" for k, v in sorted(versions.items())) + ".")
     out.append(f"- **Ran on**: {', '.join(p.get('devices') or ['?'])}; node(s) {', '.join(p.get('nodes') or ['?'])}.")
-    out.append("")
-    if a.notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
-    out += ["Every number above is in `stats.json`, and every trial in `trials.parquet`.", ""]
     return out

@@ -9,7 +9,6 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pipeline.report import figures
 from pipeline.report.analysis import (
     LetsTrajectory,
     MethodCost,
@@ -19,7 +18,7 @@ from pipeline.report.analysis import (
     TuningPoint,
     TuningSummary,
 )
-from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
+from pipeline.report.figures import FigureFile, SkippedFigure, critical_difference, draw, draw_figures, style
 from pipeline.spec.study import StatisticsSpec
 from pipeline.stats.comparison import ComparisonSettings, compare_methods
 
@@ -38,7 +37,7 @@ OPTIMIZERS = {"sgd": "sgd", "sam": "sam", "asam": "asam", "lets-sam": "lets-sam"
 @pytest.fixture(autouse=True)
 def fast_dpi(monkeypatch):
     """Smaller images keep the tests fast; the drawing is the same."""
-    monkeypatch.setattr(figures, "DPI", 60)
+    monkeypatch.setattr(style, "DPI", 60)
 
 
 def make_analysis(
@@ -189,7 +188,7 @@ def test_one_failing_figure_costs_no_other(tmp_path, monkeypatch):
     def boom(analysis):
         raise RuntimeError("broken on purpose")
 
-    monkeypatch.setattr(figures, "_critical_difference_figure", boom)
+    monkeypatch.setattr(draw, "critical_difference_figure", boom)
     (tmp_path / "critical_difference.png").write_bytes(b"stale")  # a stale file from an earlier run goes
     written, skipped = draw_figures(make_analysis(), tmp_path)
     assert skipped == [SkippedFigure("critical_difference.png", "could not be drawn: broken on purpose")]
@@ -236,4 +235,4 @@ def test_no_scores_and_no_tuning(tmp_path):
     ],
 )
 def test_cliques_are_the_maximal_groups_within_cd(ranks, cd, expected):
-    assert figures._cliques(ranks, cd) == expected
+    assert critical_difference.cliques(ranks, cd) == expected
