@@ -1,8 +1,8 @@
 """Files the project writes: whole or not at all, and JSON that is JSON.
 
 Every file (a study's spec, selection, trials table, report, a trial's checkpoint) is written to a temporary file
-with a unique name beside it, flushed to disk, then renamed over the old one: a crash, a kill or a full disk leaves
-the old file or the new, never part of one, and no temporary file behind.
+beside it, named for the writing process, flushed to disk, then renamed over the old one: a crash, a kill or a
+full disk leaves the old file or the new, never part of one, and no temporary file behind.
 
 JSON has no NaN or inf: the project writes them as null (a diverged trial's missing metrics), and every JSON file
 is written with ``allow_nan=False`` so that a stray NaN fails loudly instead of producing a file no parser reads.
@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,9 @@ def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a fresh temporary path beside ``path``, flush it to disk, then rename it over
     ``path``. On any failure ``path`` is left as it was and the temporary file is removed."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # Named after the file and the writing process: two processes (a driver and a retried trial, two nodes on a
+    # shared disk) never write the same temporary file, and a stale one says whose it was.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
         with open(tmp, "rb") as handle:

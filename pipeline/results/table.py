@@ -34,7 +34,7 @@ LEADING_COLUMNS = (
     "wall_time_s",
     "node",
 )
-_REQUIRED = ("study", "phase", "method", "seed", "status", "trial_key")
+_REQUIRED = ("study", "phase", "method", "optimizer", "trial_key", "seed", "status")  # TrialRow's identity
 
 
 class TableWriteError(OSError):
@@ -85,15 +85,16 @@ def read_rows(path: str | Path, study: str | None = None) -> list[TrialRow]:
         frame = pq.read_table(path).to_pandas()
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a damaged file
         raise StudyFolderError(f"{path}: cannot be read as Parquet ({error}); it is damaged") from None
-    missing = set(_REQUIRED) - set(frame.columns)
-    if missing:
-        raise StudyFolderError(f"{path}: not a trials table, it lacks the column(s) {', '.join(sorted(missing))}")
-    foreign = sorted({str(name) for name in frame["study"].unique()} - {study}) if study is not None else []
+    # Another study's table is named as such first, whatever else it lacks: that is the mistake to fix.
+    foreign = sorted({str(n) for n in frame["study"].unique()} - {study}) if study and "study" in frame else []
     if foreign:
         raise StudyFolderError(
             f"{path}: a trials table of study {', '.join(repr(n) for n in foreign)}, not of {study!r}; "
             f"give the table that study {study!r} wrote"
         )
+    missing = set(_REQUIRED) - set(frame.columns)
+    if missing:
+        raise StudyFolderError(f"{path}: not a trials table, it lacks the column(s) {', '.join(sorted(missing))}")
     return [TrialRow.from_record(record) for record in frame.to_dict("records")]
 
 

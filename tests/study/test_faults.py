@@ -132,14 +132,16 @@ APPEND_UNTIL_FULL = r"""
 import json, os, random, resource, sys
 from pathlib import Path
 import pandas as pd
+from pipeline.results.row import TrialRow
 from pipeline.results.table import TrialsTable
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 
 def row(i):
     # Random text does not compress: every row adds about 1 kB to the file.
-    return {"study": "s", "phase": "eval", "method": "sam", "trial_key": f"k{i:03d}", "seed": i, "status": "ok",
-            "history_json": random.Random(i).randbytes(512).hex()}
+    return TrialRow.from_record({"study": "s", "phase": "eval", "method": "sam", "optimizer": "sam",
+                                 "trial_key": f"k{i:03d}", "seed": i, "status": "ok",
+                                 "history_json": random.Random(i).randbytes(512).hex()})
 
 table = TrialsTable(path)
 if mode == "efbig":
@@ -203,7 +205,7 @@ def _check_full_disk(seen: dict[str, Any], path: Path, code: int, words: str) ->
 
 def test_a_file_size_limit_while_appending_leaves_the_previous_table_whole(tmp_path: Path) -> None:
     path = tmp_path / "trials.parquet"
-    limit = 24_000
+    limit = 36_000  # the schema alone (every column, typed) takes about 30 kB; each row adds about 1 kB
     seen = _append_until_full([sys.executable, "-c", APPEND_UNTIL_FULL, str(path), "efbig", str(limit)])
     _check_full_disk(seen, path, errno.EFBIG, "File too large")
     assert seen["size"] <= limit
@@ -224,7 +226,7 @@ def test_a_full_filesystem_while_appending_leaves_the_previous_table_whole(tmp_p
     folder = tmp_path / "small"
     folder.mkdir()
     path = folder / "trials.parquet"
-    script = f'mount -t tmpfs -o size=256k tmpfs {folder} && exec {sys.executable} -c "$0" {path} enospc {200 * 1024}'
+    script = f'mount -t tmpfs -o size=256k tmpfs {folder} && exec {sys.executable} -c "$0" {path} enospc {160 * 1024}'
     seen = _append_until_full(["unshare", "-m", "--propagation", "private", "sh", "-c", script, APPEND_UNTIL_FULL])
     _check_full_disk(seen, path, errno.ENOSPC, "No space left on device")
     assert not any(folder.iterdir()), "the tmpfs lived only in the test's own mount namespace"

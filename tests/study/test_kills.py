@@ -54,12 +54,12 @@ def assert_same_results(resumed: pd.DataFrame, reference: pd.DataFrame) -> None:
     """Row for row by trial key: the searched values, the status and every metric, epoch by epoch (wall-clock
     times, nodes and run ids aside)."""
     assert sorted(resumed.trial_key) == sorted(reference.trial_key)
-    left = {r["trial_key"]: r for r in resumed.to_dict("records")}
-    for row in reference.to_dict("records"):
-        other = left[row["trial_key"]]
-        assert other["params_json"] == row["params_json"], row["trial_key"]
-        assert other["status"] == row["status"], row["trial_key"]
-        assert first_difference(other, row) is None, (row["trial_key"], first_difference(other, row))
+    left = {r["trial_key"]: TrialRow.from_record(r) for r in resumed.to_dict("records")}
+    for row in (TrialRow.from_record(r) for r in reference.to_dict("records")):
+        other = left[row.trial_key]
+        assert other.params_json == row.params_json, row.trial_key
+        assert other.status == row.status, row.trial_key
+        assert first_difference(other, row) is None, (row.trial_key, first_difference(other, row))
 
 
 def children_by_key(uri: str) -> dict[str, int]:

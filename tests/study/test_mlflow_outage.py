@@ -18,6 +18,7 @@ from mlflow.entities import Run, ViewType
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import load_study
 from pipeline.study.mlflow.sync import SYNCED_TAG
+from tests.rows import make_row
 from tests.study.conftest import free_port, mlflow_server_process
 from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
 
@@ -185,9 +186,7 @@ def small_study_folder(tmp_path: Path, tracking_uri: str | None) -> Path:
     folder = tmp_path / "out" / "tiny"
     folder.mkdir(parents=True)
     (folder / "spec.json").write_text(json.dumps(spec.model_dump(mode="json")))
-    TrialsTable(folder / "trials.parquet").append(
-        {"study": "tiny", "phase": "eval", "method": "sgd", "seed": 0, "status": "ok", "trial_key": "eval/sgd/seed0"}
-    )
+    TrialsTable(folder / "trials.parquet").append(make_row(study="tiny", method="sgd", seed=0, status="ok"))
     if tracking_uri is not None:
         record = {"tracking_uri": tracking_uri, "experiment_id": "1", "parent_run_id": "0" * 32}
         (folder / "mlflow.json").write_text(json.dumps(record))
