@@ -9,15 +9,21 @@ import numpy as np
 ALTERNATIVES = ("two-sided", "greater", "less")
 
 
-def vector(x, name: str, min_len: int = 1) -> np.ndarray:
-    """``x`` as a finite float64 array of shape ``(n,)`` with ``n >= min_len``."""
+def _finite_array(x, name: str, ndim: int, shape: str) -> np.ndarray:
+    """``x`` as a finite float64 array of ``ndim`` dimensions (``shape`` names them in the message)."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be an array of numbers: {err}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D with shape (n_seeds,), got shape {arr.shape}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D with shape {shape}, got shape {arr.shape}")
     _check_finite(arr, name)
+    return arr
+
+
+def vector(x, name: str, min_len: int = 1) -> np.ndarray:
+    """``x`` as a finite float64 array of shape ``(n,)`` with ``n >= min_len``."""
+    arr = _finite_array(x, name, 1, "(n_seeds,)")
     if arr.size < min_len:
         raise ValueError(f"{name} needs at least {min_len} values, got {arr.size}")
     return arr
@@ -38,13 +44,7 @@ def paired(method, reference, min_len: int = 2) -> tuple[np.ndarray, np.ndarray]
 
 def scores_matrix(scores, min_seeds: int = 1, min_methods: int = 1) -> np.ndarray:
     """``scores`` as a finite float64 array of shape ``(n_seeds, n_methods)``."""
-    try:
-        arr = np.asarray(scores, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"scores must be an array of numbers: {err}") from None
-    if arr.ndim != 2:
-        raise ValueError(f"scores must be 2-D with shape (n_seeds, n_methods), got shape {arr.shape}")
-    _check_finite(arr, "scores")
+    arr = _finite_array(scores, "scores", 2, "(n_seeds, n_methods)")
     if arr.shape[0] < min_seeds:
         raise ValueError(f"scores needs at least {min_seeds} seeds (rows), got {arr.shape[0]}")
     if arr.shape[1] < min_methods:
