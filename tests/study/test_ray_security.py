@@ -20,14 +20,17 @@ pytestmark = pytest.mark.slow
 import psutil  # Ray ships it (ray/thirdparty_files, on the path once ray is imported)
 
 
-@pytest.fixture
-def embedded_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tune_runner.Cluster]:
-    # A user who opted out of Ray's token authentication does not opt the study's own Ray out of it.
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    try:
-        yield tune_runner.start_ray(None)
-    finally:
-        tune_runner.stop_ray()
+@pytest.fixture(scope="module")
+def embedded_ray() -> Iterator[tune_runner.Cluster]:
+    """One embedded Ray for the module's tests (each only reads it); stopped with ray.shutdown, which stops the
+    processes this ray.init started and nothing else."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # A user who opted out of Ray's token authentication does not opt the study's own Ray out of it.
+        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+        try:
+            yield tune_runner.start_ray(None)
+        finally:
+            tune_runner.stop_ray()
 
 
 def _session_processes() -> list[psutil.Process]:
