@@ -104,18 +104,24 @@ def mlflow_server_process(
                 time.sleep(0.5)
         yield MlflowServer(uri, server)
     finally:
-        _signal_group(server, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        _signal_group(server, signal.SIGKILL)  # what ignored SIGTERM (the job runner's consumers)
+        # The test is over and nothing it checks is in flight: SIGKILL to the group (the server, uvicorn and the job
+        # runner, whose consumers ignore SIGTERM), at once rather than after a graceful stop of seconds.
+        _signal_group(server, signal.SIGKILL)
         server.wait()
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    with running_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path) as uri:
+@pytest.fixture(scope="session")
+def mlflow_server_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's ``mlflow_server`` keeps its store, its artifacts and its log."""
+    return tmp_path_factory.mktemp("mlflow-server")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_folder: Path) -> Iterator[str]:
+    """One ``mlflow server`` (SQLite store) for the session's studies: a server takes seconds to start. Each study
+    logs from a folder of its own, so under a parent run of its own; a test that counts the runs of an experiment
+    gives its study a name of its own."""
+    with running_mlflow_server(f"sqlite:///{mlflow_server_folder / 'server.db'}", mlflow_server_folder) as uri:
         yield uri
 
 
@@ -226,6 +232,18 @@ def postgres_database(tmp_path: Path) -> Iterator[str]:
                 pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop", timeout=60)
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def diverge_study(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """``sam-study run`` of study_files.DIVERGE_STUDY into ``OUT`` (its ``args[-1]``), once for the tests that
+    check it: a diverging trial's record (test_faults) and ASHA's stopped trials (test_study_e2e)."""
+    from tests.study.study_files import DIVERGE_STUDY, run_to_end
+
+    folder = tmp_path_factory.mktemp("diverge")
+    study = folder / "diverge.yaml"
+    study.write_text(DIVERGE_STUDY)
+    return run_to_end("run", str(study), "--out", str(folder / "out"), timeout=900)
 
 
 @pytest.fixture

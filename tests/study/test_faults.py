@@ -21,51 +21,34 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from tests.study.study_files import check_mlflow, expected_keys, run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import (
+    ASHA_TRIALS,
+    DIVERGE_EPOCHS,
+    DIVERGING,
+    check_mlflow,
+    expected_keys,
+    run_to_end,
+    sam_study,
+    write_tiny_study,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# MP-SAM and XSAM at ρ = 1e14 with lr 3: the loss grows about 1000-fold per epoch from ~1e28 and overflows
-# float32 in epoch 2 or 3, so each run has finite epochs before it diverges. Smaller settings tried on this
-# data: ρ up to 1e18 at lr ≤ 0.5 never diverges (the SAM step is normalised); ρ = 1e10 at lr 3 diverges only
-# in epochs 4-6; ρ ≥ 1e18 at lr 3 diverges in the first epoch, with nothing finite to keep.
-DIVERGE_EPOCHS = 6
-DIVERGE_STUDY = f"""\
-name: diverge
-data:
-  name: synthetic
-  synthetic: {{n_samples: 400}}
-model: {{name: mlp, hidden: [32]}}
-training: {{lr: 0.05, epochs: {DIVERGE_EPOCHS}, batch_size: 32}}
-methods:
-  - name: sgd
-  - name: sam
-    hparams: {{rho: 0.05}}
-  - name: mpsam
-    lr: 3.0
-    hparams: {{rho: 1.0e+14}}
-  - name: xsam
-    lr: 3.0
-    hparams: {{rho: 1.0e+14}}
-reference: sam
-evaluation: {{seeds: [0, 1]}}
-resources: {{cpu: 1}}
-retries: 0
-"""
-DIVERGING = ("mpsam", "xsam")
-
 
 @pytest.mark.slow
-def test_a_diverging_trial_is_recorded_with_its_last_finite_metrics_and_counted_as_a_failure(tmp_path: Path) -> None:
-    study = tmp_path / "diverge.yaml"
-    study.write_text(DIVERGE_STUDY)
-    out = tmp_path / "out"
-    done = run_to_end("run", str(study), "--out", str(out), timeout=600)
+def test_a_diverging_trial_is_recorded_with_its_last_finite_metrics_and_counted_as_a_failure(
+    diverge_study: subprocess.CompletedProcess[str],
+) -> None:
+    done = diverge_study  # SGD, SAM (tuned), and MP-SAM and XSAM set to diverge, two seeds each
     assert done.returncode == 0, done.stdout + done.stderr
+    out = Path(done.args[-1])
 
     table = pd.read_parquet(out / "diverge" / "trials.parquet")
     keys = {f"eval/{m}/seed{s}" for m in ("sgd", "sam", *DIVERGING) for s in (0, 1)}
-    assert set(table.trial_key) == keys and table.trial_key.is_unique
+    assert table.trial_key.is_unique
+    assert set(table[table.phase == "eval"].trial_key) == keys
+    assert set(table[table.phase == "tune"].trial_key) == {f"tune/sam/search0/trial{i}" for i in range(ASHA_TRIALS)}
+    table = table[table.phase == "eval"]  # the tuning trials are test_study_e2e's (ASHA)
     assert (table[~table.method.isin(DIVERGING)].status == "ok").all()
     diverged = table[table.method.isin(DIVERGING)]
     assert (diverged.status == "diverged").all(), diverged[["trial_key", "status", "epochs_run"]]
@@ -88,8 +71,9 @@ def test_a_diverging_trial_is_recorded_with_its_last_finite_metrics_and_counted_
     uri = f"sqlite:///{out / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name("diverge")
-    children = client.search_runs([experiment.experiment_id], filter_string="tags.role = 'trial'")
-    assert Counter(r.data.tags["trial_key"] for r in children) == Counter(keys), "one child run per trial"
+    children = client.search_runs([experiment.experiment_id], filter_string="tags.role = 'trial'", max_results=1000)
+    every_key = keys | {f"tune/sam/search0/trial{i}" for i in range(ASHA_TRIALS)}
+    assert Counter(r.data.tags["trial_key"] for r in children) == Counter(every_key), "one child run per trial"
     by_key = {r.data.tags["trial_key"]: r for r in children}
     for row in diverged.itertuples():
         run = by_key[row.trial_key]

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.results.row import TrialRow
 from pipeline.study.determinism import FINAL_METRICS, first_difference
 from pipeline.train import TrialConfig, run_trial
+from tests.study.processes import trial_with_a_checkpoint
 from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
 
 pytestmark = pytest.mark.slow
@@ -101,18 +102,25 @@ def test_a_driver_killed_mid_study_resumes_to_the_table_of_an_uninterrupted_run(
     assert children_by_key(f"sqlite:///{out / 'mlflow.db'}") == {key: 1 for key in expected_keys(TRIALS)}
 
 
-def trial_processes() -> list[psutil.Process]:
-    """Ray's worker processes while they run a trial (their title names the Tune trainable)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if any("ray::ImplicitFunc" in part for part in process.info["cmdline"] or []):
-            found.append(process)
-    return found
+def victim(process: subprocess.Popen, checkpoints: Path, keys: set[str], log: Path) -> tuple[str, psutil.Process]:
+    """A trial of the study ``process`` that has written an epoch checkpoint, and the Ray worker running it. Only
+    the processes below this test's own driver are looked at (its embedded Ray's raylet and the raylet's workers),
+    never a trial worker of another study on this machine, of an earlier test, or one that is ending."""
+    found: list[tuple[str, psutil.Process]] = []
+
+    def caught() -> bool:
+        found[:] = [hit] if (hit := trial_with_a_checkpoint(process.pid, checkpoints, keys)) else []
+        return bool(found)
+
+    wait_for(caught, "a trial with a checkpoint", process, log=log)
+    return found[0]
 
 
 def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    # Slow enough per epoch (a larger net on more data) that a trial is caught between two epoch checkpoints.
-    study = study_file(tmp_path, epochs=8)
+    # Slow enough per epoch (a larger net on more data) that a trial is caught between two epoch checkpoints; two
+    # tuning trials (the search is test_a_driver_killed_mid_study's business), then the four evaluation runs.
+    epochs, keys = 8, expected_keys(2)
+    study = write_tiny_study(tmp_path, trials=2, epochs=epochs)
     text = study.read_text().replace("retries: 0", "retries: 1").replace("resources: {cpu: 1}", "max_concurrent: 1")
     text = text.replace("  synthetic: {n_samples: 400}\n", "  synthetic: {n_samples: 6000}\n")
     study.write_text(text.replace("model: {name: mlp, hidden: [32]}", "model: {name: mlp, hidden: [512, 512]}"))
@@ -120,21 +128,21 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_resumes_from_its_checkpoi
     with log.open("w") as sink:
         process = sam_study("run", str(study), "--out", str(out), stdout=sink, stderr=subprocess.STDOUT)
     checkpoints = out / "tiny" / "checkpoints"
-    # One trial at a time: once its first epoch checkpoint is written, the one trial process is the one to kill.
-    wait_for(lambda: any(checkpoints.rglob("trial.ckpt")) and trial_processes(), "a checkpoint", process, log=log)
-    [victim] = trial_processes()
+    # One trial at a time: once it has written its first epoch checkpoint, kill the worker running it.
+    victim_key, worker = victim(process, checkpoints, keys, log)
     [checkpoint] = list(checkpoints.rglob("trial.ckpt"))
-    victim.send_signal(signal.SIGKILL)
+    worker.send_signal(signal.SIGKILL)
     assert process.wait(timeout=600) == 0, log.read_text()
 
     final = table(out)
-    assert final.trial_key.is_unique and set(final.trial_key) == expected_keys(TRIALS)
+    assert final.trial_key.is_unique and set(final.trial_key) == keys
     assert (final.status == "ok").all(), final[["trial_key", "status", "error"]]
     [resumed] = [TrialRow.from_record(r) for r in final[final.resumed_at_epoch.notna()].to_dict("records")]
-    assert f"/{resumed.trial_key}-" in str(checkpoint), "the killed trial is the one that resumed"
-    assert 1 <= resumed.resumed_at_epoch < 8 and resumed.epochs_run == 8
+    assert resumed.trial_key == victim_key, "the killed trial is the one that resumed"
+    assert f"/{victim_key}-" in str(checkpoint)
+    assert 1 <= resumed.resumed_at_epoch < epochs and resumed.epochs_run == epochs
     # The retried trial continued its own MLflow child run: one per trial.
-    assert children_by_key(f"sqlite:///{out / 'mlflow.db'}") == {key: 1 for key in expected_keys(TRIALS)}
+    assert children_by_key(f"sqlite:///{out / 'mlflow.db'}") == {key: 1 for key in keys}
     # And it ended where the same trial run in one go ends, epoch for epoch.
     config = {**resumed.config, "checkpoint_dir": None}
     in_one_go = run_trial(TrialConfig.model_validate(config))

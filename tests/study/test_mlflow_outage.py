@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 from mlflow.entities import Run, ViewType
 
+from pipeline.cli import main
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import load_study
 from pipeline.study.mlflow.sync import SYNCED_TAG
 from tests.rows import make_row
 from tests.study.conftest import free_port, mlflow_server_process
-from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import expected_keys, sam_study, write_tiny_study
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,9 @@ def synced(output: str) -> dict[str, int]:
     return dict(zip(("created", "completed", "there"), map(int, found.groups()), strict=True))
 
 
-def test_a_study_outlives_its_mlflow_server_and_sync_mlflow_back_fills_it(tmp_path: Path) -> None:
+def test_a_study_outlives_its_mlflow_server_and_sync_mlflow_back_fills_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
     out = tmp_path / "out"
     study_dir = out / "tiny"
@@ -88,22 +91,23 @@ def test_a_study_outlives_its_mlflow_server_and_sync_mlflow_back_fills_it(tmp_pa
         # are there: a child cut off after two epochs (left RUNNING) and a second child of a recorded trial.
         cut_off = cut_off_child(restarted.uri, table, "eval/sgd/seed1")
         duplicate = duplicate_child(restarted.uri, table, "tune/sam/search0/trial0")
-        first = run_to_end("sync-mlflow", str(study_dir), "--tracking-uri", restarted.uri)
-        assert first.returncode == 0, first.stdout + first.stderr
-        counts = synced(first.stdout)
+        capsys.readouterr()
+        assert main(["sync-mlflow", str(study_dir), "--tracking-uri", restarted.uri]) == 0, capsys.readouterr()
+        first = capsys.readouterr().out
+        counts = synced(first)
         assert sum(counts.values()) == len(table)
         assert counts["created"] >= 1, "the outage cost MLflow nothing: it was not injected"
-        assert counts["completed"] >= 1 and "deleted 1 duplicate child run(s)" in first.stdout, first.stdout
+        assert counts["completed"] >= 1 and "deleted 1 duplicate child run(s)" in first, first
         runs_after_first = check_synced(restarted.uri, table)
         client = mlflow.MlflowClient(restarted.uri)
         assert client.get_run(cut_off).data.tags["trial_key"] == "eval/sgd/seed1"  # completed in place: same run
         assert client.get_run(cut_off).info.status == "FINISHED"
         assert client.get_run(duplicate).info.lifecycle_stage == "deleted"
 
-        second = run_to_end("sync-mlflow", str(study_dir), "--tracking-uri", restarted.uri)
-        assert second.returncode == 0, second.stdout + second.stderr
-        assert synced(second.stdout) == {"created": 0, "completed": 0, "there": len(table)}, second.stdout
-        assert "parent: up to date" in second.stdout and "parent run ended" not in second.stdout
+        assert main(["sync-mlflow", str(study_dir), "--tracking-uri", restarted.uri]) == 0, capsys.readouterr()
+        second = capsys.readouterr().out
+        assert synced(second) == {"created": 0, "completed": 0, "there": len(table)}, second
+        assert "parent: up to date" in second and "parent run ended" not in second
         assert check_synced(restarted.uri, table) == runs_after_first, "the second sync changed the runs"
 
 
@@ -193,26 +197,27 @@ def small_study_folder(tmp_path: Path, tracking_uri: str | None) -> Path:
     return folder
 
 
-def test_sync_mlflow_refuses_a_missing_folder(tmp_path: Path) -> None:
-    done = run_to_end("sync-mlflow", str(tmp_path / "nowhere"))
-    assert done.returncode == 2
-    assert f"{tmp_path / 'nowhere'}: no such study folder" in done.stderr
+def test_sync_mlflow_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync-mlflow", str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'}: no such study folder" in capsys.readouterr().err
 
 
-def test_sync_mlflow_needs_a_tracking_uri_when_the_folder_recorded_none(tmp_path: Path) -> None:
+def test_sync_mlflow_needs_a_tracking_uri_when_the_folder_recorded_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = small_study_folder(tmp_path, tracking_uri=None)
-    done = run_to_end("sync-mlflow", str(folder))
-    assert done.returncode == 2
-    assert "mlflow.json" in done.stderr and "--tracking-uri" in done.stderr
+    assert main(["sync-mlflow", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "mlflow.json" in err and "--tracking-uri" in err
 
 
-def test_sync_mlflow_says_which_server_it_cannot_reach(tmp_path: Path) -> None:
+def test_sync_mlflow_says_which_server_it_cannot_reach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     folder = small_study_folder(tmp_path, tracking_uri=dead)
-    done = run_to_end("sync-mlflow", str(folder))  # the URI recorded in mlflow.json
-    assert done.returncode == 2
-    assert f"the MLflow server at {dead} cannot be reached" in done.stderr, done.stderr
+    assert main(["sync-mlflow", str(folder)]) == 2  # the URI recorded in mlflow.json
+    err = capsys.readouterr().err
+    assert f"the MLflow server at {dead} cannot be reached" in err, err
     other = f"http://127.0.0.1:{free_port()}"
-    done = run_to_end("sync-mlflow", str(folder), "--tracking-uri", other)  # the one given wins
-    assert done.returncode == 2
-    assert f"the MLflow server at {other} cannot be reached" in done.stderr, done.stderr
+    assert main(["sync-mlflow", str(folder), "--tracking-uri", other]) == 2  # the one given wins
+    err = capsys.readouterr().err
+    assert f"the MLflow server at {other} cannot be reached" in err, err

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.cli import main
 from tests.study.study_files import run_to_end
 
 pytestmark = pytest.mark.slow
@@ -54,14 +55,17 @@ def nightly(study: Path, out: Path, *extra: str) -> tuple[int, str, dict | None]
     return done.returncode, done.stdout + done.stderr, decision
 
 
-def test_nightly_accepts_passes_flags_a_regression_and_a_determinism_break(tmp_path: Path) -> None:
+def test_nightly_accepts_passes_flags_a_regression_and_a_determinism_break(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     study = write_nightly(tmp_path)
 
     # No baseline yet, and no --accept: refused before anything runs.
-    rc, log, decision = nightly(study, out)
-    assert rc == 2 and "no accepted nightly baseline of study 'tinynightly'" in log and "--accept" in log
-    assert decision is None and not (out / "tinynightly").exists()
+    assert main(["nightly", str(study), "--out", str(out)]) == 2
+    log = capsys.readouterr().err
+    assert "no accepted nightly baseline of study 'tinynightly'" in log and "--accept" in log
+    assert not (out / "tinynightly").exists()
 
     rc, log, first = nightly(study, out, "--accept")
     assert rc == 0, log
@@ -114,7 +118,9 @@ def test_nightly_accepts_passes_flags_a_regression_and_a_determinism_break(tmp_p
     assert "sgd seed 1: epoch 1 val_loss is" in log
 
 
-def test_a_trials_table_of_another_study_is_refused_as_baseline(tmp_path: Path) -> None:
+def test_a_trials_table_of_another_study_is_refused_as_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     foreign = tmp_path / "other.parquet"
     pd.DataFrame(
         {
@@ -127,9 +133,8 @@ def test_a_trials_table_of_another_study_is_refused_as_baseline(tmp_path: Path) 
         }
     ).to_parquet(foreign)
     out = tmp_path / "out"
-    done = run_to_end("nightly", str(write_nightly(tmp_path)), "--out", str(out), "--baseline", str(foreign))
-    assert done.returncode == 2
-    assert f"{foreign}: a trials table of study 'quick', not of 'tinynightly'" in done.stderr
+    assert main(["nightly", str(write_nightly(tmp_path)), "--out", str(out), "--baseline", str(foreign)]) == 2
+    assert f"{foreign}: a trials table of study 'quick', not of 'tinynightly'" in capsys.readouterr().err
     assert not (out / "tinynightly").exists()
 
 
@@ -145,9 +150,12 @@ def test_a_trials_table_of_another_study_is_refused_as_baseline(tmp_path: Path) 
     ],
     ids=["no-regression-section", "tuned-method", "negative-margin"],
 )
-def test_a_study_the_nightly_cannot_decide_on_is_refused(tmp_path: Path, edit, message: str) -> None:
+def test_a_study_the_nightly_cannot_decide_on_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit, message: str
+) -> None:
     study = tmp_path / "bad.yaml"
     study.write_text(edit(write_nightly(tmp_path).read_text()))
-    done = run_to_end("nightly", str(study), "--out", str(tmp_path / "out"))
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert main(["nightly", str(study), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
     assert not (tmp_path / "out").exists()

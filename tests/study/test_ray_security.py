@@ -20,14 +20,17 @@ pytestmark = pytest.mark.slow
 import psutil  # noqa: E402 - Ray ships it (ray/thirdparty_files, on the path once ray is imported)
 
 
-@pytest.fixture
-def embedded_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[ray_cluster.Cluster]:
-    # A user who opted out of Ray's token authentication does not opt the study's own Ray out of it.
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    try:
-        yield ray_cluster.start_ray(None)
-    finally:
-        ray_cluster.stop_ray()
+@pytest.fixture(scope="module")
+def embedded_ray() -> Iterator[ray_cluster.Cluster]:
+    """One embedded Ray for the module's tests (each only reads it); stopped with ray.shutdown, which stops the
+    processes this ray.init started and nothing else."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # A user who opted out of Ray's token authentication does not opt the study's own Ray out of it.
+        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+        try:
+            yield ray_cluster.start_ray(None)
+        finally:
+            ray_cluster.stop_ray()
 
 
 def _session_processes() -> list[psutil.Process]:

@@ -133,11 +133,14 @@ def _files_holding(root: Path, secret: bytes, skip: set[Path]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_study_with_a_password_in_its_tracking_uri_writes_it_nowhere(tmp_path: Path, mlflow_server: str) -> None:
+def test_a_study_with_a_password_in_its_tracking_uri_writes_it_nowhere(
+    tmp_path: Path, mlflow_server: str, mlflow_server_folder: Path
+) -> None:
     import mlflow
 
     uri = mlflow_server.replace("http://", f"http://alice:{SECRET}@")
     study = write_tiny_study(tmp_path, trials=2, epochs=1, extra=f"output: {{tracking_uri: '{uri}'}}\n")
+    study.write_text(study.read_text().replace("name: tiny\n", "name: secrets\n"))  # its own experiment
     out = tmp_path / "out"
     # Ray's own session folder (logs of every process it starts) under a short path of its own, scanned too.
     ray_tmp = Path(tempfile.mkdtemp(prefix="sam-ray-", dir="/tmp"))
@@ -152,30 +155,31 @@ def test_a_study_with_a_password_in_its_tracking_uri_writes_it_nowhere(tmp_path:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert f"MLflow at {mlflow_server} " in run.stdout
         # Without the credentials the report is written but not attached, and says what to set.
-        unattached = sam_study("report", str(out / "tiny"))
+        unattached = sam_study("report", str(out / "secrets"))
         assert unattached.returncode == 1 and "MLFLOW_TRACKING_PASSWORD" in unattached.stderr
-        attached = sam_study("report", str(out / "tiny"), "--tracking-uri", uri)
+        attached = sam_study("report", str(out / "secrets"), "--tracking-uri", uri)
         assert attached.returncode == 0, attached.stderr[-3000:]
         for done in (run, unattached, attached):
             assert SECRET not in done.stdout + done.stderr
 
-        # Every file the study and the MLflow server wrote (the server's store and artifacts are in tmp_path), and
-        # every file of Ray's session: the trials table, spec.json, mlflow.json, the report, Ray's experiment dirs.
+        # Every file the study wrote (in tmp_path), every file of the MLflow server (its store, artifacts and log),
+        # and every file of Ray's session: the trials table, spec.json, mlflow.json, the report, Ray's experiment dirs.
         assert (out / "ray").is_dir() and any(ray_tmp.rglob("*.log"))
         skip = {study}  # the user's own file holds it, of course
         assert _files_holding(tmp_path, SECRET.encode(), skip) == []
+        assert _files_holding(mlflow_server_folder, SECRET.encode(), skip) == []
         assert _files_holding(ray_tmp, SECRET.encode(), skip) == []
-        recorded = json.loads((out / "tiny" / TRACKING_FILE).read_text())
+        recorded = json.loads((out / "secrets" / TRACKING_FILE).read_text())
         assert recorded["tracking_uri"] == mlflow_server
-        assert json.loads((out / "tiny" / "spec.json").read_text())["output"]["tracking_uri"] == redact(uri)
+        assert json.loads((out / "secrets" / "spec.json").read_text())["output"]["tracking_uri"] == redact(uri)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
     # The runs are there, and no param, tag or artifact of any of them holds the secret.
-    table = pd.read_parquet(out / "tiny" / "trials.parquet")
+    table = pd.read_parquet(out / "secrets" / "trials.parquet")
     mlflow.set_tracking_uri(mlflow_server)
     client = mlflow.MlflowClient(mlflow_server)
-    runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    runs = mlflow.search_runs(experiment_names=["secrets"], output_format="list")
     assert sorted(r.data.tags.get("trial_key") for r in runs if r.data.tags.get("role") == "trial") == sorted(
         table.trial_key
     )

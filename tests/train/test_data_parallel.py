@@ -142,7 +142,9 @@ def worker_outputs(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("data_parallel")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of this test's own, even when a cluster started with `ray start` runs on this machine
+    # (a bare ray.init() would join it, and run this test's workers on someone else's cluster).
+    ray.init(address="local", num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     try:
         trainer = TorchTrainer(
             _worker,
