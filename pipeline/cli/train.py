@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from pipeline.cli.exit_codes import ExitCode
 from pipeline.cli.train_args import add_trial_arguments, trial_config_from_args
+from pipeline.cli.train_errors import name_flags, validation_messages
 from pipeline.train.result import EpochRecord, TrialResult
 from pipeline.train.runner import TrialCallbacks, run_trial
 
@@ -43,17 +44,21 @@ def command(args: argparse.Namespace) -> int:
     try:
         cfg = trial_config_from_args(args)
     except ValidationError as error:
-        print(f"sam-study train: invalid configuration:\n{error}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+        return _bad_input(validation_messages(error))
     try:
         result = run_trial(cfg, None if args.quiet else _Progress(cfg.epochs))
     except ValueError as error:  # bad input found while building data, model or optimizer
-        print(f"sam-study train: {error}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+        return _bad_input([name_flags(str(error))])
     print(summary(result))
     if args.json:
         result.write_json(args.json)
     return ExitCode.OK
+
+
+def _bad_input(messages: list[str]) -> int:
+    for message in messages:
+        print(f"sam-study train: error: {message}", file=sys.stderr)
+    return ExitCode.BAD_INPUT
 
 
 def summary(result: TrialResult) -> str:

@@ -7,9 +7,10 @@ rejected when set to a non-default value for another family: a setting with no e
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -95,6 +96,17 @@ class DataConfig(BaseModel):
     augment: bool = True
     cutout: int = 0
     synthetic: SyntheticConfig = SyntheticConfig()
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _known_dataset(cls, name: Any) -> Any:
+        valid = get_args(DatasetName)
+        if isinstance(name, str) and name not in valid:  # not a string: left to the type check
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            names = ", ".join(map(repr, valid[:-1])) + f" or {valid[-1]!r}"
+            raise ValueError(f"unknown dataset {name!r}; valid names: {names}{hint}")
+        return name
 
     @field_validator("root", mode="before")
     @classmethod

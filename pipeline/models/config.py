@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import difflib
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
@@ -37,11 +38,25 @@ class ModelConfig(BaseModel):
         if not isinstance(data, dict) or not isinstance(data.get("preset"), str) or data["preset"] not in PRESETS:
             return data  # an unknown preset (or not a string: a list is unhashable) is left for the Literal check
         preset = PRESETS[data["preset"]]
-        if "name" in data and data["name"] != preset["name"]:
+        name = data.get("name", preset["name"])
+        # Another model contradicts the preset; a misspelt name is left to the name check, which offers the nearest.
+        if name != preset["name"] and name in get_args(ModelName):
             raise ValueError(
                 f"name={data['name']!r} contradicts preset={data['preset']!r}, which builds a {preset['name']!r}"
             )
         return {**preset, **data}
+
+    @field_validator("name", "preset", mode="before")
+    @classmethod
+    def _known_name(cls, value: Any, info: ValidationInfo) -> Any:
+        valid = get_args(ModelName if info.field_name == "name" else PresetName)
+        if isinstance(value, str) and value not in valid:  # not a string (or None): left to the type check
+            close = difflib.get_close_matches(value, valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            what = "model" if info.field_name == "name" else "preset"
+            names = ", ".join(map(repr, valid[:-1])) + f" or {valid[-1]!r}"
+            raise ValueError(f"unknown {what} {value!r}; valid names: {names}{hint}")
+        return value
 
     @field_validator("hidden")
     @classmethod

@@ -25,7 +25,8 @@ perturbation, kept on the worker under ``local``, the m-sharpness of the SAM pap
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from typing import Any, ClassVar, Protocol
 
@@ -52,6 +53,12 @@ def check_positive(name: str, value: float) -> None:
 def check_unit_interval(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {name}={value!r}")
+
+
+def did_you_mean(name: object, valid: Iterable[str]) -> str:
+    """``"; did you mean 'sam'?"`` for the valid name nearest a misspelt ``name``; "" when none is near."""
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class WorkerSync(Protocol):

@@ -13,7 +13,14 @@ import torch
 from torch import Tensor
 
 from pipeline.optim import _tensor_ops as ops
-from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, WrappingOptimizer, check_positive
+from pipeline.optim.base import (
+    Closure,
+    Displacement,
+    SAMFamilyOptimizer,
+    WrappingOptimizer,
+    check_positive,
+    did_you_mean,
+)
 
 HESSIANS = ("diagonal", "finite_difference", "identity")
 SENSITIVITY_KEY = "rho_sensitivity"
@@ -199,6 +206,7 @@ def _check_settings(
             f"the inner optimizer's rho ({rho0!r}) must lie in [rho_min, rho_max] = [{rho_min}, {rho_max}]"
         )
     if hessian not in HESSIANS:
-        raise ValueError(f"unknown hessian {hessian!r}; expected one of {', '.join(HESSIANS)}")
+        hint = did_you_mean(hessian, HESSIANS)
+        raise ValueError(f"unknown hessian {hessian!r}; expected one of {', '.join(HESSIANS)}{hint}")
     if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
         raise ValueError(f"update_every must be an integer >= 1, got update_every={update_every!r}")

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from pipeline.optim import _tensor_ops as ops
-from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive
+from pipeline.optim.base import Closure, Displacement, SAMFamilyOptimizer, check_positive, did_you_mean
 
 STRATEGIES = ("gradient", "random", "mixed")
 
@@ -54,7 +54,8 @@ class MPSAM(SAMFamilyOptimizer):
         if isinstance(n_perturbations, bool) or not isinstance(n_perturbations, int) or n_perturbations < 1:
             raise ValueError(f"n_perturbations must be an integer >= 1, got n_perturbations={n_perturbations!r}")
         if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+            hint = did_you_mean(strategy, STRATEGIES)
+            raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}{hint}")
         super().__init__(
             base, {"rho": rho, "n_perturbations": n_perturbations, "strategy": strategy, "adaptive": adaptive}, foreach
         )

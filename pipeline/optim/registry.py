@@ -19,7 +19,7 @@ import torch
 from torch.optim import Optimizer
 
 from pipeline.optim.asam import ASAM
-from pipeline.optim.base import SAMFamilyOptimizer
+from pipeline.optim.base import SAMFamilyOptimizer, did_you_mean
 from pipeline.optim.fsam import FSAM
 from pipeline.optim.lets import LETS
 from pipeline.optim.mpsam import MPSAM
@@ -114,7 +114,9 @@ def get_variant(name: str) -> Variant:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(REGISTRY)}") from None
+        raise ValueError(
+            f"unknown optimizer {name!r}; valid names: {', '.join(REGISTRY)}{did_you_mean(name, REGISTRY)}"
+        ) from None
 
 
 def learns_rho(name: str) -> bool:
@@ -253,8 +255,10 @@ def _route(name: str, hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     rule_kw = {k: v for k, v in hparams.items() if k not in lets_keys}
     unknown = sorted(k for k in rule_kw if k not in rule_keys)
     if unknown:
-        takes = ", ".join(hyperparameter_names(name)) or "no hyperparameters beyond the base optimizer's"
-        raise ValueError(f"optimizer {name!r} does not take {', '.join(unknown)}; it takes: {takes}")
+        names = hyperparameter_names(name)
+        takes = ", ".join(names) or "no hyperparameters beyond the base optimizer's"
+        hint = did_you_mean(unknown[0], names)
+        raise ValueError(f"optimizer {name!r} does not take {', '.join(unknown)}; it takes: {takes}{hint}")
     return rule_kw, lets_kw
 
 
@@ -275,4 +279,4 @@ def _build_base(
         if nesterov:
             raise ValueError("nesterov=True applies to base='sgd' only, not to base='adamw'")
         return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay, foreach=foreach)
-    raise ValueError(f"unknown base optimizer {base!r}; valid bases: {', '.join(BASES)}")
+    raise ValueError(f"unknown base optimizer {base!r}; valid bases: {', '.join(BASES)}{did_you_mean(base, BASES)}")

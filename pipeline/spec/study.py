@@ -27,6 +27,7 @@ from pydantic import (
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
 from pipeline.optim import get_variant, hyperparameter_names, list_optimizers
+from pipeline.spec.suggest import did_you_mean, keys_at, literal_choices
 from pipeline.train.config import HyperValue, TrialConfig
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -111,8 +112,10 @@ class MethodSpec(BaseModel):
     @field_validator("optimizer")
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
-        if name not in list_optimizers():
-            raise ValueError(f"unknown method {name!r}; valid optimizers: {', '.join(list_optimizers())}")
+        valid = list_optimizers()
+        if name not in valid:
+            hint = did_you_mean(name, valid)
+            raise ValueError(f"unknown method {name!r}; valid optimizers: {', '.join(valid)}{hint}")
         return name
 
     @model_validator(mode="after")
@@ -122,7 +125,7 @@ class MethodSpec(BaseModel):
             if key not in allowed:
                 raise ValueError(
                     f"search.{key}: {self.optimizer!r} has no hyperparameter {key!r}; searchable: "
-                    f"{', '.join(sorted(allowed))}"
+                    f"{', '.join(sorted(allowed))}{did_you_mean(key, sorted(allowed))}"
                 )
             if key == "rho" and self.learns_rho:
                 raise ValueError(
@@ -301,7 +304,8 @@ class StudySpec(BaseModel):
         if duplicates:
             raise ValueError(f"methods: names must be unique; repeated: {', '.join(duplicates)}")
         if self.reference not in names:
-            raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)})")
+            hint = did_you_mean(self.reference, names)
+            raise ValueError(f"reference: {self.reference!r} is not one of the methods ({', '.join(names)}){hint}")
         per_worker = self.training.batch_size / self.workers_per_trial
         if per_worker < 2:
             raise ValueError(
@@ -408,17 +412,26 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
     for item in error.errors():
         # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() and "[" in p))
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key; remove it or check its spelling"
-        elif item["type"] not in ("value_error", "assertion_error") and "input" in item:
-            message = f"{message} (got {item['input']!r})"
+        message = _message(item, loc)
         where = _location(loc, raw)
         nested = re.match(r"^(search\.[\w.-]+): (.*)$", message, re.DOTALL)
         if nested:  # a method-level check about one searched value: extend the path rather than repeat it
             where, message = f"{where}.{nested.group(1)}", nested.group(2)
         lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
+
+
+def _message(item: Any, loc: tuple[Any, ...]) -> str:
+    """Pydantic's message for one error, with the input it refused and the nearest valid name or key."""
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if item["type"] == "extra_forbidden":
+        hint = did_you_mean(loc[-1], keys_at(StudySpec, loc[:-1])) if loc else ""
+        return f"unknown key{hint or '; remove it or check its spelling'}"
+    if item["type"] not in ("value_error", "assertion_error") and "input" in item:
+        message = f"{message} (got {item['input']!r})"
+    if item["type"] == "literal_error" and isinstance(item.get("input"), str):
+        message += did_you_mean(item["input"], literal_choices(item.get("ctx", {}).get("expected", "")))
+    return message
 
 
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:

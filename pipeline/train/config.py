@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
-from pipeline.optim import list_optimizers, validate_hyperparameters
+from pipeline.optim import get_variant, validate_hyperparameters
 
 HyperValue = bool | int | float | str
 
@@ -49,8 +49,7 @@ class TrialConfig(BaseModel):
     @field_validator("optimizer")
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
-        if name not in list_optimizers():
-            raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(list_optimizers())}")
+        get_variant(name)  # raises the registry's ValueError, which offers the nearest valid name
         return name
 
     @field_validator("device")

@@ -42,6 +42,11 @@ def test_unknown_name_lists_the_valid_ones():
         DataConfig(name="mnist")
 
 
+def test_a_misspelt_name_offers_the_nearest_valid_one():
+    with pytest.raises(pydantic.ValidationError, match=r"unknown dataset 'cifar'.*did you mean 'cifar10'\?"):
+        DataConfig(name="cifar")
+
+
 def test_nested_dict_and_path_root_are_accepted(tmp_path: Path):
     cfg = DataConfig.model_validate({"name": "synthetic", "synthetic": {"n_samples": 300, "class_sep": 2}})
     assert cfg.synthetic.n_samples == 300 and cfg.synthetic.class_sep == 2.0

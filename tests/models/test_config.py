@@ -59,6 +59,20 @@ def test_a_name_contradicting_the_preset_is_rejected():
         ModelConfig(preset="mnist1d_cnn", name="wrn")
 
 
+@pytest.mark.parametrize(
+    "fields, nearest",
+    [
+        ({"name": "mpl"}, "mlp"),
+        ({"preset": "mnist1d_cn"}, "mnist1d_cnn"),
+        ({"preset": "mpsam_mlp", "name": "mpl"}, "mlp"),
+    ],
+)
+def test_a_misspelt_name_or_preset_offers_the_nearest_valid_one(fields, nearest):
+    # A misspelt name beside a preset is a misspelling, not a contradiction of the preset.
+    with pytest.raises(pydantic.ValidationError, match=rf"did you mean '{nearest}'\?"):
+        ModelConfig(**fields)
+
+
 def test_an_override_that_breaks_the_preset_is_rejected():
     # mnist1d_mlp is residual: its hidden widths must stay equal
     with pytest.raises(ValueError, match=r"residual=True needs .* got hidden=\(64, 32\)"):

@@ -45,6 +45,12 @@ def _sgd():
          r"does not take n_perturbations; it takes: .*rho_lr"),
         (lambda: create_optimizer("sam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, base="lion"),
          r"unknown base optimizer 'lion'; valid bases: sgd, adamw"),
+        # a misspelt name or key: the nearest valid one
+        (lambda: create_optimizer("samm", [torch.nn.Parameter(torch.zeros(2))], lr=0.1), r"did you mean 'sam'\?"),
+        (lambda: create_optimizer("fsam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, sigmaa=0.5),
+         r"does not take sigmaa; .*did you mean 'sigma'\?"),
+        (lambda: LETS(SAM(_sgd()), hessian="diagonl"), r"did you mean 'diagonal'\?"),
+        (lambda: MPSAM(_sgd(), strategy="mixd"), r"did you mean 'mixed'\?"),
     ],
 )
 def test_bad_hyperparameters_raise_value_error_naming_the_value(make, match):

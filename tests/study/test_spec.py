@@ -290,6 +290,37 @@ BAD_EDITS = [
 ]
 
 
+# A misspelt name or key: the field, and the nearest valid name
+MISSPELT = [
+    pytest.param({"methods[fsam].name": "fsma"}, "methods[fsma].optimizer", "fsam", id="method-name"),
+    pytest.param({"methods[sgd].optimizer": "samm"}, "methods[sgd].optimizer", "sam", id="optimizer"),
+    pytest.param({"training": DELETE, "trainig": QUICK_RAW["training"]}, "trainig", "training", id="top-level-key"),
+    pytest.param({"training.epoch": 40}, "training.epoch", "epochs", id="training-key"),
+    pytest.param({"methods[sam].search.rho.hi": 2.0}, "methods[sam].search.rho.hi", "high", id="range-key"),
+    pytest.param({"data.name": "mnist"}, "data.name", "mnist1d", id="dataset"),
+    pytest.param({"model": {"name": "mpl"}}, "model.name", "mlp", id="model"),
+    pytest.param({"model.preset": "mnist1d_cn"}, "model.preset", "mnist1d_cnn", id="model-preset"),
+    pytest.param({"training.schedule": "cosin"}, "training.schedule", "cosine", id="choice"),
+    pytest.param({"reference": "sgdd"}, "reference", "sgd", id="reference"),
+    pytest.param({"methods[sam].hparams": {"rhoo": 0.1}}, "methods[sam].hparams", "rho", id="hyperparameter"),
+    pytest.param({"methods[sam].search": {"rhoo": RANGE}}, "methods[sam].search.rhoo", "rho", id="searched-key"),
+]
+
+
+@pytest.mark.parametrize(("edits", "field", "nearest"), MISSPELT)
+def test_a_misspelt_name_or_key_offers_the_nearest_valid_one(edits: dict[str, Any], field: str, nearest: str) -> None:
+    with pytest.raises(StudySpecError) as raised:
+        parse(edits)
+    message = str(raised.value)
+    assert f"{field}: " in message, message
+    assert f"did you mean '{nearest}'?" in message, message
+
+
+def test_an_unknown_key_with_no_near_name_says_so() -> None:
+    with pytest.raises(StudySpecError, match="colour: unknown key; remove it"):
+        parse({"colour": "blue"})
+
+
 @pytest.mark.parametrize(("edits", "field", "hint"), BAD_EDITS)
 def test_bad_field_is_rejected_naming_file_field_and_problem(edits: dict[str, Any], field: str, hint: str) -> None:
     with pytest.raises(StudySpecError) as raised:

@@ -82,4 +82,4 @@ def test_bad_values_exit_2_naming_the_field(capsys):
     assert main(["train", "--optimizer", "sam", "--rho", "-1", "--device", "cpu"]) == 2
     assert "rho" in capsys.readouterr().err
     assert main(["train", "--label-noise", "1.5", "--device", "cpu"]) == 2
-    assert "label_noise" in capsys.readouterr().err
+    assert "--label-noise" in capsys.readouterr().err
