@@ -40,9 +40,12 @@ class RunCounts:
 
 @dataclass(frozen=True)
 class MethodCost:
-    """Compute of one method. Times are measured wall seconds of whole trials. ``time_vs_sgd`` is its mean
-    evaluation run time over SGD's; ``gain_vs_sgd`` its mean metric minus SGD's; ``gain_per_extra_sgd_run`` that
-    gain per extra SGD-run of compute, ``gain_vs_sgd / (time_vs_sgd - 1)`` (None at or below SGD's cost)."""
+    """Compute of one method. ``passes_per_step`` is what its evaluation runs recorded (fractional for LETS: a
+    validation pass every ``update_every`` steps) and ``passes_vs_reference`` that over the reference's: a property
+    of the algorithm, the same on every rerun. Times are measured wall seconds of whole trials and move with the
+    machine's load: ``time_vs_reference`` and ``time_vs_sgd`` are its mean evaluation run time over the
+    reference's and SGD's; ``gain_vs_sgd`` its mean metric minus SGD's; ``gain_per_extra_sgd_run`` that gain per
+    extra SGD-run of compute, ``gain_vs_sgd / (time_vs_sgd - 1)`` (None at or below SGD's cost)."""
 
     method: str
     optimizer: str
@@ -57,6 +60,8 @@ class MethodCost:
     time_vs_sgd: float | None
     gain_vs_sgd: float | None
     gain_per_extra_sgd_run: float | None
+    passes_vs_reference: float | None = None
+    time_vs_reference: float | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,10 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return x / y if x and y else None  # a side _mean left at None (no runs) or at 0 has no ratio
+
+
 def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...]:
     spec = results.spec
     sgd = next((m.name for m in spec.methods if m.optimizer == "sgd"), None)
@@ -305,15 +314,19 @@ def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...
     def run_times(method: str) -> list[float]:
         return [number(r.wall_time_s) for r in results.phase("eval", method)]
 
+    def passes(method: str) -> float | None:
+        return _mean([number(r.passes_per_step) for r in results.phase("eval", method) if r.status == "ok"])
+
     sgd_time = _mean(run_times(sgd)) if sgd else None
+    ref_time, ref_passes = _mean(run_times(spec.reference)), passes(spec.reference)
     costs = []
     for method in spec.methods:
         runs = results.phase("eval", method.name)
         ok = [r for r in runs if r.status == "ok"]
         times = run_times(method.name)
-        mean_time = _mean(times)
+        mean_time, method_passes = _mean(times), passes(method.name)
         selection = results.selections[method.name]
-        ratio = mean_time / sgd_time if mean_time and sgd_time else None
+        ratio = _ratio(mean_time, sgd_time)
         gain = means[method.name] - means[sgd] if sgd and None not in (means[method.name], means[sgd]) else None
         per_extra = gain / (ratio - 1.0) if gain is not None and ratio is not None and ratio > 1.0 + 1e-9 else None
         eval_time = float(np.nansum(times)) if times else 0.0
@@ -321,7 +334,7 @@ def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...
             MethodCost(
                 method=method.name,
                 optimizer=method.optimizer,
-                passes_per_step=_mean([number(r.passes_per_step) for r in ok]),
+                passes_per_step=method_passes,
                 seconds_per_epoch=_mean([number(r.seconds_per_epoch) for r in ok]),
                 eval_runs=len(runs),
                 eval_time_s=eval_time,
@@ -332,6 +345,8 @@ def _costs(results: StudyResults, matrix: MetricMatrix) -> tuple[MethodCost, ...
                 time_vs_sgd=ratio,
                 gain_vs_sgd=gain,
                 gain_per_extra_sgd_run=per_extra,
+                passes_vs_reference=_ratio(method_passes, ref_passes),
+                time_vs_reference=_ratio(mean_time, ref_time),
             )
         )
     return tuple(costs)
@@ -619,14 +634,23 @@ def _effect(a: StudyAnalysis, v) -> str:
 
 
 def _at_compute(a: StudyAnalysis, method: str) -> str:
-    """A method's measured training time relative to the reference's, and its passes per step."""
-    cost = {x.method: x for x in a.costs}
-    ref_time = cost[a.reference].mean_run_time_s
-    t = cost[method].mean_run_time_s
-    passes = cost[method].passes_per_step
+    """A method's cost beside the reference's. Passes per step lead: they are what the algorithm costs, the same
+    on every rerun, so the sentence rests on them. The time ratio follows, labelled as measured, since the same
+    runs on a busier machine give another one."""
+    c = next(x for x in a.costs if x.method == method)
     parts = []
-    if t and ref_time:
-        parts.append(f"{t / ref_time:.2f}× {a.reference}'s training time")
-    if passes:
-        parts.append(f"{passes:g} passes per step")
-    return ", ".join(parts)
+    if c.passes_per_step:
+        parts.append(_passes_phrase(c.passes_per_step, c.passes_vs_reference, a.reference))
+    if c.time_vs_reference:
+        parts.append(f"{c.time_vs_reference:.2f}× {a.reference}'s training time as measured on this study's hardware")
+    return "; ".join(parts)
+
+
+def _passes_phrase(passes: float, vs_reference: float | None, reference: str) -> str:
+    """``2 passes per step, as many as sam``, ``6 passes per step, 3× sam's``, ``1 pass per step, 0.5× sam's``."""
+    text = f"{passes:.4g} pass{'' if passes == 1 else 'es'} per step"
+    if vs_reference is None:
+        return text
+    if math.isclose(vs_reference, 1.0, rel_tol=1e-9):
+        return f"{text}, as many as {reference}"
+    return f"{text}, {vs_reference:.3g}× {reference}'s"
