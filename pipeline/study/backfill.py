@@ -25,7 +25,7 @@ from pipeline.study.mlflow.sync import ChildRecord, SyncedStudy
 from pipeline.study.mlflow.uri import is_server
 from pipeline.study.plan import TrialPlan, trials_left
 from pipeline.study.recording import RESULT_SCALARS
-from pipeline.study.trial_process import child_params, child_tags, epoch_metrics, final_metrics
+from pipeline.study.trial_process import child_params, child_tags, epoch_series, final_metrics
 
 
 def sync(results: StudyResults, uri: str) -> str:
@@ -87,7 +87,7 @@ def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
     result = _result(row)
     if result is None and status == "failed":
         result = {"error": row.error}  # what a failed trial logs
-    epochs = [(int(record["epoch"]), epoch_metrics(record)) for record in row.history]
+    epochs = [(int(record["epoch"]), epoch_series(record)) for record in row.history]
     end_ms = _ms(row.finished_at)
     wall = row.wall_time_s
     return ChildRecord(
@@ -96,7 +96,6 @@ def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
         params=child_params(plan),
         epochs=epochs,
         final=final_metrics(result) if row.history_json and result is not None else {},
-        final_step=row.epochs_run or 0,
         result=result,
         status=status,
         run_id=row.mlflow_run_id,

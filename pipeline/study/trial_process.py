@@ -24,33 +24,23 @@ from pipeline.train.data_parallel import DataParallel
 METRIC = "objective"  # validation accuracy; 0 for a diverged trial, so a search never selects one
 Report = Callable[[dict[str, Any]], None]
 
-_EPOCH_METRICS = (
-    "train_loss",
-    "val_loss",
-    "val_accuracy",
-    "lr",
-    "epoch_seconds",
-    "rho",
-)
-
 
 class _ReportingCallbacks(TrialCallbacks):
     def __init__(self, tracking: TrialTracking | None, report: Report) -> None:
         self.tracking, self.report = tracking, report
 
     def on_epoch(self, record: EpochRecord) -> None:
-        metrics = epoch_metrics(asdict(record))
+        values = asdict(record)
         if self.tracking is not None:
-            self.tracking.log_epoch(record.epoch, metrics)
+            self.tracking.log_epoch(record.epoch, epoch_series(values))
         run_id = self.tracking.run_id if self.tracking is not None else None
-        self.report({METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **metrics})
-
-
-# What a trial's child run holds, here and as `sam-study sync-mlflow` rebuilds it from a trials-table row.
+        self.report(
+            {METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **epoch_metrics(values)}
+        )
 
 
 def epoch_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    """An epoch's logged metrics from an ``EpochRecord`` as a dict (a ``history_json`` entry is one)."""
+    """An epoch's metrics as reported to Ray Tune, from an ``EpochRecord`` as a dict."""
     return {
         "train_loss": record.get("train_loss"),
         "val_loss": record.get("val_loss"),
@@ -59,6 +49,20 @@ def epoch_metrics(record: dict[str, Any]) -> dict[str, Any]:
         "epoch_seconds": record.get("seconds"),
         "rho": record.get("rho"),
     }
+
+
+# What a trial's child run holds, here and as `sam-study sync-mlflow` rebuilds it from a trials-table row.
+# MLflow's UI charts each metric-key prefix as a section of its own and shows those sections before the unprefixed
+# metrics: the per-epoch curves (under `epoch/`) come first, the final values (one each, at step 0, so drawn as
+# bars) after them, under the trials table's column names.
+EPOCH_PREFIX = "epoch/"
+SERIES = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds", "rho")  # the EpochRecord fields charted
+_NOT_RESULTS = {"seed"}  # a number of the TrialResult that is an input: the run's `seed` tag already
+
+
+def epoch_series(record: dict[str, Any]) -> dict[str, Any]:
+    """An epoch's values in the child run, from an ``EpochRecord`` as a dict (a ``history_json`` entry is one)."""
+    return {EPOCH_PREFIX + name: record.get(name) for name in SERIES}
 
 
 def child_tags(plan: TrialPlan) -> dict[str, str]:
@@ -78,12 +82,12 @@ def child_params(plan: TrialPlan) -> dict[str, Any]:
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of a TrialResult dict; the per-epoch series keep their names, the selected model's values of
-    them get a ``selected_`` prefix."""
+    """The child run's final values: the numbers of a TrialResult dict, by name (``val_accuracy`` is the selected
+    model's, as in the trials table)."""
     return {
-        (f"selected_{k}" if k in _EPOCH_METRICS else k): v
+        k: v
         for k, v in summary.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_RESULTS
     }
 
 
@@ -122,7 +126,7 @@ def run_planned_trial(
         raise
     summary = finite_or_none(result.to_dict())
     if tracking is not None:
-        tracking.finish(result.status, final_metrics(summary), summary, step=result.epochs_run)
+        tracking.finish(result.status, final_metrics(summary), summary)
     report(
         {
             METRIC: result.val_accuracy if result.status == "ok" else 0.0,

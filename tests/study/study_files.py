@@ -190,7 +190,7 @@ def check_mlflow(uri: str, table: pd.DataFrame, *, epochs: int, experiment: str 
         assert run["metrics.test_accuracy"] == pytest.approx(row.test_accuracy)
         assert run["params.optimizer"] == row.optimizer
     some_run = table.mlflow_run_id.iloc[0]
-    history = client.get_metric_history(some_run, "val_accuracy")
+    history = client.get_metric_history(some_run, "epoch/val_accuracy")
     assert sorted(m.step for m in history) == list(range(epochs))
     assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
     parent_files = {a.path for a in client.list_artifacts(parent_id)}

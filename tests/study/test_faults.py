@@ -81,10 +81,10 @@ def test_a_diverging_trial_is_recorded_with_its_last_finite_metrics_and_counted_
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "diverged"
         assert run.data.metrics and all(math.isfinite(v) for v in run.data.metrics.values())
         assert run.data.metrics["test_accuracy"] == pytest.approx(row.test_accuracy)
-        series = client.get_metric_history(run.info.run_id, "val_accuracy")
+        series = client.get_metric_history(run.info.run_id, "epoch/val_accuracy")
         assert sorted(m.step for m in series) == list(range(row.epochs_run))
         last = json.loads(row.history_json)[-1]
-        assert run.data.metrics["train_loss"] == pytest.approx(last["train_loss"], rel=1e-6)
+        assert run.data.metrics["epoch/train_loss"] == pytest.approx(last["train_loss"], rel=1e-6)
 
     # The report written at the end of the run counts them as diverged and, under the default
     # `statistics.diverged: failure`, scores them 0.

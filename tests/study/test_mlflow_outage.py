@@ -126,7 +126,7 @@ def cut_off_child(uri: str, table: pd.DataFrame, key: str) -> str:
     run = client.create_run(parent.info.experiment_id, tags=tags, run_name=key)
     client.log_param(run.info.run_id, "optimizer", row.optimizer)
     for epoch in json.loads(row.history_json)[:2]:
-        client.log_metric(run.info.run_id, "val_accuracy", epoch["val_accuracy"], step=epoch["epoch"])
+        client.log_metric(run.info.run_id, "epoch/val_accuracy", epoch["val_accuracy"], step=epoch["epoch"])
     return run.info.run_id
 
 
@@ -169,8 +169,8 @@ def check_synced(uri: str, table: pd.DataFrame) -> set[str]:
         assert child.data.params["optimizer"] == row.optimizer and child.data.params["phase"] == row.phase
         assert float(child.data.params["lr"]) == pytest.approx(row.lr)
         assert child.data.metrics["test_accuracy"] == pytest.approx(row.test_accuracy)
-        assert child.data.metrics["selected_val_accuracy"] == pytest.approx(row.val_accuracy)
-        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        assert child.data.metrics["val_accuracy"] == pytest.approx(row.val_accuracy)  # the selected model's
+        history = client.get_metric_history(child.info.run_id, "epoch/val_accuracy")
         expected = [epoch["val_accuracy"] for epoch in json.loads(row.history_json)]
         assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(EPOCHS)), row.trial_key
         assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(expected)

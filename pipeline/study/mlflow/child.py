@@ -21,6 +21,8 @@ from pipeline.study.mlflow.secrets import redact
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 10.0  # per-epoch metrics reach the server at most this late while a trial runs
+# The step of a final value: one value, not a point on the epoch axis, so MLflow's UI draws it as a bar.
+FINAL_STEP = 0
 
 
 def log_result(client: MlflowClient, run_id: str, result: dict[str, Any]) -> None:
@@ -28,7 +30,6 @@ def log_result(client: MlflowClient, run_id: str, result: dict[str, Any]) -> Non
     client.log_dict(run_id, finite_or_none(result), "result.json")
     if result.get("rho_trajectory"):
         client.log_dict(run_id, {"rho": result["rho_trajectory"]}, "rho_trajectory.json")
-
 
 
 class TrialTracking:
@@ -108,20 +109,15 @@ class TrialTracking:
             self.client.log_batch(self.run_id, metrics=batch)
         self._last_flush = time.monotonic()
 
-    def finish(
-        self,
-        status: str,
-        metrics: dict[str, float | None],
-        result: dict[str, Any] | None,
-        step: int = 0,
-    ) -> None:
+    def finish(self, status: str, metrics: dict[str, float | None], result: dict[str, Any] | None) -> None:
+        """End the run with its final values ``metrics``, ``result.json`` and its ``status``."""
         if not self.ok:
             return
 
         def close() -> None:
             assert self.run_id is not None
             now = int(time.time() * 1000)
-            self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+            self._pending += [Metric(k, float(v), now, FINAL_STEP) for k, v in metrics.items() if v is not None]
             self._flush()
             if result is not None:
                 log_result(self.client, self.run_id, result)

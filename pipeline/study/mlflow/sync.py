@@ -15,10 +15,14 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 
 from pipeline.study.mlflow._client import TRIAL_ROLE, flatten_params, terminal_state
-from pipeline.study.mlflow.child import log_result
+from pipeline.study.mlflow.child import FINAL_STEP, log_result
 from pipeline.study.mlflow.parent import StudyTracking
 
 SYNCED_TAG = "synced_from_trials_table"  # "true" on a child run that sync-mlflow created or completed
+# Child runs logged before the per-epoch series moved under `epoch/` hold them unprefixed, and the selected model's
+# values of three of them under these names; every other final value has the name it has now.
+LEGACY_SERIES = "epoch_seconds"  # an unprefixed series only that layout logged
+LEGACY_NAMES = {k: f"selected_{k}" for k in ("train_loss", "val_loss", "val_accuracy")}
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,12 @@ class ChildRecord:
     tags: dict[str, str]  # the trial's tags, ``status`` among them
     params: dict[str, Any]  # nested, flattened when logged
     epochs: list[tuple[int, dict[str, float | None]]]  # (epoch, its metrics); empty when the row has no history
-    final: dict[str, float | None]  # the final metrics, logged at step ``final_step``
-    final_step: int
+    final: dict[str, float | None]  # the final values, logged at step ``FINAL_STEP``
     result: dict[str, Any] | None  # result.json
     status: str  # ok | diverged | failed | stopped
     run_id: str | None = None  # the run the trials table names
     start_ms: int | None = None
     end_ms: int | None = None
-
 
 
 class SyncedStudy(StudyTracking):
@@ -58,8 +60,10 @@ class SyncedStudy(StudyTracking):
 
         The run kept is the one the trials table names, else a complete one, else the newest; the others are
         deleted. A kept run that is incomplete (left RUNNING by the outage, or ended without its final values) is
-        completed in place: only what it lacks is logged, so no metric step appears twice."""
-        keep = _pick(runs, record)
+        completed in place: only what it lacks is logged, so no metric step appears twice. A complete run in the
+        earlier layout (``LEGACY_NAMES``) is kept as it is; an incomplete one is never kept, so no run mixes the
+        two layouts."""
+        keep = _pick([r for r in runs if not _legacy(r) or _complete(r, record)], record)
         removed = 0
         for run in runs:
             if run is not keep:
@@ -93,7 +97,7 @@ class SyncedStudy(StudyTracking):
                 if values.get(key) is not None and epoch not in steps
             ]
         metrics += [
-            Metric(k, float(v), stamp, record.final_step)
+            Metric(k, float(v), stamp, FINAL_STEP)
             for k, v in record.final.items()
             if v is not None and k not in have_metrics
         ]
@@ -136,11 +140,16 @@ class SyncedStudy(StudyTracking):
         return True
 
 
+def _legacy(run: Any) -> bool:
+    return LEGACY_SERIES in run.data.metrics
+
+
 def _complete(run: Any, record: ChildRecord) -> bool:
+    names = LEGACY_NAMES if _legacy(run) else {}
     return (
         run.info.status == terminal_state(record.status)
         and run.data.tags.get("status") == record.status
-        and all(k in run.data.metrics for k, v in record.final.items() if v is not None)
+        and all(names.get(k, k) in run.data.metrics for k, v in record.final.items() if v is not None)
     )
 
 
