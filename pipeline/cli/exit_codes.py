@@ -11,4 +11,5 @@ class ExitCode(IntEnum):
     REGRESSION = 1  # `nightly`: a method regressed against its baseline
     BAD_INPUT = 2  # a bad file, flag, folder, tracking location or cluster; or a write that failed: nothing is lost
     TRACKING_INCOMPLETE = 3  # `run`: the study is complete, but MLflow missed part of it (run `sam-study sync-mlflow`)
-    INTERRUPTED = 130  # Ctrl-C or a stopped cluster: every finished trial is kept, run the same command to resume
+    RAY_LOST = 4  # `run`, `nightly`: the Ray instance or cluster went away; finished trials are kept, run it again
+    INTERRUPTED = 130  # Ctrl-C: every finished trial is kept, run the same command to resume

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.cli.parser import Parser
+
 BENCHMARKS = {
     "optimizers": "pipeline.bench.optimizers",
     "trials": "pipeline.bench.trials",
@@ -40,7 +42,8 @@ COMMANDS = (
         "run (or resume) a study: tuning, then evaluation over seeds, into Parquet and MLflow",
         "Run a whole study on Ray Tune. Re-running on the same output folder resumes it. Exit 0: done; "
         "2: a bad study file, tracking location or cluster (nothing ran); 3: done, but the MLflow server was lost on "
-        "the way (every trial is in trials.parquet: run `sam-study sync-mlflow`); 130: interrupted (run it again).",
+        "the way (every trial is in trials.parquet: run `sam-study sync-mlflow`); 4: the Ray instance or cluster was "
+        "lost (run it again to resume); 130: interrupted (run it again).",
     ),
     Command(
         "report",
@@ -69,9 +72,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sam-study", description="Hyperparameter studies of sharpness-aware optimizers."
-    )
+    parser = Parser(prog="sam-study", description="Hyperparameter studies of sharpness-aware optimizers.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = commands.add_parser(
         "bench",

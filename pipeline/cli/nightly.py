@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cli.exit_codes import ExitCode
-from pipeline.cli.run import add_where_arguments
+from pipeline.cli.run import add_output_arguments, add_where_arguments, show_traceback
 from pipeline.spec.study import StudySpec, StudySpecError, load_study
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the nightly study file (studies/nightly.yaml)")
     add_where_arguments(parser)
+    add_output_arguments(parser)
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -90,14 +91,23 @@ def _find_baseline(
 
 def _run_night(args: argparse.Namespace, spec: StudySpec, out: Path, uri: str) -> StudyOutcome:
     """The night's study, in a folder of its own: OUT/<study>/<UTC time>."""
-    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
+    from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.ray_cluster import ClusterError
 
     folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     try:
-        return run_study(spec, args.study, out_dir=out, tracking_uri=uri, address=args.address, folder=folder)
-    except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
+        return run_study(
+            spec,
+            args.study,
+            out_dir=out,
+            tracking_uri=uri,
+            address=args.address,
+            folder=folder,
+            library_log=not args.verbose,
+        )
+    except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError, RayLost) as error:
+        show_traceback(args, error)
         raise _Broken(f"the nightly study did not finish: {error}") from None
 
 

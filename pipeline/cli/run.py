@@ -3,16 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from pipeline.cli.exit_codes import ExitCode
 from pipeline.spec.study import StudySpecError, load_study
+from pipeline.study.mlflow.secrets import redact
+
+DEBUG_VARIABLE = "SAM_STUDY_DEBUG"  # set to 1: tracebacks with every error, as --debug
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
     add_where_arguments(parser)
+    add_output_arguments(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """What reaches the terminal: shared by `sam-study run` and `sam-study nightly`."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's, MLflow's and Optuna's own output on the terminal too (default: in OUT/<study>/study.log)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"print the traceback behind an error (also: {DEBUG_VARIABLE}=1)",
+    )
+
+
+def show_traceback(args: argparse.Namespace, error: BaseException) -> None:
+    if args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that resumes this study: the same study file, folder, tracking location and cluster."""
+    words = ["sam-study", "run", str(args.study)]
+    for flag, value in (("--out", args.out), ("--tracking-uri", args.tracking_uri), ("--address", args.address)):
+        if value is not None:
+            words += [flag, redact(value) if flag == "--tracking-uri" else value]
+    return shlex.join(words)
 
 
 def add_where_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +72,7 @@ def command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
-    from pipeline.study.driver import StudyInterrupted, StudyWriteError, run_study
+    from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.ray_cluster import ClusterError
 
@@ -48,10 +83,17 @@ def command(args: argparse.Namespace) -> int:
             out_dir=args.out,
             tracking_uri=args.tracking_uri,
             address=args.address,
+            library_log=not args.verbose,
+            on_ray_lost=lambda error: _exit_ray_lost(args, error),
         )
     except (StudySpecError, TrackingError, ClusterError, StudyWriteError) as error:
+        show_traceback(args, error)
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    except RayLost as error:
+        show_traceback(args, error)
+        _report_ray_lost(args, error)
+        return ExitCode.RAY_LOST
     except StudyInterrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -71,3 +113,14 @@ def command(args: argparse.Namespace) -> int:
         )
         return ExitCode.TRACKING_INCOMPLETE
     return ExitCode.OK
+
+
+def _report_ray_lost(args: argparse.Namespace, error: Exception) -> None:
+    print(f"error: {error}\nresume with: {resume_command(args)}", file=sys.stderr, flush=True)
+
+
+def _exit_ray_lost(args: argparse.Namespace, error: Exception) -> None:
+    """From the driver's watch thread, while Ray's core holds the main thread: report, and end the process now
+    (Ray's core would end it with exit code 1 a minute later). Every recorded trial is in the table already."""
+    _report_ray_lost(args, error)
+    os._exit(ExitCode.RAY_LOST)

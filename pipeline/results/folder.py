@@ -22,6 +22,7 @@ STATS_FILE = "stats.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS_DIR = "checkpoints"  # trials' epoch checkpoints, removed once the study is complete
 TRAIN_RUNS_DIR = "ray-train"  # Ray Train's own run folders of data-parallel trials
+LOG_FILE = "study.log"  # Ray's, MLflow's and Optuna's own output on the driver (appended to by each run)
 
 # In OUT/, shared by the studies written there.
 MLFLOW_STORE = "mlflow.db"
@@ -70,6 +71,10 @@ class StudyFolder:
     @property
     def train_runs(self) -> Path:
         return self.path / TRAIN_RUNS_DIR
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG_FILE
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ a trial whose key is in the table is not run again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,17 +42,19 @@ from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError, comparabl
 from pipeline.study import ray_tune
 from pipeline.study._ray_compat import StopStudy
 from pipeline.study.batch_search import Batches
-from pipeline.study.errors import StudyInterrupted, StudyWriteError
+from pipeline.study.cluster_watch import ClusterWatch
+from pipeline.study.errors import RayLost, StudyInterrupted, StudyWriteError
+from pipeline.study.library_output import library_output_to
 from pipeline.study.mlflow.parent import StudyTracking
 from pipeline.study.mlflow.secrets import credential_vars, redact, use_credentials
 from pipeline.study.mlflow.uri import check_cluster, check_tracking_uri, default_tracking_uri, is_server, ui_hint
 from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
 from pipeline.study.progress import Progress
-from pipeline.study.ray_cluster import Cluster, start_ray, stop_ray
+from pipeline.study.ray_cluster import Cluster, abandon_ray, start_ray, stop_ray
 from pipeline.study.ray_tune import RunSettings, Search
 from pipeline.study.search_space import search_space
 
-__all__ = ["StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
+__all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
 
 
 @dataclass
@@ -102,25 +106,63 @@ def run_study(
     out_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     address: str | None = None,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
     folder: str | None = None,
+    library_log: bool = False,
+    on_ray_lost: Callable[[RayLost], None] | None = None,
 ) -> StudyOutcome:
-    """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given)."""
+    """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given), printing the study's lines
+    to ``stream`` (default: standard output). With ``library_log``, the libraries' own output goes to the study
+    folder's ``study.log`` instead of the terminal.
+
+    When the Ray instance is lost, ``RayLost`` is raised; if Ray's core holds the main thread so that it cannot be,
+    ``on_ray_lost`` gets it from another thread and should end the process (Ray's core would, a minute later)."""
     started = time.monotonic()
     spec, where = _prepare(spec, study_file, out_dir, tracking_uri, address, folder)
-    cluster = start_ray(address)
-    ray_start_s = time.monotonic() - started
-    try:
-        study = _open(spec, study_file, where, cluster, stream)
-        study.timings["ray_start_s"] = ray_start_s
-        _tune(study)
-        selections = _select(study)
-        _evaluate(study, selections)
-        return _finish(study, selections, started)
-    except StopStudy as stop:
-        raise stop.error from stop.__cause__
-    finally:
-        stop_ray()
+    with contextlib.ExitStack() as stack:
+        if library_log:
+            stack.enter_context(library_output_to(where.folder.log))
+        stream = stream or sys.stdout  # read only now: library_output_to replaces it
+        cluster = start_ray(address)
+        ray_start_s = time.monotonic() - started
+        watch = None
+        if cluster.gcs_address:
+
+            def stuck() -> None:
+                if on_ray_lost is not None:
+                    error = _ray_lost(spec, where, cluster, watch)
+                    stack.close()  # the terminal back, for on_ray_lost's message
+                    on_ray_lost(error)
+
+            watch = ClusterWatch(cluster.gcs_address, stuck).start()
+        lost = False
+        try:
+            study = _open(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
+            study.timings["ray_start_s"] = ray_start_s
+            _tune(study)
+            selections = _select(study)
+            _evaluate(study, selections)
+            return _finish(study, selections, started)
+        except StopStudy as stop:
+            raise stop.error from stop.__cause__
+        except BaseException as error:
+            lost = watch is not None and watch.confirm_lost()
+            if lost:
+                raise _ray_lost(spec, where, cluster, watch) from error
+            raise
+        finally:
+            if watch is not None:
+                watch.stop()  # before Ray stops: an embedded Ray's GCS going down is no loss then
+            if lost:
+                abandon_ray()
+            else:
+                stop_ray()
+
+
+def _ray_lost(spec: StudySpec, where: _Where, cluster: Cluster, watch: ClusterWatch) -> RayLost:
+    rows = TrialsTable(where.folder.table).rows()
+    what = "the embedded Ray instance" if cluster.address == "local" else f"the Ray cluster at {cluster.address}"
+    return RayLost(what, watch.lost or "", len(rows), sum(trials_left(spec, rows)), where.folder.path)
 
 
 # ------------------------------------------------------------------------------------------------ the phases
@@ -150,8 +192,10 @@ def _prepare(
     return spec, _Where(out, study_folder, uri)
 
 
-def _open(spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, stream: TextIO) -> _Running:
-    """The MLflow parent run, the trials table, the slots; prints the study's one-line header."""
+def _open(
+    spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, stream: TextIO, library_log: Path | None
+) -> _Running:
+    """The MLflow parent run, the trials table, the slots; prints the study's header."""
     check_cluster(where.uri, cluster.nodes)
     artifacts = None if is_server(where.uri) else where.out / MLFLOW_ARTIFACTS_DIR
     tracking = StudyTracking(where.uri, spec.name, where.folder.path, artifacts)
@@ -165,6 +209,8 @@ def _open(spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, st
     removed = tracking.remove_unrecorded_children(table.keys())
     slots = _slots(spec, cluster)
     print(_header(spec, where, cluster, slots, tracking.parent_run_id, len(table)), file=stream, flush=True)
+    if library_log is not None:
+        print(f"Ray's, MLflow's and Optuna's own output: {library_log} (--verbose: here)", file=stream, flush=True)
     if removed:
         print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
     # From here on the study outlives its MLflow server: the trials table keeps everything.
@@ -177,7 +223,7 @@ def _open(spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, st
         "retries": spec.retries,
         "workers": spec.workers_per_trial,
     }
-    progress = Progress(table, tracking, stream)
+    progress = Progress(table, tracking, stream, slots)
     return _Running(
         spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream
     )
@@ -188,7 +234,8 @@ def _tune(study: _Running) -> None:
     spec = study.spec
     started = time.monotonic()
     searches = _searches(study)
-    study.progress.begin("tuning", sum(s.remaining for s in searches))
+    pending = [s.method for s in searches for _ in range(s.remaining)]
+    study.progress.begin("tuning", pending, later=_eval_methods(study))
     asha = None
     if spec.tuning.scheduler == "asha":
         asha = {
@@ -222,7 +269,7 @@ def _evaluate(study: _Running, selections: dict[str, Selection]) -> None:
     """Every method at its selected configuration, over the evaluation seeds, in one Tune run."""
     started = time.monotonic()
     plans = _eval_plans(study, selections)
-    study.progress.begin("evaluation", len(plans))
+    study.progress.begin("evaluation", [p.method for p in plans])
     ray_tune.run_plans(plans, RunSettings(name=f"{study.spec.name}-eval", **study.settings), study.progress)
     study.timings["evaluation_s"] = time.monotonic() - started
     left = trials_left(study.spec, study.table.rows())[1]
@@ -346,6 +393,7 @@ def _searches(study: _Running) -> list[Search]:
             searches.append(
                 Search(
                     search_id=search_id(method.name, repeat),
+                    method=method.name,
                     space=search_space(method),
                     seed=search_seed(spec.tuning.seed, repeat, method.name),
                     batches=Batches(spec.tuning.startup_trials, spec.tuning.parallel),
@@ -355,6 +403,13 @@ def _searches(study: _Running) -> list[Search]:
                 )
             )
     return searches
+
+
+def _eval_methods(study: _Running) -> list[str]:
+    """The method of each evaluation trial not yet recorded (before the selections exist)."""
+    recorded = study.table.keys()
+    seeds, methods = study.spec.evaluation.seeds, study.spec.methods
+    return [m.name for s in seeds for m in methods if eval_key(m.name, s) not in recorded]
 
 
 def _eval_plans(study: _Running, selections: dict[str, Selection]) -> list[TrialPlan]:

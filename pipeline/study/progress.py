@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from pipeline.provenance import STUDY_STACK, code_digest, library_versions
@@ -14,24 +15,32 @@ from pipeline.study.mlflow.parent import StudyTracking
 from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
 from pipeline.study.recording import trial_row
+from pipeline.study.time_left import TimeLeft, duration
 
 
 class Progress:
     """Called by Ray Tune's callback as each trial ends: appends its row, closes its MLflow child run if the trial
     could not, and prints one line. A table that cannot be written stops the study (``StudyWriteError``)."""
 
-    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO) -> None:
+    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1) -> None:
         self.table, self.tracking, self.stream = table, tracking, stream
-        self.started = time.monotonic()
+        self.started = self.phase_started = time.monotonic()
+        self.phase = ""
         self.phase_total = 0
         self.phase_done = 0
         self.ran = 0
+        self.time_left = TimeLeft(slots)
+        for row in table.rows():  # a resumed study knows its methods' times from the start
+            self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
         self.provenance = {VERSION_PREFIX + k: v for k, v in library_versions(STUDY_STACK).items()}
         self.provenance["code_digest"] = code_digest()
 
-    def begin(self, phase: str, total: int) -> None:
-        self.phase_total, self.phase_done = total, 0
-        print(f"{phase}: {total} trial(s) to run", file=self.stream, flush=True)
+    def begin(self, phase: str, pending: Sequence[str], later: Sequence[str] = ()) -> None:
+        """A phase starts with ``pending`` trials (their methods); ``later`` are the study's trials after it."""
+        self.phase, self.phase_total, self.phase_done = phase, len(pending), 0
+        self.phase_started = time.monotonic()
+        self.time_left.begin(pending, later)
+        print(f"{phase}: {len(pending)} trial(s) to run", file=self.stream, flush=True)
 
     def __call__(self, outcome: TrialOutcome) -> None:
         if outcome.plan.key in self.table.keys():
@@ -43,6 +52,8 @@ class Progress:
             raise StopStudy(StudyWriteError(str(error))) from error
         self.ran += 1
         self.phase_done += 1
+        self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
+        self.time_left.finished(row.method, row.wall_time_s)
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
         print(self._line(outcome.plan, row), file=self.stream, flush=True)
@@ -61,8 +72,17 @@ class Progress:
             status += f": {row.error}"
         return (
             f"[{plan.phase} {self.phase_done}/{self.phase_total}] {where} {params} {score} {status}"
-            f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed)"
+            f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed{self._left()})"
         ).replace("  ", " ")
+
+    def _left(self) -> str:
+        estimate = self.time_left.estimate(time.monotonic() - self.phase_started)
+        if estimate is None:
+            return ""
+        phase, study = estimate
+        if study - phase < 1:
+            return f", {duration(phase)} left" if phase else ""
+        return f", {duration(phase)} left in {self.phase}, {duration(study)} in all"
 
 
 def fmt(value: Any) -> str:

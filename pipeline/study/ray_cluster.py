@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -29,6 +30,7 @@ class Cluster:
     cpus: float
     gpus: float
     address: str  # "local" for an embedded instance
+    gcs_address: str | None = None  # host:port of the head's GCS; None through Ray Client (ray://)
 
 
 def start_ray(address: str | None) -> Cluster:
@@ -62,7 +64,8 @@ def start_ray(address: str | None) -> Cluster:
             raise ClusterError.unreachable(address, error) from None
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local")
+    gcs = None if (address or "").startswith("ray://") else ray.get_runtime_context().gcs_address
+    return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local", gcs)
 
 
 def _check_reachable(address: str) -> None:
@@ -81,6 +84,10 @@ def stop_ray() -> None:
     if ray.is_initialized():
         ray.shutdown()
 
+
+def abandon_ray() -> None:
+    """Forget a Ray instance that is gone: its shutdown, also run at exit, would wait for the GCS."""
+    atexit.unregister(ray.shutdown)
 
 
 def node_label() -> str:

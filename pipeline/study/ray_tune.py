@@ -58,6 +58,11 @@ class _Recorder(tune.Callback):
     def __init__(self, on_outcome: Callable[[TrialOutcome], None]) -> None:
         self.on_outcome = on_outcome
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config, callbacks included, into tuner.pkl for Tuner.restore, which a study never
+        # uses (it resumes from its trials table). What records trials (open streams, the table) stays out.
+        return {}
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         plan = TrialPlan.from_dict(trial.config["plan"])
         last = dict(trial.last_result or {})
@@ -183,6 +188,7 @@ class Search:
     """One Optuna search: its distributions, seed, batches, finished history, and how to plan a trial."""
 
     search_id: str
+    method: str
     space: dict[str, Any]  # optuna distributions
     seed: int
     batches: Batches

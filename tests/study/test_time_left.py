@@ -1,0 +1,72 @@
+"""The time left printed with each finished trial: per method, spread over the concurrency reached."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.study.time_left import TimeLeft, duration
+
+
+def test_no_estimate_before_any_trial_time() -> None:
+    left = TimeLeft(slots=2)
+    left.begin(["sam"] * 4)
+    assert left.estimate(10.0) is None
+
+
+def test_each_method_is_expected_to_take_its_own_mean() -> None:
+    left = TimeLeft(slots=1)
+    left.begin(["sgd", "sgd", "xsam", "xsam", "xsam"])
+    for method, seconds in (("sgd", 10.0), ("xsam", 50.0)):
+        left.measured(method, seconds)
+        left.finished(method, seconds)
+    # 1 sgd (10 s) and 2 xsam (50 s each) to go, one at a time: the phase ran 60 trial-s in 60 s.
+    phase, study = left.estimate(60.0)
+    assert phase == pytest.approx(110.0)
+    assert study == pytest.approx(phase)
+
+
+def test_work_is_spread_over_the_concurrency_reached_and_later_phases_count() -> None:
+    left = TimeLeft(slots=4)
+    left.begin(["sam"] * 10, later=["sam"] * 8)
+    for _ in range(4):
+        left.measured("sam", 20.0)
+        left.finished("sam", 20.0)
+    # 80 trial-s in 40 s: two at a time reached, although four slots exist.
+    phase, study = left.estimate(40.0)
+    assert phase == pytest.approx(6 * 20 / 2)
+    assert study == pytest.approx(phase + 8 * 20 / 2)
+
+
+def test_a_method_not_yet_measured_takes_the_mean_of_all() -> None:
+    left = TimeLeft(slots=1)
+    left.measured("sam", 10.0)
+    left.measured("fsam", 30.0)
+    left.begin(["mpsam"])
+    phase, _ = left.estimate(1.0)
+    assert phase == pytest.approx(20.0)
+
+
+def test_trials_stopped_early_do_not_shrink_their_methods_time() -> None:
+    left = TimeLeft(slots=1)
+    left.measured("sam", 40.0)
+    left.measured("sam", 2.0, whole=False)  # ASHA stopped it after an epoch
+    left.begin(["sam"])
+    assert left.estimate(1.0)[0] == pytest.approx(40.0)
+
+
+def test_the_estimate_shrinks_as_trials_finish() -> None:
+    left = TimeLeft(slots=2)
+    left.begin(["sam"] * 6)
+    estimates = []
+    for n in range(1, 6):
+        left.measured("sam", 10.0)
+        left.finished("sam", 10.0)
+        estimates.append(left.estimate(5.0 * n)[0])
+    assert estimates == sorted(estimates, reverse=True) and estimates[-1] > 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(3, "~5 s"), (42, "~40 s"), (600, "~10 min"), (7500, "~2 h 5 min")]
+)
+def test_durations_read_as_estimates(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
