@@ -3,8 +3,8 @@
 Trials of one method take about the same time, and methods differ several-fold (XSAM and MP-SAM against SGD), so
 the estimate is per method: each trial still to run is expected to take its method's mean measured time (a method
 with none yet: the mean of all). That work is spread over the concurrency the study has actually reached, measured
-as trial-seconds finished per second of the phase, which also counts Ray's per-trial overhead and idle slots (before
-any trial has finished: the slots). A rate from the phase alone (done per elapsed, as ``tqdm``
+as trial-seconds finished per second of the phase once each slot has finished a trial of it, which also counts
+Ray's per-trial overhead and idle slots (before that: the previous phase's measure, or the slots). A rate from the phase alone (done per elapsed, as ``tqdm``
 gives) would swing with the order in which fast and slow methods finish.
 """
 
@@ -22,6 +22,7 @@ class TimeLeft:
         self._pending: Counter[str] = Counter()
         self._later: Counter[str] = Counter()
         self._phase_trial_s = 0.0
+        self._phase_finished = 0
         self._concurrency = float(self.slots)  # the last measured; the slots until one is
 
     def measured(self, method: str, seconds: float | None, whole: bool = True) -> None:
@@ -33,10 +34,12 @@ class TimeLeft:
         """A phase starts with these trials (one method name each) and, after it, the ``later`` ones."""
         self._pending, self._later = Counter(pending), Counter(later)
         self._phase_trial_s = 0.0
+        self._phase_finished = 0
 
     def finished(self, method: str, seconds: float | None) -> None:
         if self._pending[method] > 0:
             self._pending[method] -= 1
+        self._phase_finished += 1
         if seconds is not None and math.isfinite(seconds):
             self._phase_trial_s += seconds
 
@@ -51,7 +54,8 @@ class TimeLeft:
             means = [self._mean(m, fallback) for m, n in trials.items() for _ in range(n)]
             return sum(means), max(means, default=0.0)
 
-        if self._phase_trial_s > 0 and phase_elapsed_s > 0:
+        # Until every slot has finished a trial of the phase, the phase's start-up dominates its own measure.
+        if self._phase_finished >= self.slots and self._phase_trial_s > 0 and phase_elapsed_s > 0:
             self._concurrency = min(self.slots, max(self._phase_trial_s / phase_elapsed_s, 1e-3))
         phase_work, longest = work(self._pending)
         later_work, later_longest = work(self._later)

@@ -71,3 +71,21 @@ def test_the_selected_trial_is_marked_where_it_was_drawn(drawn):
         assert len(marks) == 1
         assert tuple(marks[0].get_offsets()[0]) == pytest.approx((chosen.rho, chosen.objective))
     assert "selected" in caption
+
+
+def test_a_trial_that_barely_learnt_does_not_flatten_the_panel(tmp_path):
+    """As on the quick study: one ρ far too large (validation accuracy 0.10) beside trials at 0.915–0.94."""
+    scores = {m: [0.9, 0.91, 0.92] for m in ("sam", "fsam", "sgd")}
+    good = [0.921, 0.93, 0.92, 0.915, 0.9375]
+    sam = [*zip(RHOS[:-1], good, strict=True), (RHOS[-1], 0.10)]
+    analysis = analysis_of(write_changed_study(tmp_path, scores, tuning={"sam": sam, "fsam": tuning(0.95, 0.97)}))
+    fig, _, caption = tuning_figure(analysis)
+    fig.canvas.draw()
+    ax = next(ax for ax in fig.axes if ax.get_title() == "sam")
+    low, high = ax.get_ylim()
+    assert min(good) - 0.5 * (max(good) - min(good)) < low < min(good)  # fitted to the good trials, not to 0.10
+    offsets = [tuple(xy) for c in ax.collections if c.get_label() != SELECTED for xy in c.get_offsets()]
+    [(x, y)] = [(x, y) for x, y in offsets if x == RHOS[-1]]
+    assert low <= y < low + 0.1 * (high - low)  # drawn on the bottom edge
+    assert any(t.get_text() == "0.10" for t in ax.texts)  # with its accuracy written beside it
+    assert "far below" in caption

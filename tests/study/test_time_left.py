@@ -70,3 +70,18 @@ def test_the_estimate_shrinks_as_trials_finish() -> None:
 )
 def test_durations_read_as_estimates(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_a_new_phase_keeps_the_last_measure_until_every_slot_has_finished_a_trial() -> None:
+    """A phase's first trial also carries its start-up (a new Tune run): alone it would make the study look
+    several times slower than it is."""
+    left = TimeLeft(slots=2)
+    left.begin(["sam"] * 4)
+    for _ in range(2):
+        left.measured("sam", 10.0)
+        left.finished("sam", 10.0)
+    assert left.estimate(10.0)[0] == pytest.approx(2 * 10 / 2)  # two at a time, measured
+    left.begin(["sam"] * 4)
+    left.measured("sam", 10.0)
+    left.finished("sam", 10.0)
+    assert left.estimate(30.0)[0] == pytest.approx(3 * 10 / 2)  # not 3 * 10 / (10 / 30)
