@@ -81,7 +81,7 @@ def _results(a: StudyAnalysis) -> list[str]:
             "method",
             "runs ok/diverged/failed/missing",
             "mean ± std",
-            f"{level}% bootstrap CI of the mean",
+            f"{level}% t-interval of the mean",
             "average rank",
         ],
         rows,
@@ -399,9 +399,11 @@ def _statistics_bullets(a: StudyAnalysis) -> list[str]:
         + (" (family-wise error rate)." if s.correction == "holm" else " (false discovery rate)."),
         f"- **Diverged and failed runs**: diverged runs are counted per method and {diverged}; runs that failed "
         "(an error, not divergence) or are missing are left out, so a comparison uses the seeds both methods have.",
-        f"- **Intervals**: each method's mean has a {level}% BCa bootstrap interval (`scipy.stats.bootstrap`, "
-        f"{s.bootstrap_resamples} resamples, seed {s.bootstrap_seed}); with few seeds a bootstrap interval is "
-        "narrower than it should be, so read it as descriptive. Differences use the t-interval.",
+        f"- **Intervals**: every interval is a {level}% Student t-interval, at any number of seeds: of each "
+        "method's mean over its seeds, and of each paired mean difference"
+        + (" (one-sided, like the tests)" if s.alternative != "two-sided" else "")
+        + ". Its coverage holds for normally distributed scores however few the seeds; a bootstrap interval's "
+        "does not (at 3 seeds a nominal 95% BCa interval covers the mean about 72% of the time).",
         "- **All methods**: the Friedman test over seeds (one dataset per study), average ranks (1 = best) and "
         "Nemenyi's critical difference.",
         f"- **Power**: the seeds a paired t-test needs to detect the observed d_z at α = {s.alpha:g} with power "

@@ -7,33 +7,53 @@ Bad input raises ValueError naming the problem.
 - paired.py        one method against the reference on the same seeds (t-test, Wilcoxon, t interval)
 - corrections.py   Holm and Benjamini–Hochberg over a family of p-values
 - effect_sizes.py  paired d_z, Hedges' g, probability of improvement
-- bootstrap.py     bootstrap interval of a mean
+- intervals.py     the t-interval of a mean: every interval of a mean or mean difference the report prints
+- bootstrap.py     bootstrap interval of a mean (not used by the report: too narrow at a study's few seeds)
 - ranks.py         Friedman test, average ranks, Nemenyi critical difference
 - power.py         paired t-test power and the seeds it needs
 - design.py        the smallest Wilcoxon p-value, warnings about designs that cannot reach significance
+- sequential.py    a study in rounds of seeds: better / worse / equivalent / undecided after each round
 """
 
 from pipeline.stats.bootstrap import BootstrapInterval, bootstrap_mean_ci
 from pipeline.stats.corrections import benjamini_hochberg, correct, holm
 from pipeline.stats.design import design_warnings, minimum_wilcoxon_p
 from pipeline.stats.effect_sizes import hedges_g, paired_dz, probability_of_improvement
+from pipeline.stats.intervals import MeanInterval, mean_t_interval, t_bounds
 from pipeline.stats.paired import PairedComparison, paired_comparison
 from pipeline.stats.power import paired_t_power, seeds_for_power
 from pipeline.stats.ranks import FriedmanResult, average_ranks, critical_difference, friedman_test, nemenyi_q
+from pipeline.stats.sequential import (
+    FixedDesignSeeds,
+    Look,
+    Schedule,
+    SequentialComparison,
+    fixed_design_seeds,
+    look_levels,
+    sequential_decisions,
+)
 
 __all__ = [
     "BootstrapInterval",
+    "FixedDesignSeeds",
     "FriedmanResult",
+    "Look",
+    "MeanInterval",
     "PairedComparison",
+    "Schedule",
+    "SequentialComparison",
     "average_ranks",
     "benjamini_hochberg",
     "bootstrap_mean_ci",
     "correct",
     "critical_difference",
     "design_warnings",
+    "fixed_design_seeds",
     "friedman_test",
     "hedges_g",
     "holm",
+    "look_levels",
+    "mean_t_interval",
     "minimum_wilcoxon_p",
     "nemenyi_q",
     "paired_comparison",
@@ -41,4 +61,6 @@ __all__ = [
     "paired_t_power",
     "probability_of_improvement",
     "seeds_for_power",
+    "sequential_decisions",
+    "t_bounds",
 ]

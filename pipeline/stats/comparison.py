@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.stats import _validate
-from pipeline.stats.bootstrap import BootstrapInterval, bootstrap_mean_ci
 from pipeline.stats.corrections import correct
 from pipeline.stats.design import design_warnings
 from pipeline.stats.effect_sizes import hedges_g, paired_dz, probability_of_improvement
+from pipeline.stats.intervals import MeanInterval, mean_t_interval
 from pipeline.stats.paired import PairedComparison, paired_comparison
 from pipeline.stats.power import seeds_for_power
 from pipeline.stats.ranks import FriedmanResult, average_ranks, critical_difference, friedman_test
@@ -28,7 +28,10 @@ TESTS = ("t", "wilcoxon")
 class ComparisonSettings:
     """``alternative`` is ``"two-sided"`` or ``"better"`` (one-sided: the method beats the reference, which
     means higher scores, or lower ones when ``higher_is_better`` is False). ``test`` names the paired test whose
-    corrected p-value decides; ``correction`` is ``"holm"`` or ``"bh"``."""
+    corrected p-value decides; ``correction`` is ``"holm"`` or ``"bh"``. ``bootstrap_resamples`` and
+    ``bootstrap_seed`` are no longer used (the per-method intervals are t-intervals, see
+    :mod:`pipeline.stats.intervals`); they stay so that settings built from a study's ``statistics`` keep
+    their fields."""
 
     alpha: float = 0.05
     test: str = "t"
@@ -51,13 +54,14 @@ class ComparisonSettings:
 
 @dataclass(frozen=True)
 class MethodSummary:
-    """One method's scores over the seeds it has: mean, sample std (ddof=1; None for one seed), bootstrap CI."""
+    """One method's scores over the seeds it has: mean, sample std (ddof=1) and the t-interval of the mean;
+    std and interval are None under 2 seeds."""
 
     method: str
     n: int
     mean: float | None
     std: float | None
-    ci: BootstrapInterval | None
+    ci: MeanInterval | None
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,7 @@ def compare_methods(scores, methods: list[str], reference: str, settings: Compar
         raise ValueError(f"test must be one of {', '.join(TESTS)}; got {settings.test!r}")
     _validate.open_unit(settings.alpha, "alpha")
     sign = 1.0 if settings.higher_is_better else -1.0
-    rng = np.random.default_rng(settings.bootstrap_seed)
-    summaries = tuple(_summary(name, s[:, j], settings, rng) for j, name in enumerate(methods))
+    summaries = tuple(_summary(name, s[:, j], settings) for j, name in enumerate(methods))
 
     ref = s[:, methods.index(reference)]
     others = [(j, name) for j, name in enumerate(methods) if name != reference]
@@ -156,14 +159,12 @@ def _scores_with_gaps(scores) -> np.ndarray:
     return arr
 
 
-def _summary(name: str, x: np.ndarray, settings: ComparisonSettings, rng: np.random.Generator) -> MethodSummary:
+def _summary(name: str, x: np.ndarray, settings: ComparisonSettings) -> MethodSummary:
     x = x[np.isfinite(x)]
-    if x.size == 0:
-        return MethodSummary(name, 0, None, None, None)
-    ci = bootstrap_mean_ci(
-        x, rng=rng, confidence_level=settings.confidence_level, n_resamples=settings.bootstrap_resamples
-    )
-    return MethodSummary(name, int(x.size), float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else None, ci)
+    if x.size < 2:  # one seed has a mean but no spread, so no interval
+        return MethodSummary(name, int(x.size), float(x[0]) if x.size else None, None, None)
+    ci = mean_t_interval(x, confidence_level=settings.confidence_level)
+    return MethodSummary(name, int(x.size), float(x.mean()), float(x.std(ddof=1)), ci)
 
 
 def _versus(name: str, x: np.ndarray, ref: np.ndarray, settings: ComparisonSettings, sign: float) -> VersusReference:

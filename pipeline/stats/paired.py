@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from pipeline.stats import _validate
+from pipeline.stats.intervals import t_bounds
 
 # scipy's method="auto" runs an exhaustive sign-flip permutation test up to this many pairs when there are
 # ties or zeros (2**13 < its 9999 resamples), and the normal approximation beyond; mirrored here to label it.
@@ -68,12 +69,12 @@ def paired_comparison(
         return _constant_difference(float(d[0]), d, alternative, summary)
 
     t = stats.ttest_rel(m, r, alternative=alternative)
-    ci = t.confidence_interval(confidence_level)
+    low, high = t_bounds(d, confidence_level, alternative)  # scipy's interval; the function the coverage test runs
     w_p, w_method = _wilcoxon(d, alternative)
     return PairedComparison(
         **summary,
-        ci_low=float(ci.low),
-        ci_high=float(ci.high),
+        ci_low=float(low),
+        ci_high=float(high),
         t_statistic=float(t.statistic),
         t_p_value=float(t.pvalue),
         wilcoxon_p_value=w_p,

@@ -45,16 +45,15 @@ def test_each_comparison_matches_scipy_and_holm_over_the_family() -> None:
     assert v["up"].d_z == pytest.approx(0.03 / np.std([0.031, 0.029, 0.030, 0.032, 0.028, 0.030], ddof=1))
 
 
-def test_summaries_are_means_stds_and_seeded_bootstrap_intervals() -> None:
+def test_summaries_are_means_stds_and_t_intervals() -> None:
     s = matrix()
-    a = compare_methods(s, NAMES, "ref", ComparisonSettings(bootstrap_seed=3))
-    b = compare_methods(s, NAMES, "ref", ComparisonSettings(bootstrap_seed=3))
-    assert a.summaries == b.summaries
+    a = compare_methods(s, NAMES, "ref", ComparisonSettings(confidence_level=0.9))
     ref = a.summaries[0]
     assert (ref.n, ref.mean, ref.std) == (6, pytest.approx(s[:, 0].mean()), pytest.approx(s[:, 0].std(ddof=1)))
-    # One generator from the seed serves the methods in column order, so the first one's interval is scipy's own.
-    first = stats.bootstrap((s[:, 0],), np.mean, n_resamples=9999, method="BCa", rng=np.random.default_rng(3))
-    assert (ref.ci.low, ref.ci.high) == pytest.approx((first.confidence_interval.low, first.confidence_interval.high))
+    # The one-sample t-test's interval at the settings' level; no randomness, so no seed.
+    direct = stats.ttest_1samp(s[:, 0], 0.0).confidence_interval(0.9)
+    assert (ref.ci.low, ref.ci.high) == pytest.approx((direct.low, direct.high))
+    assert (ref.ci.method, ref.ci.confidence_level, ref.ci.n) == ("t", 0.9, 6)
 
 
 def test_missing_runs_use_the_seeds_both_methods_have() -> None:

@@ -59,7 +59,7 @@ def make_analysis(
         i, j = diverged
         scores[i, j] = 0.0
         status[i][j] = "diverged"
-    settings = ComparisonSettings(alternative=alternative, bootstrap_resamples=200)
+    settings = ComparisonSettings(alternative=alternative)
     comp = compare_methods(scores, list(methods), "sam", settings) if comparison else None
     tuning = tuple(
         TuningSummary(

@@ -1,4 +1,4 @@
-"""Figure 1, ``accuracy.png``: every seed's score per method, the mean and its bootstrap interval."""
+"""Figure 1, ``accuracy.png``: every seed's score per method, the mean and its t-interval."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def accuracy_figure(analysis: StudyAnalysis):
     if ref is not None and ref.mean is not None:
         ax.axvline(ref.mean, color=REFERENCE_COLOR, lw=1, ls="--", alpha=0.8, zorder=1)
     _label_axes(ax, analysis, methods, n_failures)
-    return fig, f"{metric_label(analysis).capitalize()} per method", _caption(analysis, summaries, n_failures)
+    return fig, f"{metric_label(analysis).capitalize()} per method", _caption(analysis, n_failures)
 
 
 def _scores_of(analysis: StudyAnalysis, j: int) -> tuple[list[float], list[float]]:
@@ -82,17 +82,13 @@ def _label_axes(ax, analysis: StudyAnalysis, methods: list[str], n_failures: int
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def _caption(analysis: StudyAnalysis, summaries: dict, n_failures: int) -> str:
-    # The interval's kind as the last method drawn with one names it (every method's is normally the same).
-    drawn = [summaries.get(m) for m in analysis.methods]
-    intervals = [s.ci for s in drawn if s is not None and s.mean is not None and s.ci is not None]
-    kind = f"{intervals[-1].method} bootstrap" if intervals else "bootstrap"
+def _caption(analysis: StudyAnalysis, n_failures: int) -> str:
     n_unscored = sum(v is None for row in analysis.scores for v in row)
     caption = (
         f"Each small point is one seed's {metric_label(analysis)} (rows jittered vertically so points do not "
         f"hide each other); the diamond is the mean over seeds and the black bar its {ci_level(analysis)}% "
-        f"{kind} confidence interval. The dashed line marks the mean of the reference, {analysis.reference} "
-        "(highlighted)."
+        "t-interval (none for a method with one seed). The dashed line marks the mean of the reference, "
+        f"{analysis.reference} (highlighted)."
     )
     if n_failures:
         caption += f" An × is a diverged run scored as a failure ({n_failures} in all); it counts in the mean."

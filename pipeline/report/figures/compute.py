@@ -17,7 +17,7 @@ from pipeline.stats.comparison import MethodSummary
 class _Point(NamedTuple):
     method: str
     run_time_s: float  # mean measured wall seconds per evaluation run
-    summary: MethodSummary  # its mean score and bootstrap interval
+    summary: MethodSummary  # its mean score and t-interval
     passes: float | None  # forward-backward passes per step
 
 
@@ -62,7 +62,7 @@ def _points(analysis: StudyAnalysis) -> list[_Point]:
 
 
 def _draw_point(ax, point: _Point, reference: str) -> None:
-    """The mean score at the mean run time, its bootstrap interval as a vertical error bar; the reference larger."""
+    """The mean score at the mean run time, its t-interval as a vertical error bar; the reference larger."""
     method, t, s, _ = point
     color = REFERENCE_COLOR if method == reference else METHOD_COLOR
     low = s.mean - s.ci.low if s.ci is not None else 0.0
@@ -105,7 +105,7 @@ def _label_points(fig, ax, points: list[_Point], reference: str) -> None:
 def _caption(analysis: StudyAnalysis, points: list[_Point]) -> str:
     caption = (
         f"Each point is one method: its mean {metric_label(analysis)} over seeds with the {ci_level(analysis)}% "
-        "bootstrap confidence interval (vertical bar) against its mean run time, in measured wall seconds per "
+        "t-interval of the mean (vertical bar) against its mean run time, in measured wall seconds per "
         "training run of the evaluation phase (tuning not counted). The number after each name is its forward-"
         f"backward passes per step; the reference {analysis.reference} is highlighted."
     )
