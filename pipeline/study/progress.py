@@ -24,7 +24,7 @@ class Progress:
 
     def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1) -> None:
         self.table, self.tracking, self.stream = table, tracking, stream
-        self.started = self.phase_started = time.monotonic()
+        self.started = time.monotonic()
         self.phase = ""
         self.phase_total = 0
         self.phase_done = 0
@@ -38,7 +38,6 @@ class Progress:
     def begin(self, phase: str, pending: Sequence[str], later: Sequence[str] = ()) -> None:
         """A phase starts with ``pending`` trials (their methods); ``later`` are the study's trials after it."""
         self.phase, self.phase_total, self.phase_done = phase, len(pending), 0
-        self.phase_started = time.monotonic()
         self.time_left.begin(pending, later)
         print(f"{phase}: {len(pending)} trial(s) to run", file=self.stream, flush=True)
 
@@ -53,7 +52,7 @@ class Progress:
         self.ran += 1
         self.phase_done += 1
         self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
-        self.time_left.finished(row.method, row.wall_time_s)
+        self.time_left.finished(row.method, row.wall_time_s, time.monotonic())
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
         print(self._line(outcome.plan, row), file=self.stream, flush=True)
@@ -76,7 +75,7 @@ class Progress:
         ).replace("  ", " ")
 
     def _left(self) -> str:
-        estimate = self.time_left.estimate(time.monotonic() - self.phase_started)
+        estimate = self.time_left.estimate(time.monotonic())
         if estimate is None:
             return ""
         phase, study = estimate

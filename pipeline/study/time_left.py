@@ -2,10 +2,11 @@
 
 Trials of one method take about the same time, and methods differ several-fold (XSAM and MP-SAM against SGD), so
 the estimate is per method: each trial still to run is expected to take its method's mean measured time (a method
-with none yet: the mean of all). That work is spread over the concurrency the study has actually reached, measured
-as trial-seconds finished per second of the phase once each slot has finished a trial of it, which also counts
-Ray's per-trial overhead and idle slots (before that: the previous phase's measure, or the slots). A rate from the phase alone (done per elapsed, as ``tqdm``
-gives) would swing with the order in which fast and slow methods finish.
+with none yet: the mean of all). That work is spread over the concurrency the study has actually reached: the
+trial-seconds a phase has finished per second since its first trial started, once each slot has finished a trial of
+it, which also counts Ray's per-trial overhead and idle slots (before that: the previous phase's measure, or the
+slots). A rate of the phase alone (trials done per second, as ``tqdm`` gives) would swing with the order in which
+fast and slow methods finish.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class TimeLeft:
         self._later: Counter[str] = Counter()
         self._phase_trial_s = 0.0
         self._phase_finished = 0
+        self._phase_first_start = math.inf  # when the phase's earliest finished trial started (clock seconds)
         self._concurrency = float(self.slots)  # the last measured; the slots until one is
 
     def measured(self, method: str, seconds: float | None, whole: bool = True) -> None:
@@ -35,16 +37,21 @@ class TimeLeft:
         self._pending, self._later = Counter(pending), Counter(later)
         self._phase_trial_s = 0.0
         self._phase_finished = 0
+        self._phase_first_start = math.inf
 
-    def finished(self, method: str, seconds: float | None) -> None:
+    def finished(self, method: str, seconds: float | None, at: float) -> None:
+        """A trial of the phase finished at clock time ``at`` (seconds), after ``seconds`` of running."""
         if self._pending[method] > 0:
             self._pending[method] -= 1
         self._phase_finished += 1
         if seconds is not None and math.isfinite(seconds):
             self._phase_trial_s += seconds
+            self._phase_first_start = min(self._phase_first_start, at - seconds)
 
-    def estimate(self, phase_elapsed_s: float) -> tuple[float, float] | None:
-        """Seconds left in this phase and in the whole study; None before any trial time is known."""
+    def estimate(self, at: float) -> tuple[float, float] | None:
+        """Seconds left in this phase and in the whole study at clock time ``at``; None before any trial time is
+        known. The phase's concurrency is measured from its first trial's start, not from the phase's: starting a
+        Tune run takes seconds in which no trial runs."""
         every = [t for times in self._times.values() for t in times]
         if not every:
             return None
@@ -54,9 +61,10 @@ class TimeLeft:
             means = [self._mean(m, fallback) for m, n in trials.items() for _ in range(n)]
             return sum(means), max(means, default=0.0)
 
-        # Until every slot has finished a trial of the phase, the phase's start-up dominates its own measure.
-        if self._phase_finished >= self.slots and self._phase_trial_s > 0 and phase_elapsed_s > 0:
-            self._concurrency = min(self.slots, max(self._phase_trial_s / phase_elapsed_s, 1e-3))
+        # Until every slot has finished a trial of the phase, the slots' staggered starts dominate the measure.
+        running_s = at - self._phase_first_start
+        if self._phase_finished >= self.slots and self._phase_trial_s > 0 and running_s > 0:
+            self._concurrency = min(self.slots, max(self._phase_trial_s / running_s, 1e-3))
         phase_work, longest = work(self._pending)
         later_work, later_longest = work(self._later)
         phase = max(phase_work / self._concurrency, longest) if phase_work else 0.0

@@ -85,7 +85,7 @@ def test_a_trial_that_barely_learnt_does_not_flatten_the_panel(tmp_path):
     low, high = ax.get_ylim()
     assert min(good) - 0.5 * (max(good) - min(good)) < low < min(good)  # fitted to the good trials, not to 0.10
     offsets = [tuple(xy) for c in ax.collections if c.get_label() != SELECTED for xy in c.get_offsets()]
-    [(x, y)] = [(x, y) for x, y in offsets if x == RHOS[-1]]
+    [y] = [y for x, y in offsets if x == RHOS[-1]]
     assert low <= y < low + 0.1 * (high - low)  # drawn on the bottom edge
     assert any(t.get_text() == "0.10" for t in ax.texts)  # with its accuracy written beside it
     assert "far below" in caption
