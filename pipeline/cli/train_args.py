@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pipeline.data import DataConfig, SyntheticConfig, list_datasets
 from pipeline.models import ModelConfig, list_models
 from pipeline.optim import hyperparameter_types, list_optimizers
-from pipeline.spec.suggest import did_you_mean
+from pipeline.spec.suggest import did_you_mean, strip_optional
 from pipeline.train.config import TrialConfig
 
 # TrialConfig fields that the flags below set differently.
@@ -86,7 +86,7 @@ def _add_flag(group, flag: str, path: tuple[str, ...], annotation: Any, help: st
     # The dest is the config path; the metavar is set, or argparse would show the path (CFG.HPARAMS.RHO).
     kwargs: dict[str, Any] = {"dest": "cfg." + ".".join(path), "default": argparse.SUPPRESS, "help": help}
     choices = _choices(path, annotation)
-    base = _strip_optional(annotation)
+    base = strip_optional(annotation)
     if base is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         return
@@ -137,18 +137,10 @@ def _choices(path: tuple[str, ...], annotation: Any) -> list[str] | None:
     known = {("data", "name"): list_datasets, ("model", "name"): list_models, ("optimizer",): list_optimizers}
     if path in known:
         return known[path]()
-    base = _strip_optional(annotation)
+    base = strip_optional(annotation)
     if typing.get_origin(base) is Literal:
         return list(typing.get_args(base))
     return None
-
-
-def _strip_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
 
 
 def _is_optional(annotation: Any) -> bool:

@@ -31,8 +31,8 @@ def keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     -> a SearchParam's fields. Empty where ``loc`` leaves the typed models (a free mapping such as hparams)."""
     node: Any = model
     for part in loc:
-        node = _step(_unwrap(node), part)
-    node = _unwrap(node)
+        node = _step(strip_optional(node), part)
+    node = strip_optional(node)
     return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
 
 
@@ -47,7 +47,7 @@ def _step(node: Any, part: Any) -> Any:
     return None
 
 
-def _unwrap(annotation: Any) -> Any:
+def strip_optional(annotation: Any) -> Any:
     """``X | None`` -> ``X``."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
