@@ -18,6 +18,7 @@ BENCHMARKS = {
     "optimizers": "pipeline.bench.optimizers",
     "trials": "pipeline.bench.trials",
     "study": "pipeline.bench.study",
+    "sequential": "pipeline.bench.sequential",
 }
 
 

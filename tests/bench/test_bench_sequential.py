@@ -1,0 +1,43 @@
+"""Smoke test of `sam-study bench sequential` (tiny replication counts; no figure is asserted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.bench.sequential import DECISIONS, EFFECTS, main, simulate_cell
+from pipeline.cli.main import BENCHMARKS
+from pipeline.stats.sequential import Schedule
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]  # the first is the header
+
+
+def test_main_prints_every_cell_with_probabilities_summing_to_one_and_seeds_in_the_schedule(capsys):
+    assert main(["--replications", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out)
+    cells = {(row[0], row[1], row[2]) for row in rows}
+    assert cells == {(m, s, f"{e:g}δ") for m in ("1", "10") for s in ("0.005", "0.01") for e in EFFECTS}
+    assert len(rows) == len(cells)
+    for row in rows:
+        assert sum(float(p) for p in row[4:8]) == pytest.approx(1.0, abs=2e-3)  # four decisions, 3 decimals each
+        assert 5 <= float(row[8]) <= 40 and 5 <= float(row[9]) <= 40  # mean and p90 seeds
+        assert 0.0 <= float(row[10]) <= 1.0
+    assert "Command: `sam-study bench sequential --replications 20 --seed 3`" in out
+    assert "Machine:" in out and "Wall time:" in out
+    assert BENCHMARKS["sequential"] == "pipeline.bench.sequential"
+
+
+def test_a_cell_is_reproducible_from_its_generator_and_decides_every_comparison():
+    kwargs = dict(effect=0.01, std=0.005, schedule=Schedule(5, 5, 20), alpha=0.05, margin=0.005, replications=25)
+    a = simulate_cell(np.random.default_rng(1), n_family=10, **kwargs)
+    b = simulate_cell(np.random.default_rng(1), n_family=10, **kwargs)
+    assert a == b
+    assert a.comparisons == 30  # rounded up to whole families
+    assert sum(a.probability[d] for d in DECISIONS) == pytest.approx(1.0)
+    assert 5 <= a.mean_seeds <= 20 and 5 <= a.p90_seeds <= 20
+    null = simulate_cell(np.random.default_rng(1), n_family=1, **{**kwargs, "effect": 0.0})
+    assert null.same_power_seeds is None  # no sign to find, so no fixed design to match
