@@ -146,7 +146,10 @@ def run_study(
         except StopStudy as stop:
             raise stop.error from stop.__cause__
         except BaseException as error:
-            lost = watch is not None and watch.confirm_lost()
+            # A Ctrl-C is the user's, unless the watch itself interrupted: a terminal's Ctrl-C also reaches Ray's
+            # processes, whose GCS may then be gone by the time it is probed.
+            interrupted = isinstance(error, KeyboardInterrupt) and watch is not None and watch.lost is None
+            lost = watch is not None and not interrupted and watch.confirm_lost()
             if lost:
                 raise _ray_lost(spec, where, cluster, watch) from error
             raise

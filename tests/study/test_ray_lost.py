@@ -5,6 +5,7 @@ libraries' own output in the study folder's study.log), and with --verbose the l
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -100,3 +101,26 @@ def check_terminal(stdout: str, stderr: str, log: Path) -> None:
     for noise in ("WARNING", "INFO", "Token authentication", "rpc_client"):
         assert noise not in stdout, noise
     assert "Token authentication" in log.read_text() or "ray" in log.read_text().lower()
+
+
+def test_ctrl_c_at_a_terminal_is_an_interruption_not_a_lost_ray(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole foreground process group, Ray's GCS included: the study still says
+    it was interrupted (130), whatever became of the GCS."""
+    study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
+    out = tmp_path / "out"
+    driver = sam_study(
+        "run", str(study), "--out", str(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    doomed: list[psutil.Process] = []
+    try:
+        wait_for_rows(driver, out / "tiny" / "trials.parquet", rows=1)
+        doomed = tree(driver.pid)
+        os.killpg(driver.pid, signal.SIGINT)  # the driver leads its own group, as a shell's foreground job does
+        stdout, stderr = driver.communicate(timeout=120)
+    finally:
+        driver.kill()
+        signal_all(doomed, signal.SIGKILL)
+        wait_gone(doomed, 30)
+    assert driver.returncode == ExitCode.INTERRUPTED, stdout + stderr
+    assert "interrupted: every finished trial is kept" in stderr
+    assert "was lost" not in stderr
