@@ -61,7 +61,7 @@ class ClusterWatch:
                     return False
                 if attempt < MISSES - 1:
                     time.sleep(self._every_s / 3)
-            self.lost = f"its GCS at {self.address} stopped answering ({error})"
+            self.lost = self._why(error)
         self._taken.set()
         return True
 
@@ -74,11 +74,14 @@ class ClusterWatch:
                 with self._lock:
                     if self._stop.is_set():
                         return
-                    self.lost = f"its GCS at {self.address} stopped answering ({error})"
+                    self.lost = self._why(error)
                     self._interrupt()
                 if not self._taken.wait(GRACE_S) and self._on_stuck is not None:
                     self._on_stuck()
                 return
+
+    def _why(self, error: str | None) -> str:
+        return f"its GCS at {self.address} stopped answering ({error})"
 
     def _probe(self) -> str | None:
         try:
