@@ -499,7 +499,7 @@ def _provenance(results: StudyResults) -> dict[str, Any]:
         "model": spec.model.model_dump(mode="json"),
         "training": spec.training.model_dump(mode="json"),
         "tuning": spec.tuning.model_dump(mode="json"),
-        "seeds": list(spec.evaluation.seeds),
+        "seeds": list(spec.evaluation.seed_list),
         "workers_per_trial": spec.workers_per_trial,
         "trials": {
             "tune": len(results.phase("tune")),

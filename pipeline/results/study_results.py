@@ -65,7 +65,7 @@ class StudyResults:
     def metric_matrix(self, metric: str, diverged: str) -> MetricMatrix:
         """``diverged="failure"`` scores a diverged run at the worst accuracy (0); a loss has no worst value, so
         there (and under ``"exclude"``) the run is left out of the comparisons that need it."""
-        seeds = tuple(self.spec.evaluation.seeds)
+        seeds = tuple(self.spec.evaluation.seed_list)
         methods = tuple(m.name for m in self.spec.methods)
         shape = (len(seeds), len(methods))
         scores = np.full(shape, np.nan)

@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -184,19 +187,92 @@ class TuningSpec(BaseModel):
     reduction_factor: float = Field(3.0, gt=1)
 
 
-class EvaluationSpec(BaseModel):
+class SequentialSeeds(BaseModel):
+    """Paired seeds in rounds: seeds 0..start-1 first, then ``step`` more per round for each comparison that is
+    still undecided, never beyond seed ``max - 1``."""
+
     model_config = _FROZEN
 
-    seeds: tuple[int, ...] = Field(min_length=2)
+    start: int = Field(ge=2)  # a paired t interval needs two differences
+    step: int = Field(ge=1)
+    max: int
+
+    @field_validator("max")
+    @classmethod
+    def _max_at_least_start(cls, max_: int, info: ValidationInfo) -> int:
+        start = info.data.get("start")
+        if start is not None and max_ < start:
+            raise ValueError(f"must be >= start ({start}), got {max_}")
+        return max_
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        """The number of seeds at each look: start, start + step, ..., and max as the last."""
+        return (*range(self.start, self.max, self.step), self.max)
+
+
+def _seeds_kind(value: Any) -> str | None:
+    if isinstance(value, dict | SequentialSeeds):
+        return _ROUNDS
+    return _LIST if isinstance(value, list | tuple) else None
+
+
+# Tags of the two forms of evaluation.seeds. Pydantic puts a tag into an error's path; names of this shape are
+# the ones _format_validation_error leaves out, so an error reads evaluation.seeds.start.
+_LIST, _ROUNDS = "Seeds[list]", "Seeds[rounds]"
+SeedsField = Annotated[
+    Annotated[tuple[int, ...], Tag(_LIST)] | Annotated[SequentialSeeds, Tag(_ROUNDS)],
+    Discriminator(
+        _seeds_kind,
+        custom_error_type="seeds_form",
+        custom_error_message="must be a list of seeds, e.g. [0, 1, 2], or rounds, e.g. {start: 5, step: 5, max: 40}",
+    ),
+]
+
+
+class EvaluationSpec(BaseModel):
+    """The evaluation seeds: a list (every method runs every seed), or ``{start, step, max}`` (sequential)."""
+
+    model_config = _FROZEN
+
+    seeds: SeedsField
+    # δ, the smallest difference worth finding (sequential seeds only): inside ±δ counts as equivalent; 0: never.
+    margin: float | None = Field(None, ge=0, allow_inf_nan=False)
 
     @field_validator("seeds")
     @classmethod
-    def _distinct_non_negative(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+    def _distinct_non_negative(cls, seeds: tuple[int, ...] | SequentialSeeds) -> tuple[int, ...] | SequentialSeeds:
+        if isinstance(seeds, SequentialSeeds):
+            return seeds
+        if len(seeds) < 2:
+            raise ValueError(f"a paired comparison needs at least 2 seeds, got {list(seeds)}")
         if any(s < 0 for s in seeds):
             raise ValueError(f"seeds must be >= 0, got {list(seeds)}")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}")
         return seeds
+
+    @field_validator("margin")
+    @classmethod
+    def _margin_with_rounds(cls, margin: float | None, info: ValidationInfo) -> float | None:
+        if margin is not None and isinstance(info.data.get("seeds"), tuple):
+            raise ValueError(
+                "applies to sequential seeds only; write seeds as {start: 5, step: 5, max: 40}, or remove margin"
+            )
+        return margin
+
+    @property
+    def sequential(self) -> bool:
+        return isinstance(self.seeds, SequentialSeeds)
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """Every seed the evaluation may run, in order: the list, or 0..max-1."""
+        return tuple(range(self.seeds.max)) if isinstance(self.seeds, SequentialSeeds) else self.seeds
+
+    @property
+    def equivalence_margin(self) -> float:
+        return self.margin or 0.0
 
 
 class ResourcesSpec(BaseModel):
@@ -367,13 +443,13 @@ def _check_every_trial_builds(spec: StudySpec) -> None:
     for method in spec.methods:
         where = f"methods[{method.name}]"
         try:
-            spec.trial_config(method, spec.evaluation.seeds[0])
+            spec.trial_config(method, spec.evaluation.seed_list[0])
         except ValidationError as error:
             raise StudySpecError(f"{where}.hparams: {_first_message(error)}") from None
         for key, param in method.search.items():
             for value in param.values():
                 try:
-                    spec.trial_config(method, spec.evaluation.seeds[0], {key: value})
+                    spec.trial_config(method, spec.evaluation.seed_list[0], {key: value})
                 except ValidationError as error:
                     raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {_first_message(error)}") from None
 

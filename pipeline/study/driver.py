@@ -369,7 +369,7 @@ def _slots(spec: StudySpec, cluster: Cluster) -> int:
 
 def _header(spec: StudySpec, where: _Where, cluster: Cluster, slots: int, parent_run_id: str, done: int) -> str:
     return (
-        f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seeds)} seeds; Ray at "
+        f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seed_list)} seeds; Ray at "
         f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
         f"trial(s) at a time); results in {where.folder.path}; MLflow at {where.uri} (parent run "
         f"{parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
@@ -411,7 +411,7 @@ def _searches(study: _Running) -> list[Search]:
 def _eval_methods(study: _Running) -> list[str]:
     """The method of each evaluation trial not yet recorded (before the selections exist)."""
     recorded = study.table.keys()
-    seeds, methods = study.spec.evaluation.seeds, study.spec.methods
+    seeds, methods = study.spec.evaluation.seed_list, study.spec.methods
     return [m.name for s in seeds for m in methods if eval_key(m.name, s) not in recorded]
 
 
@@ -419,7 +419,7 @@ def _eval_plans(study: _Running, selections: dict[str, Selection]) -> list[Trial
     recorded = study.table.keys()
     plans = []
     # Seed-major order: if a study is cut short, every method has the same seeds done (pairs stay whole).
-    for seed in study.spec.evaluation.seeds:
+    for seed in study.spec.evaluation.seed_list:
         for method in study.spec.methods:
             key = eval_key(method.name, seed)
             if key not in recorded:

@@ -77,7 +77,7 @@ def trials_left(spec: StudySpec, rows: list[TrialRow]) -> tuple[int, int]:
             for search in range(spec.tuning.repeats):
                 done = sum(1 for r in rows_of(rows, "tune", method.name) if r.search == search)
                 tuning += max(0, spec.tuning.trials - done)
-    evaluation = sum(1 for m in spec.methods for seed in spec.evaluation.seeds if eval_key(m.name, seed) not in keys)
+    evaluation = sum(1 for m in spec.methods for seed in spec.evaluation.seed_list if eval_key(m.name, seed) not in keys)
     return tuning, evaluation
 
 
