@@ -33,8 +33,10 @@ def augment_batch(
     if padding < 0 or cutout < 0:
         raise ValueError(f"padding and cutout must be >= 0, got padding={padding}, cutout={cutout}")
     if not _same_device(generator.device, x.device):
-        raise ValueError(f"the generator lives on {generator.device} but the batch on {x.device}; make the "
-                         "generator on the batch's device: torch.Generator(device=x.device)")
+        raise ValueError(
+            f"the generator lives on {generator.device} but the batch on {x.device}; make the "
+            "generator on the batch's device: torch.Generator(device=x.device)"
+        )
     n, _, h, w = x.shape
     device = x.device
 

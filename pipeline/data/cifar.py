@@ -47,14 +47,26 @@ class CifarFormat:
 
 CIFAR_FORMATS = {
     "cifar10": CifarFormat(
-        "CIFAR-10", "cifar-10-batches-bin", "cifar-10-batches-py", "cifar-10-binary.tar.gz",
-        tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin",
-        label_bytes=1, label_index=0, num_classes=10,
+        "CIFAR-10",
+        "cifar-10-batches-bin",
+        "cifar-10-batches-py",
+        "cifar-10-binary.tar.gz",
+        tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+        "test_batch.bin",
+        label_bytes=1,
+        label_index=0,
+        num_classes=10,
     ),
     "cifar100": CifarFormat(
-        "CIFAR-100", "cifar-100-binary", "cifar-100-python", "cifar-100-binary.tar.gz",
-        ("train.bin",), "test.bin",
-        label_bytes=2, label_index=1, num_classes=100,
+        "CIFAR-100",
+        "cifar-100-binary",
+        "cifar-100-python",
+        "cifar-100-binary.tar.gz",
+        ("train.bin",),
+        "test.bin",
+        label_bytes=2,
+        label_index=1,
+        num_classes=100,
     ),
 }
 
@@ -79,8 +91,15 @@ def build_cifar(name: str, root: str, val_fraction: float, rng: np.random.Genera
         return x
 
     return ArraySplits(
-        normalise(x_train), y_pool[train], normalise(x_pool[val]), y_pool[val], normalise(x_test), y_test,
-        num_classes=fmt.num_classes, input_shape=IMAGE_SHAPE, is_image=True,
+        normalise(x_train),
+        y_pool[train],
+        normalise(x_pool[val]),
+        y_pool[val],
+        normalise(x_test),
+        y_test,
+        num_classes=fmt.num_classes,
+        input_shape=IMAGE_SHAPE,
+        is_image=True,
     )
 
 
@@ -134,7 +153,7 @@ def read_cifar_file(path: Path, fmt: CifarFormat) -> tuple[np.ndarray, np.ndarra
             f"{fmt.title} file {path}: record {bad[0]} has label {labels[bad[0]]}, outside 0..{fmt.num_classes - 1}; "
             f"the file is not the official binary version: download {fmt.archive} again"
         )
-    return labels, records[:, fmt.label_bytes:].reshape(-1, *IMAGE_SHAPE)
+    return labels, records[:, fmt.label_bytes :].reshape(-1, *IMAGE_SHAPE)
 
 
 def _channel_mean_std(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

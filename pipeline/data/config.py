@@ -65,7 +65,7 @@ class SyntheticConfig(BaseModel):
         if self.n_classes * self.n_clusters_per_class > 2**self.n_informative:
             raise ValueError(
                 f"synthetic: n_classes * n_clusters_per_class = {self.n_classes * self.n_clusters_per_class} "
-                f"exceeds 2 ** n_informative = {2 ** self.n_informative} (the hypercube's vertices); "
+                f"exceeds 2 ** n_informative = {2**self.n_informative} (the hypercube's vertices); "
                 "raise n_informative or lower the others"
             )
         if not (math.isfinite(self.class_sep) and self.class_sep > 0):
@@ -187,4 +187,3 @@ class DataConfig(BaseModel):
                 f"the synthetic settings apply to name='synthetic' only, not name={self.name!r}; remove them"
             )
         return self
-

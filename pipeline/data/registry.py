@@ -67,8 +67,11 @@ def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
     shifted_test = None
     if cfg.shift_noise_std > 0.0 or cfg.shift_correlation > 0.0:
         x_shifted = shifted_inputs(
-            arrays.x_test, arrays.x_train,
-            noise_std=cfg.shift_noise_std, correlation=cfg.shift_correlation, rng=data_stream(seed, "shift"),
+            arrays.x_test,
+            arrays.x_train,
+            noise_std=cfg.shift_noise_std,
+            correlation=cfg.shift_correlation,
+            rng=data_stream(seed, "shift"),
         )
         shifted_test = _split(x_shifted, arrays.y_test)
 
@@ -86,5 +89,7 @@ def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
 
 def _split(x: np.ndarray, y: np.ndarray) -> Split:
     # from_numpy shares memory (no copy of CIFAR's 600 MB); the arrays here are fresh, never cached ones.
-    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                 torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)))
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+        torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
+    )

@@ -21,8 +21,10 @@ class Split:
         if self.x.dtype != torch.float32 or self.y.dtype != torch.int64:
             raise ValueError(f"Split needs float32 x and int64 y, got x {self.x.dtype} and y {self.y.dtype}")
         if self.y.ndim != 1 or self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(f"Split needs x of shape (n, ...) and y of shape (n,), got {tuple(self.x.shape)} and "
-                             f"{tuple(self.y.shape)}")
+            raise ValueError(
+                f"Split needs x of shape (n, ...) and y of shape (n,), got {tuple(self.x.shape)} and "
+                f"{tuple(self.y.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -118,9 +120,13 @@ def stratified_partition(labels: np.ndarray, sizes: Sequence[int], rng: np.rando
     for k, size in enumerate(sizes):
         # The last part takes whatever is left, so every index lands in exactly one part.
         share = remaining.copy() if k == len(sizes) - 1 else _apportion(remaining, size)
-        parts.append(np.sort(np.concatenate(
-            [s[t:t + n] for s, t, n in zip(shuffled, taken, share, strict=False)] or [np.empty(0, np.int64)]
-        )).astype(np.int64))
+        parts.append(
+            np.sort(
+                np.concatenate(
+                    [s[t : t + n] for s, t, n in zip(shuffled, taken, share, strict=False)] or [np.empty(0, np.int64)]
+                )
+            ).astype(np.int64)
+        )
         taken += share
         remaining -= share
     return parts

@@ -69,8 +69,15 @@ def _normalised(x_train, y_train, x_val, y_val, x_test, y_test, num_classes: int
         return np.array(y, dtype=np.int64)  # a copy: y_test may be a cached, read-only array
 
     return ArraySplits(
-        scale(x_train), labels(y_train), scale(x_val), labels(y_val), scale(x_test), labels(y_test),
-        num_classes=num_classes, input_shape=(x_train.shape[1],), is_image=False,
+        scale(x_train),
+        labels(y_train),
+        scale(x_val),
+        labels(y_val),
+        scale(x_test),
+        labels(y_test),
+        num_classes=num_classes,
+        input_shape=(x_train.shape[1],),
+        is_image=False,
     )
 
 

@@ -90,8 +90,7 @@ class WrappingOptimizer(Optimizer):
     def __init__(self, wrapped: Optimizer, defaults: dict[str, Any]) -> None:
         if not isinstance(wrapped, Optimizer):
             raise TypeError(
-                f"{type(self).__name__} wraps an already-built torch.optim.Optimizer, "
-                f"got {type(wrapped).__name__}"
+                f"{type(self).__name__} wraps an already-built torch.optim.Optimizer, got {type(wrapped).__name__}"
             )
         self._wrapped: Optimizer | None = None
         params = [p for group in wrapped.param_groups for p in group["params"]]

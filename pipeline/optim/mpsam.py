@@ -179,4 +179,3 @@ class MPSAM(SAMFamilyOptimizer):
 
     def _load_extra_state(self, own: dict[str, Any]) -> None:
         self.generator.set_state(own["generator_state"].cpu())
-

@@ -37,6 +37,7 @@ class TrialRow:
     seed: int
     search: int | None = None  # tuning phase: the search (repeat) it belongs to
     trial_index: int | None = None  # tuning phase: its order within that search
+    round: int | None = None  # evaluation with sequential seeds: the round (0-based) that first ran its seed
     # Outcome.
     status: Status = "ok"
     error: str | None = None  # a failed trial's last error line

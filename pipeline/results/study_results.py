@@ -63,25 +63,31 @@ class StudyResults:
         return rows_of(self.rows, phase, method)
 
     def metric_matrix(self, metric: str, diverged: str) -> MetricMatrix:
-        """``diverged="failure"`` scores a diverged run at the worst accuracy (0); a loss has no worst value, so
-        there (and under ``"exclude"``) the run is left out of the comparisons that need it."""
-        seeds = tuple(self.spec.evaluation.seed_list)
-        methods = tuple(m.name for m in self.spec.methods)
-        shape = (len(seeds), len(methods))
-        scores = np.full(shape, np.nan)
-        status = np.full(shape, "missing", dtype=object)
-        as_failure = np.zeros(shape, dtype=bool)
-        for row in self.phase("eval"):
-            if row.method not in methods or row.seed not in seeds:
-                continue  # a run of a method or seed that is no longer in the spec
-            i, j = seeds.index(row.seed), methods.index(row.method)
-            status[i, j] = row.status
-            if row.status == "ok":
-                scores[i, j] = number(getattr(row, metric))
-            elif row.status == "diverged" and diverged == "failure" and higher_is_better(metric):
-                scores[i, j] = FAILURE_SCORE
-                as_failure[i, j] = True
-        return MetricMatrix(metric, seeds, methods, scores, status, as_failure)
+        return metric_matrix(self.spec, self.rows, metric, diverged)
+
+
+def metric_matrix(spec: StudySpec, rows: list[TrialRow], metric: str, diverged: str) -> MetricMatrix:
+    """The evaluation rows of ``spec`` as a ``MetricMatrix`` over every seed the spec may run.
+
+    ``diverged="failure"`` scores a diverged run at the worst accuracy (0); a loss has no worst value, so there
+    (and under ``"exclude"``) the run is left out of the comparisons that need it."""
+    seeds = tuple(spec.evaluation.seed_list)
+    methods = tuple(m.name for m in spec.methods)
+    shape = (len(seeds), len(methods))
+    scores = np.full(shape, np.nan)
+    status = np.full(shape, "missing", dtype=object)
+    as_failure = np.zeros(shape, dtype=bool)
+    for row in rows_of(rows, "eval"):
+        if row.method not in methods or row.seed not in seeds:
+            continue  # a run of a method or seed that is no longer in the spec
+        i, j = seeds.index(row.seed), methods.index(row.method)
+        status[i, j] = row.status
+        if row.status == "ok":
+            scores[i, j] = number(getattr(row, metric))
+        elif row.status == "diverged" and diverged == "failure" and higher_is_better(metric):
+            scores[i, j] = FAILURE_SCORE
+            as_failure[i, j] = True
+    return MetricMatrix(metric, seeds, methods, scores, status, as_failure)
 
 
 def number(value: Any) -> float:

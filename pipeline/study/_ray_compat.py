@@ -41,8 +41,6 @@ def single_machine() -> Iterator[None]:
             os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = before_env
 
 
-
-
 class StopStudy(BaseException):
     """Carries an error out of a Ray Tune callback. Tune catches every Exception a callback raises, marks the trial
     failed and runs on (``ray.tune.execution.tune_controller``); a study that cannot record its trials must stop at

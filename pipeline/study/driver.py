@@ -49,10 +49,11 @@ from pipeline.study.mlflow.parent import StudyTracking
 from pipeline.study.mlflow.secrets import credential_vars, redact, use_credentials
 from pipeline.study.mlflow.uri import check_cluster, check_tracking_uri, default_tracking_uri, is_server, ui_hint
 from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
-from pipeline.study.progress import Progress
+from pipeline.study.progress import Progress, decision_line
 from pipeline.study.ray_cluster import Cluster, abandon_ray, start_ray, stop_ray
-from pipeline.study.ray_tune import RunSettings, Search
+from pipeline.study.ray_tune import RunSettings
 from pipeline.study.search_space import search_space
+from pipeline.study.stream import Search, StudyStream
 
 __all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
 
@@ -139,9 +140,7 @@ def run_study(
         try:
             study = _open(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
             study.timings["ray_start_s"] = ray_start_s
-            _tune(study)
-            selections = _select(study)
-            _evaluate(study, selections)
+            selections = _run_trials(study)
             return _finish(study, selections, started)
         except StopStudy as stop:
             raise stop.error from stop.__cause__
@@ -232,13 +231,25 @@ def _open(
     )
 
 
-def _tune(study: _Running) -> None:
-    """Every tuned method's searches, in one Tune run."""
+def _run_trials(study: _Running) -> dict[str, Selection]:
+    """Every trial of the study in one Tune run: the searches, and each method's evaluation seeds from the moment
+    its configuration is known; with sequential seeds, round after round while its comparison is undecided."""
     spec = study.spec
     started = time.monotonic()
-    searches = _searches(study)
-    pending = [s.method for s in searches for _ in range(s.remaining)]
-    study.progress.begin("tuning", pending, later=_eval_methods(study))
+    stream = StudyStream(
+        spec,
+        study.table,
+        _searches(study),
+        lambda method, seed, params, round_: _plan(
+            study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
+        ),
+        on_selected=lambda selections: _selected(study, selections),
+        on_decided=lambda decision: print(decision_line(decision, spec.reference), file=study.stream, flush=True),
+    )
+    tuning_left, _ = trials_left(spec, study.table.rows())
+    most = tuning_left + _most_evaluation_trials(study)
+    study.progress.begin(stream.left(), most)
+    study.progress.stream = stream
     asha = None
     if spec.tuning.scheduler == "asha":
         asha = {
@@ -246,38 +257,40 @@ def _tune(study: _Running) -> None:
             "grace_period": spec.tuning.grace_period,
             "reduction_factor": spec.tuning.reduction_factor,
         }
-    ray_tune.run_searches(searches, RunSettings(name=f"{spec.name}-tune", **study.settings), study.progress, asha)
-    study.timings["tuning_s"] = time.monotonic() - started
-    left = trials_left(spec, study.table.rows())[0]
+    settings = RunSettings(name=spec.name, **study.settings)
+    ray_tune.run_stream(stream, settings, study.progress, asha, most)
+    study.timings["trials_s"] = time.monotonic() - started
+    left = trials_left(spec, study.table.rows())[0] + len(stream.evaluation_left())
     if left:
-        raise StudyInterrupted(f"the tuning phase stopped with {left} trial(s) to go", study.where.folder.path)
+        raise StudyInterrupted(f"the study stopped with {left} trial(s) to go", study.where.folder.path)
+    selections = select_all(spec, study.table.rows())
+    _selected(study, selections)
+    return selections
 
 
-def _select(study: _Running) -> dict[str, Selection]:
-    """Each method's configuration for the evaluation phase, from the recorded tuning trials."""
-    selections = select_all(study.spec, study.table.rows())
-    _write_study_file(study.where.folder.selection, {k: v.to_dict() for k, v in selections.items()})
-    study.tracking.log_file(study.where.folder.selection)
+def _most_evaluation_trials(study: _Running) -> int:
+    """Evaluation trials not yet recorded, at most (sequential: as if every comparison ran to ``max``)."""
+    recorded = study.table.keys()
+    return sum(
+        1 for m in study.spec.methods for s in study.spec.evaluation.seed_list if eval_key(m.name, s) not in recorded
+    )
+
+
+def _selected(study: _Running, selections: dict[str, Selection]) -> None:
+    """selection.json with every configuration known so far; a warning for a method none of whose tuning
+    trials finished."""
+    path = study.where.folder.selection
+    before = json.loads(path.read_text()) if path.exists() else {}
+    _write_study_file(path, {k: v.to_dict() for k, v in selections.items()})
+    study.tracking.log_file(path)
     for selection in selections.values():
-        if selection.source == "fallback":
+        if selection.source == "fallback" and selection.method not in before:
             print(
                 f"warning: no tuning trial of {selection.method} finished; it is evaluated with the values "
                 "written in the study file",
                 file=study.stream,
+                flush=True,
             )
-    return selections
-
-
-def _evaluate(study: _Running, selections: dict[str, Selection]) -> None:
-    """Every method at its selected configuration, over the evaluation seeds, in one Tune run."""
-    started = time.monotonic()
-    plans = _eval_plans(study, selections)
-    study.progress.begin("evaluation", [p.method for p in plans])
-    ray_tune.run_plans(plans, RunSettings(name=f"{study.spec.name}-eval", **study.settings), study.progress)
-    study.timings["evaluation_s"] = time.monotonic() - started
-    left = trials_left(study.spec, study.table.rows())[1]
-    if left:
-        raise StudyInterrupted(f"the evaluation phase stopped with {left} trial(s) to go", study.where.folder.path)
 
 
 def _finish(study: _Running, selections: dict[str, Selection], started: float) -> StudyOutcome:
@@ -369,11 +382,18 @@ def _slots(spec: StudySpec, cluster: Cluster) -> int:
 
 def _header(spec: StudySpec, where: _Where, cluster: Cluster, slots: int, parent_run_id: str, done: int) -> str:
     return (
-        f"study {spec.name}: {len(spec.methods)} methods, {len(spec.evaluation.seed_list)} seeds; Ray at "
+        f"study {spec.name}: {len(spec.methods)} methods, {_seeds_phrase(spec)}; Ray at "
         f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
         f"trial(s) at a time); results in {where.folder.path}; MLflow at {where.uri} (parent run "
         f"{parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
     )
+
+
+def _seeds_phrase(spec: StudySpec) -> str:
+    seeds = spec.evaluation.seeds
+    if isinstance(seeds, tuple):
+        return f"{len(seeds)} seeds"
+    return f"{seeds.start} seeds, then {seeds.step} more per round while undecided, at most {seeds.max}"
 
 
 def _searches(study: _Running) -> list[Search]:
@@ -406,25 +426,6 @@ def _searches(study: _Running) -> list[Search]:
                 )
             )
     return searches
-
-
-def _eval_methods(study: _Running) -> list[str]:
-    """The method of each evaluation trial not yet recorded (before the selections exist)."""
-    recorded = study.table.keys()
-    seeds, methods = study.spec.evaluation.seed_list, study.spec.methods
-    return [m.name for s in seeds for m in methods if eval_key(m.name, s) not in recorded]
-
-
-def _eval_plans(study: _Running, selections: dict[str, Selection]) -> list[TrialPlan]:
-    recorded = study.table.keys()
-    plans = []
-    # Seed-major order: if a study is cut short, every method has the same seeds done (pairs stay whole).
-    for seed in study.spec.evaluation.seed_list:
-        for method in study.spec.methods:
-            key = eval_key(method.name, seed)
-            if key not in recorded:
-                plans.append(_plan(study, method, "eval", seed, selections[method.name].params, key))
-    return plans
 
 
 def _plan(

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.report.decisions import StudyDecisions, decide
 from pipeline.results.folder import StudyFolder
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import rows_of
@@ -38,6 +39,7 @@ class TrialPlan:
     params: dict[str, Any] = field(default_factory=dict)  # the searched values (tuning phase)
     search: int | None = None  # tuning repeat
     trial_index: int | None = None  # order within that search
+    round: int | None = None  # evaluation with sequential seeds: the round that first runs its seed
     threads: int = 1
     tracking: Tracking | None = None
     git_commit: str = "unknown"
@@ -68,8 +70,18 @@ def search_id(method: str, search: int) -> str:
     return f"{method}/search{search}"
 
 
+def evaluation_needed(spec: StudySpec, decisions: StudyDecisions | None) -> list[tuple[MethodSpec, int]]:
+    """(method, seed) of every evaluation trial needed now, lowest seed first, methods in the spec's order: every
+    seed of a list; with sequential seeds (``decisions`` from the rows so far), the seeds of each method's next
+    look, and the reference's as many as the most any open comparison needs."""
+    seeds = spec.evaluation.seed_list
+    counts = {m.name: len(seeds) if decisions is None else decisions.needed(m.name) for m in spec.methods}
+    return [(m, seed) for i, seed in enumerate(seeds) for m in spec.methods if i < counts[m.name]]
+
+
 def trials_left(spec: StudySpec, rows: list[TrialRow]) -> tuple[int, int]:
-    """How many tuning and evaluation trials of ``spec`` are not yet in the trials table ``rows``."""
+    """How many tuning and evaluation trials of ``spec`` the trials table ``rows`` does not hold yet (sequential
+    seeds: those of the looks needed now)."""
     keys = {r.trial_key for r in rows}
     tuning = 0
     for method in spec.methods:
@@ -77,7 +89,8 @@ def trials_left(spec: StudySpec, rows: list[TrialRow]) -> tuple[int, int]:
             for search in range(spec.tuning.repeats):
                 done = sum(1 for r in rows_of(rows, "tune", method.name) if r.search == search)
                 tuning += max(0, spec.tuning.trials - done)
-    evaluation = sum(1 for m in spec.methods for seed in spec.evaluation.seed_list if eval_key(m.name, seed) not in keys)
+    decisions = decide(spec, rows) if spec.evaluation.sequential else None
+    evaluation = sum(1 for m, seed in evaluation_needed(spec, decisions) if eval_key(m.name, seed) not in keys)
     return tuning, evaluation
 
 
@@ -98,6 +111,7 @@ def make_plan(
     git_commit: str,
     search: int | None = None,
     trial_index: int | None = None,
+    round: int | None = None,
 ) -> TrialPlan:
     config = spec.trial_config(method, seed, params)
     if spec.checkpoint:
@@ -115,6 +129,7 @@ def make_plan(
         params=dict(params),
         search=search,
         trial_index=trial_index,
+        round=round,
         threads=spec.resources.threads,
         tracking=tracking,
         git_commit=git_commit,

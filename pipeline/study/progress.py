@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from pipeline.provenance import STUDY_STACK, code_digest, library_versions
+from pipeline.report.decisions import MethodDecision
 from pipeline.results.row import VERSION_PREFIX, TrialRow
 from pipeline.results.table import TableWriteError, TrialsTable
 from pipeline.study._ray_compat import StopStudy
@@ -15,6 +16,7 @@ from pipeline.study.mlflow.parent import StudyTracking
 from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
 from pipeline.study.recording import trial_row
+from pipeline.study.stream import StudyStream
 from pipeline.study.time_left import TimeLeft, duration
 
 
@@ -23,23 +25,21 @@ class Progress:
     could not, and prints one line. A table that cannot be written stops the study (``StudyWriteError``)."""
 
     def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1) -> None:
-        self.table, self.tracking, self.stream = table, tracking, stream
+        self.table, self.tracking, self.out = table, tracking, stream
         self.started = time.monotonic()
-        self.phase = ""
-        self.phase_total = 0
-        self.phase_done = 0
         self.ran = 0
+        self.stream: StudyStream | None = None  # what is left, as the study's stream sees it
         self.time_left = TimeLeft(slots)
         for row in table.rows():  # a resumed study knows its methods' times from the start
             self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
         self.provenance = {VERSION_PREFIX + k: v for k, v in library_versions(STUDY_STACK).items()}
         self.provenance["code_digest"] = code_digest()
 
-    def begin(self, phase: str, pending: Sequence[str], later: Sequence[str] = ()) -> None:
-        """A phase starts with ``pending`` trials (their methods); ``later`` are the study's trials after it."""
-        self.phase, self.phase_total, self.phase_done = phase, len(pending), 0
-        self.time_left.begin(pending, later)
-        print(f"{phase}: {len(pending)} trial(s) to run", file=self.stream, flush=True)
+    def begin(self, pending: Sequence[str], most: int) -> None:
+        """The trials start with ``pending`` to run (their methods), ``most`` at most if rounds of seeds are added."""
+        self.time_left.begin(pending)
+        more = f", at most {most} if every comparison takes every seed" if most > len(pending) else ""
+        print(f"{len(pending)} trial(s) to run{more}", file=self.out, flush=True)
 
     def __call__(self, outcome: TrialOutcome) -> None:
         if outcome.plan.key in self.table.keys():
@@ -50,12 +50,15 @@ class Progress:
         except TableWriteError as error:
             raise StopStudy(StudyWriteError(str(error))) from error
         self.ran += 1
-        self.phase_done += 1
         self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
         self.time_left.finished(row.method, row.wall_time_s, time.monotonic())
+        if self.stream is not None:
+            self.time_left.set_pending(self.stream.left())
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
-        print(self._line(outcome.plan, row), file=self.stream, flush=True)
+        print(self._line(outcome.plan, row), file=self.out, flush=True)
+        if self.stream is not None:
+            self.stream.recorded()
 
     def _line(self, plan: TrialPlan, row: TrialRow) -> str:
         elapsed = time.monotonic() - self.started
@@ -69,8 +72,9 @@ class Progress:
         status = row.status + (" (stopped by ASHA)" if row.stopped_by_scheduler else "")
         if row.error:
             status += f": {row.error}"
+        total = self.ran + (len(self.stream.left()) if self.stream is not None else 0)
         return (
-            f"[{plan.phase} {self.phase_done}/{self.phase_total}] {where} {params} {score} {status}"
+            f"[{plan.phase} {self.ran}/{total}] {where} {params} {score} {status}"
             f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed{self._left()})"
         ).replace("  ", " ")
 
@@ -78,10 +82,21 @@ class Progress:
         estimate = self.time_left.estimate(time.monotonic())
         if estimate is None:
             return ""
-        phase, study = estimate
-        if study - phase < 1:
-            return f", {duration(phase)} left" if phase else ""
-        return f", {duration(phase)} left in {self.phase}, {duration(study)} in all"
+        left, _ = estimate
+        if not left:
+            return ""
+        rounds = self.stream is not None and self.stream.spec.evaluation.sequential
+        return f", {duration(left)} left" + (" for the rounds under way" if rounds else "")
+
+
+def decision_line(decision: MethodDecision, reference: str) -> str:
+    """``fsam against sam: better after 10 seeds (+0.0123, interval [0.0031, 0.0215])``."""
+    look = decision.looks[-1] if decision.looks else None
+    if look is None:
+        return f"{decision.method} against {reference}: undecided, {decision.stopped}"
+    after = f"after {look.n} seeds ({look.estimate:+.4g}, interval [{look.ci_low:.4g}, {look.ci_high:.4g}])"
+    why = f"; stopped: {decision.stopped}" if decision.stopped else ""
+    return f"{decision.method} against {reference}: {decision.decision} {after}{why}"
 
 
 def fmt(value: Any) -> str:

@@ -94,5 +94,3 @@ def node_label() -> str:
     """Where this process runs: host, IP and Ray node id (several nodes may share a host and an IP)."""
     node_id = ray.get_runtime_context().get_node_id()
     return f"{socket.gethostname()}/{ray.util.get_node_ip_address()}/{node_id[:12]}"
-
-

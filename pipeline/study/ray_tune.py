@@ -1,12 +1,10 @@
 """Ray Tune: the only module that imports it.
 
-Two kinds of Tune run make a study:
-- ``run_searches``: the tuning phase. One Tuner runs every tuned method's Optuna search at once, so the
-  workers stay busy: ``_BatchSearches`` hands each new trial to a search whose next batch is ready, and
-  each search suggests with a seeded TPE sampler that maximises validation accuracy, in batches whose
-  suggestions do not depend on completion order (``batch_search``). A search resumed from the trials table
-  gets its finished trials back by index, so it suggests what an uninterrupted search would have.
-- ``run_plans``: a fixed list of trials (the evaluation grid, method x seed).
+A study is one Tune run (``run_stream``). Its searcher asks the study's ``StudyStream`` for each new trial: a
+tuning trial of an Optuna search whose batch is ready (each search suggests with a seeded TPE sampler in batches
+whose suggestions do not depend on completion order, ``batch_search``), or an evaluation trial of a method whose
+configuration is known, so evaluation starts while other methods still tune and no slot waits at a barrier.
+ASHA, when the study asks for it, stops tuning trials only.
 
 Every trial runs ``_trial_function`` in a Ray worker: ``run_trial`` with per-epoch ``tune.report`` and
 MLflow logging. The driver's ``_Recorder`` callback turns each finished trial into a trials-table row
@@ -28,10 +26,10 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 
-from pipeline.study.batch_search import Batches, suggest
 from pipeline.study.outcome import TrialOutcome
-from pipeline.study.plan import TrialPlan
+from pipeline.study.plan import TrialPlan, search_id
 from pipeline.study.ray_cluster import node_label
+from pipeline.study.stream import DONE, WAIT, StudyStream
 from pipeline.study.trial_process import METRIC, run_planned_trial
 
 log = logging.getLogger(__name__)
@@ -171,99 +169,81 @@ def _trial_name(trial: Any) -> str:
     return f"{key.replace('/', '_')}_{trial.trial_id}"
 
 
-def run_plans(
-    plans: list[TrialPlan],
-    settings: RunSettings,
-    on_outcome: Callable[[TrialOutcome], None],
-) -> None:
-    """Run a fixed list of trials (the evaluation grid)."""
-    if not plans:
-        return
-    space = {"plan": tune.grid_search([p.to_dict() for p in plans])}
-    _tuner(settings, on_outcome, space, num_samples=1).fit()
+class _Stream(Searcher):
+    """The study's ``StudyStream`` as Tune's searcher: each free slot asks it for a trial; None tells Tune to ask
+    again once a trial ends."""
 
-
-@dataclass
-class Search:
-    """One Optuna search: its distributions, seed, batches, finished history, and how to plan a trial."""
-
-    search_id: str
-    method: str
-    space: dict[str, Any]  # optuna distributions
-    seed: int
-    batches: Batches
-    budget: int
-    history: dict[int, tuple[dict[str, Any], float | None]]  # trial index -> (params, objective or None: failed)
-    make_plan: Callable[[dict[str, Any], int], TrialPlan]
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.budget - len(self.history))
-
-    def ready(self, index: int) -> bool:
-        """Every trial before ``index``'s batch has finished, so its values can be suggested."""
-        return all(i in self.history for i in range(self.batches.first_of_batch(index)))
-
-    def suggest(self, index: int) -> dict[str, Any]:
-        seen = [self.history[i] for i in range(self.batches.first_of_batch(index))]
-        return suggest(self.space, self.seed, index, seen, self.batches.startup)
-
-
-class _BatchSearches(Searcher):
-    """Several searches in one Tuner. Each new Tune trial gets the lowest open index of a search whose batch is
-    ready (the search with the fewest trials so far first); None tells Tune to ask again once a trial ends."""
-
-    def __init__(self, searches: list[Search]) -> None:
+    def __init__(self, stream: StudyStream) -> None:
         super().__init__(metric=METRIC, mode="max")
-        self._searches = searches
-        self._open = {s.search_id: [i for i in range(s.budget) if i not in s.history] for s in searches}
-        self._owner: dict[str, tuple[Search, int, dict[str, Any]]] = {}
+        self._stream = stream
+        self._tuning: dict[str, TrialPlan] = {}
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True
 
     def save(self, checkpoint_path: str) -> None:
-        """Nothing to save: a resumed study rebuilds every search from the trials table."""
+        """Nothing to save: a resumed study rebuilds its stream from the trials table."""
 
     def restore(self, checkpoint_path: str) -> None:
         """See ``save``."""
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if not any(self._open.values()):
+        plan = self._stream.next_plan()
+        if plan == DONE:
             return Searcher.FINISHED
-        ready = [s for s in self._searches if self._open[s.search_id] and s.ready(self._open[s.search_id][0])]
-        if not ready:
+        if plan == WAIT:
             return None
-        s = min(ready, key=lambda s: s.budget - len(self._open[s.search_id]))
-        index = self._open[s.search_id].pop(0)
-        params = s.suggest(index)
-        self._owner[trial_id] = (s, index, params)
-        return {"plan": s.make_plan(params, index).to_dict()}
+        if plan.phase == "tune":
+            self._tuning[trial_id] = plan
+        return {"plan": plan.to_dict()}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        if trial_id not in self._owner:
+        plan = self._tuning.pop(trial_id, None)
+        if plan is None or plan.search is None or plan.trial_index is None:
             return
-        s, index, params = self._owner.pop(trial_id)
         value = None if error or not result or result.get(METRIC) is None else float(result[METRIC])
-        s.history[index] = (params, value)
+        self._stream.tuning_finished(search_id(plan.method, plan.search), plan.trial_index, plan.params, value)
 
 
-def run_searches(
-    searches: list[Search],
+class _TuningASHA(ASHAScheduler):
+    """ASHA for the tuning trials only: an evaluation trial in the same Tune run always runs to its end."""
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        if _is_tuning(trial):
+            super().on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        return super().on_trial_result(tune_controller, trial, result) if _is_tuning(trial) else self.CONTINUE
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        if _is_tuning(trial):
+            super().on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        if _is_tuning(trial):
+            super().on_trial_remove(tune_controller, trial)
+
+
+def _is_tuning(trial: Any) -> bool:
+    return bool(trial.config) and trial.config["plan"]["phase"] == "tune"
+
+
+def run_stream(
+    stream: StudyStream,
     settings: RunSettings,
     on_outcome: Callable[[TrialOutcome], None],
     asha: dict[str, Any] | None,
+    most_trials: int,
 ) -> None:
-    """The tuning phase: every search's remaining trials in one Tuner."""
-    total = sum(s.remaining for s in searches)
-    if total == 0:
+    """The whole study in one Tune run: every trial the stream hands out, until it says DONE (at most
+    ``most_trials``, the bound Tune needs)."""
+    if most_trials <= 0:
         return
-    scheduler = ASHAScheduler(**asha) if asha else None
     _tuner(
         settings,
         on_outcome,
         {},
-        num_samples=total,
-        search_alg=_BatchSearches(searches),
-        scheduler=scheduler,
+        num_samples=most_trials,
+        search_alg=_Stream(stream),
+        scheduler=_TuningASHA(**asha) if asha else None,
     ).fit()

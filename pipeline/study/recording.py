@@ -67,6 +67,7 @@ def trial_row(
         trial_key=plan.key,
         search=plan.search,
         trial_index=plan.trial_index,
+        round=plan.round,
         seed=plan.seed,
         status=outcome.status,
         error=outcome.error,

@@ -39,6 +39,10 @@ class TimeLeft:
         self._phase_finished = 0
         self._phase_first_start = math.inf
 
+    def set_pending(self, pending: Iterable[str]) -> None:
+        """The trials still to run now (work added by a new round of seeds included)."""
+        self._pending = Counter(pending)
+
     def finished(self, method: str, seconds: float | None, at: float) -> None:
         """A trial of the phase finished at clock time ``at`` (seconds), after ``seconds`` of running."""
         if self._pending[method] > 0:

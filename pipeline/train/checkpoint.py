@@ -39,7 +39,5 @@ def load_checkpoint(directory: str | Path, config_json: str) -> dict[str, Any] |
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a sam-study trial checkpoint; delete it or point checkpoint_dir elsewhere")
     if payload.get("config") != config_json:
-        raise ValueError(
-            f"{path} belongs to a different trial configuration; use a fresh checkpoint_dir per trial"
-        )
+        raise ValueError(f"{path} belongs to a different trial configuration; use a fresh checkpoint_dir per trial")
     return payload

@@ -63,4 +63,3 @@ class TrialResult:
     def write_json(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomically(path, self.to_dict())
-

@@ -409,8 +409,8 @@ def _batches(order: Tensor, batch_size: int, min_last: int = MIN_BATCH) -> Itera
 def _build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> torch.optim.lr_scheduler.LRScheduler:
     """An epoch-level schedule on the base optimizer (where the learning rate lives)."""
     if cfg.schedule == "cosine":
-        factor: Callable[[int], float] = lambda epoch: 0.5 * (
-            1 + math.cos(math.pi * min(epoch, cfg.epochs) / cfg.epochs)
+        factor: Callable[[int], float] = lambda epoch: (
+            0.5 * (1 + math.cos(math.pi * min(epoch, cfg.epochs) / cfg.epochs))
         )
     elif cfg.schedule == "step":
         factor = lambda epoch: cfg.step_gamma ** (epoch // cfg.step_every)
@@ -430,5 +430,3 @@ def _describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-

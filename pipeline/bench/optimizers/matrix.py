@@ -114,9 +114,7 @@ def make_instance(
     return Instance(variant, step)
 
 
-def _build_optimizer(
-    variant: BenchVariant, model: nn.Module, device: torch.device, seed: int
-) -> torch.optim.Optimizer:
+def _build_optimizer(variant: BenchVariant, model: nn.Module, device: torch.device, seed: int) -> torch.optim.Optimizer:
     """The loop SAM, or the registry optimizer with what a trainer sets (``seed`` seeds its generator)."""
     if variant.registry_name is None:
         base = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)

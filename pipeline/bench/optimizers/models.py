@@ -84,9 +84,7 @@ def bench_models(quick: bool = False) -> dict[str, BenchModel]:
             ),
         }
     return {
-        "mlp": BenchModel(
-            "mlp", "MLP 512-1024-1024-10, batch 256", lambda: _mlp([512, 1024, 1024, 10]), (512,), 256
-        ),
+        "mlp": BenchModel("mlp", "MLP 512-1024-1024-10, batch 256", lambda: _mlp([512, 1024, 1024, 10]), (512,), 256),
         "cnn": BenchModel(
             "cnn",
             "CNN 3 conv-BN blocks (32-64-128 ch) on 3x32x32, batch 64",

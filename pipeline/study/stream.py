@@ -1,0 +1,170 @@
+"""What a study runs next: one stream of trials for one Tune run, with no barrier between tuning and evaluation.
+
+``StudyStream.next_plan()`` is asked for a trial whenever a slot is free, and answers, in this order:
+- a tuning trial of a search whose batch is ready: each batch waits for the one before, so the searches are the
+  study's longest chains and go first;
+- an evaluation trial of a method whose configuration is known (every tuning trial of it recorded; a method
+  without a search at once), for a seed it needs: every seed of a list; with sequential seeds, the seeds of its
+  next look as ``report.decisions`` reads them from the recorded rows (the reference: as many as the most any
+  open comparison needs), lowest seed first;
+- ``WAIT`` while running trials may open more work, ``DONE`` once nothing runs and nothing is left.
+
+What it decides is read from the trials table alone, so a resumed study emits what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.report.decisions import MethodDecision, StudyDecisions, decide
+from pipeline.results.row import TrialRow
+from pipeline.results.selection import Selection, select
+from pipeline.results.study_results import rows_of
+from pipeline.results.table import TrialsTable
+from pipeline.spec.study import MethodSpec, StudySpec
+from pipeline.study.batch_search import suggest
+from pipeline.study.plan import TrialPlan, eval_key, evaluation_needed
+
+WAIT = "wait"
+DONE = "done"
+
+
+@dataclass
+class Search:
+    """One Optuna search: its distributions, seed, batches, finished history, and how to plan a trial."""
+
+    search_id: str
+    method: str
+    space: dict[str, Any]  # optuna distributions
+    seed: int
+    batches: Any  # batch_search.Batches
+    budget: int
+    history: dict[int, tuple[dict[str, Any], float | None]]  # trial index -> (params, objective or None: failed)
+    make_plan: Callable[[dict[str, Any], int], TrialPlan]
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - len(self.history))
+
+    def ready(self, index: int) -> bool:
+        """Every trial before ``index``'s batch has finished, so its values can be suggested."""
+        return all(i in self.history for i in range(self.batches.first_of_batch(index)))
+
+    def suggest(self, index: int) -> dict[str, Any]:
+        seen = [self.history[i] for i in range(self.batches.first_of_batch(index))]
+        return suggest(self.space, self.seed, index, seen, self.batches.startup)
+
+
+# (method, seed, its selected searched values, round or None) -> the evaluation trial's plan
+EvalPlanner = Callable[[MethodSpec, int, dict[str, Any], "int | None"], TrialPlan]
+
+
+class StudyStream:
+    def __init__(
+        self,
+        spec: StudySpec,
+        table: TrialsTable,
+        searches: list[Search],
+        plan_eval: EvalPlanner,
+        on_selected: Callable[[dict[str, Selection]], None] = lambda selections: None,
+        on_decided: Callable[[MethodDecision], None] = lambda decision: None,
+    ) -> None:
+        self.spec, self.table, self.searches = spec, table, searches
+        self._plan_eval, self._on_selected, self._on_decided = plan_eval, on_selected, on_decided
+        self._open = {s.search_id: [i for i in range(s.budget) if i not in s.history] for s in searches}
+        self._emitted: set[str] = set(table.keys())
+        self._selections: dict[str, Selection] = {}
+        self._announced: set[str] = set()
+        self._decisions: tuple[int, StudyDecisions] | None = None  # cached for a number of rows
+        decisions = self.decisions()
+        if decisions is not None:
+            self._announced = {m.method for m in decisions.methods if m.closed}
+
+    # ------------------------------------------------------------------------------------------- asked by Tune
+
+    def next_plan(self) -> TrialPlan | str:
+        """The next trial to run, ``WAIT`` (ask again when a trial ends) or ``DONE``."""
+        plan = self._next_tuning() or self._next_evaluation()
+        if plan is not None:
+            self._emitted.add(plan.key)
+            return plan
+        if any(self._open.values()) or self._emitted - self.table.keys():
+            return WAIT
+        return DONE
+
+    def tuning_finished(self, search_id: str, index: int, params: dict[str, Any], value: float | None) -> None:
+        """A tuning trial ended with objective ``value`` (None: it failed)."""
+        for s in self.searches:
+            if s.search_id == search_id:
+                s.history[index] = (params, value)
+
+    # ------------------------------------------------------------------------------------------- what is known
+
+    @property
+    def selections(self) -> dict[str, Selection]:
+        return dict(self._selections)
+
+    def decisions(self) -> StudyDecisions | None:
+        """The sequential decisions from the rows recorded so far (None for a list of seeds)."""
+        if not self.spec.evaluation.sequential:
+            return None
+        rows = self.table.rows()
+        if self._decisions is None or self._decisions[0] != len(rows):
+            self._decisions = (len(rows), decide(self.spec, rows))
+        return self._decisions[1]
+
+    def left(self) -> list[str]:
+        """The method of each trial still to run or running: tuning, and the evaluation needed now."""
+        return [s.method for s in self.searches for _ in range(s.remaining)] + self.evaluation_left()
+
+    def evaluation_left(self) -> list[str]:
+        """The method of each evaluation trial needed now and not yet recorded (sequential: the current looks)."""
+        keys, decisions = self.table.keys(), self.decisions()
+        return [m.name for m, seed in evaluation_needed(self.spec, decisions) if eval_key(m.name, seed) not in keys]
+
+    # ------------------------------------------------------------------------------------------- the steps
+
+    def _next_tuning(self) -> TrialPlan | None:
+        ready = [s for s in self.searches if self._open[s.search_id] and s.ready(self._open[s.search_id][0])]
+        if not ready:
+            return None
+        s = min(ready, key=lambda s: s.budget - len(self._open[s.search_id]))
+        index = self._open[s.search_id].pop(0)
+        return s.make_plan(s.suggest(index), index)
+
+    def _next_evaluation(self) -> TrialPlan | None:
+        rows = self.table.rows()
+        self._select_finished(rows)
+        decisions = self.decisions()
+        for method, seed in evaluation_needed(self.spec, decisions):
+            if eval_key(method.name, seed) in self._emitted or method.name not in self._selections:
+                continue
+            round_ = decisions.round_of(seed) if decisions is not None else None
+            return self._plan_eval(method, seed, self._selections[method.name].params, round_)
+        return None
+
+    def _select_finished(self, rows: list[TrialRow]) -> None:
+        """Select each method whose tuning trials are all recorded (a method without a search at once)."""
+        new = False
+        for method in self.spec.methods:
+            if method.name in self._selections:
+                continue
+            tuned = rows_of(rows, "tune", method.name)
+            if method.tuned and len(tuned) < self.spec.tuning.trials * self.spec.tuning.repeats:
+                continue
+            self._selections[method.name] = select(method, tuned)
+            new = True
+        if new:
+            self._on_selected(self.selections)
+
+    def recorded(self) -> None:
+        """A trial's row was recorded: say which comparisons it closed."""
+        decisions = self.decisions()
+        if decisions is None:
+            return
+        for m in decisions.methods:
+            if m.closed and m.method not in self._announced:
+                self._announced.add(m.method)
+                self._on_decided(m)
