@@ -435,7 +435,12 @@ _BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistic
 
 def comparable(dump: dict[str, Any]) -> dict[str, Any]:
     """A spec dump without the fields that do not change a trial's result (how it is run, reported, named)."""
-    return {k: v for k, v in dump.items() if k not in _BOOKKEEPING}
+    out = {k: v for k, v in dump.items() if k not in _BOOKKEEPING}
+    if isinstance((dump.get("evaluation") or {}).get("seeds"), dict):
+        # Sequential seeds: the metric and α decide which seeds run.
+        statistics = dump.get("statistics") or {}
+        out["statistics"] = {k: statistics.get(k) for k in ("metric", "alpha")}
+    return out
 
 
 def _check_every_trial_builds(spec: StudySpec) -> None:

@@ -32,6 +32,11 @@ def check_nightly_spec(spec: StudySpec, source: str) -> None:
             f"{source}: regression: missing; a nightly study needs `regression: {{margin: 0.01}}` (the accuracy "
             "a method may lose before it counts as a regression), optionally metric and alpha"
         )
+    if spec.evaluation.sequential:
+        raise StudySpecError(
+            f"{source}: evaluation.seeds: a nightly study compares each method with its baseline on a list of "
+            "seeds; write seeds as a list, e.g. [0, 1, 2, 3, 4, 5, 6, 7]"
+        )
     tuned = [m.name for m in spec.methods if m.tuned]
     if tuned:
         raise StudySpecError(
