@@ -94,7 +94,8 @@ def _attach(args: argparse.Namespace, recorded, outcome, stream: TextIO) -> bool
         check_tracking_uri(uri)
         from pipeline.study.mlflow.parent import attach_report
 
-        attach_report(uri, recorded.parent_run_id, [outcome.report_path, outcome.stats_path], outcome.figures_dir)
+        files = [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])
+        attach_report(uri, recorded.parent_run_id, files, outcome.figures_dir, outcome.decision_tags)
     except TrackingError as error:
         print(f"error: the report is written but not attached to MLflow: {error}", file=sys.stderr)
         return False

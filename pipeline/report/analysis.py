@@ -3,6 +3,9 @@
 The markdown, the figures and ``stats.json`` all read this one object, so a number can never differ between
 them. Problems that leave the central question unanswered (no reference runs, one seed, every run diverged)
 are collected in ``problems`` rather than raised: the report still says everything else it can.
+
+A study with sequential seeds also carries its ``StudyDecisions`` (``decisions.py``): those are its claims, and
+the fixed-design tests beside them are descriptive.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from pydantic import BaseModel
 
 from pipeline._io import finite_or_none
 from pipeline.optim import inner_of, learns_rho
+from pipeline.report.decisions import PROCEDURE, MethodDecision, StudyDecisions, decide
 from pipeline.results.selection import objective, recorded_time_s
 from pipeline.results.study_results import MetricMatrix, StudyResults, higher_is_better, number
 from pipeline.spec.study import StatisticsSpec
 from pipeline.stats.comparison import Comparison, ComparisonSettings, compare_methods
 from pipeline.stats.corrections import holm
 from pipeline.stats.paired import paired_comparison
+from pipeline.stats.sequential import UNDECIDED
 
 CORRECTION_NAMES = {"holm": "Holm's correction", "bh": "the Benjamini–Hochberg correction"}
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+NOT_NEEDED = "not needed"  # a run's status: a sequential study never needed that seed of that method
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,12 @@ class RunCounts:
     failed: int
     missing: int
     scored_as_failure: int
+
+    @property
+    def planned(self) -> int:
+        """The runs the study needed of this method: every seed of a list; in a sequential study, those its
+        comparisons needed."""
+        return self.ok + self.diverged + self.failed + self.missing
 
 
 @dataclass(frozen=True)
@@ -154,9 +166,14 @@ class StudyAnalysis:
     problems: tuple[str, ...]
     notes: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
+    decisions: StudyDecisions | None = None  # a study with sequential seeds: what it decided, and when
 
     def to_dict(self) -> dict[str, Any]:
-        return finite_or_none(_lists(asdict(self)))
+        out = _lists(asdict(replace(self, decisions=None)))
+        del out["decisions"]  # a list of seeds has no such section, as before sequential studies existed
+        if self.decisions is not None:
+            out["decisions"] = self.decisions.to_dict()  # the content of decisions.json, in the same units
+        return finite_or_none(out)
 
     def versus(self, method: str):
         if self.comparison is None:
@@ -203,10 +220,10 @@ def analyse(results: StudyResults, statistics: StatisticsSpec | None = None) -> 
     matrix = results.metric_matrix(statistics.metric, statistics.diverged)
     problems: list[str] = []
     notes: list[str] = []
-    counts = tuple(
-        RunCounts(m, **matrix.counts(m), scored_as_failure=int(matrix.scored_as_failure[:, j].sum()))
-        for j, m in enumerate(matrix.methods)
-    )
+    # The study's own decisions, on its own metric and α: report options change only the descriptive tables.
+    decisions = decide(spec, results.rows) if spec.evaluation.sequential else None
+    status = needed_status(matrix, decisions)
+    counts = tuple(_run_counts(matrix, status, j) for j in range(len(matrix.methods)))
     _check_runs(matrix, counts, spec.reference, statistics, problems, notes)
 
     comparison = None
@@ -232,7 +249,7 @@ def analyse(results: StudyResults, statistics: StatisticsSpec | None = None) -> 
         seeds=matrix.seeds,
         methods=matrix.methods,
         scores=[[None if math.isnan(v) else float(v) for v in row] for row in matrix.scores],
-        status=[list(row) for row in matrix.status],
+        status=[list(row) for row in status],
         run_counts=counts,
         comparison=comparison,
         costs=costs,
@@ -244,8 +261,39 @@ def analyse(results: StudyResults, statistics: StatisticsSpec | None = None) -> 
         problems=tuple(problems),
         notes=tuple(notes),
         provenance=_provenance(results),
+        decisions=decisions,
     )
     return _with_verdict(analysis)
+
+
+def needed_status(matrix: MetricMatrix, decisions: StudyDecisions | None) -> np.ndarray:
+    """``matrix.status`` with a sequential study's seeds that no comparison needed marked ``NOT_NEEDED``.
+
+    A method needed the seeds of its last look, or of its next one while its comparison is open, and any it ran;
+    the reference the most any comparison needed. A list of seeds needs every one, so its status is unchanged."""
+    status = matrix.status.copy()
+    if decisions is None:
+        return status
+    need = {m.method: _seeds_needed(m) for m in decisions.methods}
+    need[decisions.reference] = max(need.values(), default=0)
+    for j, method in enumerate(matrix.methods):
+        ran = np.flatnonzero(status[:, j] != "missing")
+        needed = max(need.get(method, 0), int(ran[-1]) + 1 if ran.size else 0)
+        status[needed:, j] = NOT_NEEDED
+    return status
+
+
+def _seeds_needed(m: MethodDecision) -> int:
+    """The seeds a comparison needs: its next look's while open, else its last look's."""
+    if m.next_n is not None:
+        return m.next_n
+    return m.looks[-1].n if m.looks else 0
+
+
+def _run_counts(matrix: MetricMatrix, status: np.ndarray, j: int) -> RunCounts:
+    column = status[:, j]
+    counts = {s: int((column == s).sum()) for s in ("ok", "diverged", "failed", "missing")}
+    return RunCounts(matrix.methods[j], **counts, scored_as_failure=int(matrix.scored_as_failure[:, j].sum()))
 
 
 def _check_runs(
@@ -257,7 +305,7 @@ def _check_runs(
     notes: list[str],
 ) -> None:
     by_method = {c.method: c for c in counts}
-    absent = [c.method for c in counts if c.missing == len(matrix.seeds)]
+    absent = [c.method for c in counts if c.planned and c.missing == c.planned]
     if absent:
         problems.append(
             f"no evaluation run of {', '.join(absent)} is in the trials table; run the study again to finish it"
@@ -266,10 +314,10 @@ def _check_runs(
         problems.append("every evaluation run diverged: no method trained, so no comparison means anything")
     else:
         for c in counts:
-            if c.diverged and c.diverged == len(matrix.seeds):
+            if c.diverged and c.diverged == c.planned:
                 problems.append(f"every evaluation run of {c.method} diverged")
     ref = by_method[reference]
-    if ref.method not in absent and ref.ok == 0 and ref.diverged < len(matrix.seeds):
+    if ref.method not in absent and ref.ok == 0 and ref.diverged < ref.planned:
         problems.append(f"the reference {reference} has no successful evaluation run to compare with")
     scored = np.isfinite(matrix.scores).sum(axis=0)
     if len(matrix.seeds) >= 1 and scored.max(initial=0) == 1:
@@ -540,6 +588,8 @@ def verdict_text(a: StudyAnalysis) -> str:
     reason = _no_verdict(a, ref_summary)
     if reason is not None:
         return reason
+    if a.decisions is not None:
+        return sequential_verdict(a)
     tested = [v for v in a.comparison.versus_reference if v.paired is not None]
     better = [v for v in tested if v.outcome == "better"]
     worse = [v for v in tested if v.outcome == "worse"]
@@ -654,3 +704,84 @@ def _passes_phrase(passes: float, vs_reference: float | None, reference: str) ->
     if math.isclose(vs_reference, 1.0, rel_tol=1e-9):
         return f"{text}, as many as {reference}"
     return f"{text}, {vs_reference:.3g}× {reference}'s"
+
+
+# ---------------------------------------------------------------------------- the verdict of a sequential study
+
+
+def in_metric_units(decisions: StudyDecisions, low: float, high: float) -> tuple[float, float]:
+    """An interval of ``decisions`` as method − reference in the metric's units: the decisions are made on
+    differences where higher is better, so a loss's are negated (and the ends swap)."""
+    return (low, high) if higher_is_better(decisions.metric) else (-high, -low)
+
+
+def estimate_in_metric_units(decisions: StudyDecisions, estimate: float) -> float:
+    return estimate if higher_is_better(decisions.metric) else -estimate
+
+
+def planned_seeds(decisions: StudyDecisions) -> str:
+    """``5 to 30 paired seeds``, or ``5 paired seeds`` when there is one look."""
+    first, last = decisions.looks[0], decisions.looks[-1]
+    return f"{first} paired seeds" if first == last else f"{first} to {last} paired seeds"
+
+
+def sequential_verdict(a: StudyAnalysis) -> str:
+    """The decisions in plain words: the procedure, then each method's call and when it was made; what the rounds
+    saved; the diverged runs scored as failures."""
+    d = a.decisions
+    text = (
+        f"On {a.study}, each method was compared with the reference {d.reference} on {d.metric} sequentially, "
+        f"at {planned_seeds(d)}, by {PROCEDURE} (family-wise α = {d.alpha:g}, δ = {d.margin:g}). "
+    )
+    if not any(m.looks for m in d.methods):
+        return text + f"No comparison has reached its first look of {d.looks[0]} paired seeds yet." + _open_note(d)
+    text += "Decisions: " + "; ".join(_decided_phrases(d) + _undecided_phrases(d)) + "."
+    text += _open_note(d) if not d.finished else _savings(d)
+    diverged = sum(c.diverged for c in a.run_counts)
+    if diverged and higher_is_better(d.metric):
+        text += f" {diverged} diverged run(s) are counted as failures (score 0)."
+    return text
+
+
+def _decided_phrases(d: StudyDecisions) -> list[str]:
+    """``fsam better (+0.0120 after 10 seeds)``, the better first, then the worse, then the equivalent."""
+    order = ("better", "worse", "equivalent")
+    decided = sorted((m for m in d.methods if m.decision in order), key=lambda m: order.index(m.decision))
+    return [
+        f"{m.method} {m.decision} ({_fmt_diff(estimate_in_metric_units(d, m.looks[-1].estimate))} after "
+        f"{m.decided_at} seeds)"
+        for m in decided
+    ]
+
+
+def _undecided_phrases(d: StudyDecisions) -> list[str]:
+    """The undecided: those the looks ran out on (together), those a failed run stopped, those still open."""
+    undecided = [m for m in d.methods if m.decision == UNDECIDED]
+    ended = [m for m in undecided if m.closed and m.stopped is None]
+    phrases = []
+    if ended:
+        still = "holds 0 and reaches beyond ±δ" if d.margin > 0 else "holds 0"
+        phrases.append(
+            f"{', '.join(m.method for m in ended)} undecided after {d.looks[-1]} seeds (the interval still {still})"
+        )
+    for m in undecided:
+        if m.stopped is not None:
+            seeds = f"after {m.looks[-1].n} seeds" if m.looks else "before its first look"
+            phrases.append(f"{m.method} undecided, stopped {seeds} ({m.stopped})")
+        elif not m.closed:
+            seeds = f"{m.looks[-1].n}" if m.looks else "no"
+            phrases.append(f"{m.method} undecided so far ({seeds} of up to {d.looks[-1]} seeds)")
+    return phrases
+
+
+def _savings(d: StudyDecisions) -> str:
+    saved = 1.0 - d.spent_trials / d.fixed_trials
+    return (
+        f" It ran {d.spent_trials} of the {d.fixed_trials} evaluation trials that {d.looks[-1]} seeds for every "
+        f"method would have run ({saved:.0%} fewer)."
+    )
+
+
+def _open_note(d: StudyDecisions) -> str:
+    still = sum(not m.closed for m in d.methods)
+    return f" The study is not finished: {still} comparison(s) need more seeds." if still else ""

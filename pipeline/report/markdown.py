@@ -1,11 +1,21 @@
-"""``report.md``: the verdict, then the tables, then the figures, then the method. Reads only a StudyAnalysis."""
+"""``report.md``: the verdict, then the tables, then the figures, then the method. Reads only a StudyAnalysis.
+
+A study with sequential seeds gets a Decisions section after the verdict: its claims, from ``StudyAnalysis.decisions``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis
+from pipeline.report.analysis import (
+    CORRECTION_NAMES,
+    TEST_NAMES,
+    StudyAnalysis,
+    estimate_in_metric_units,
+    in_metric_units,
+)
+from pipeline.report.decisions import PROCEDURE, UNDECIDED_MEANING, MethodDecision, StudyDecisions
 from pipeline.report.figures import FigureFile, SkippedFigure
 from pipeline.results.folder import FIGURES_DIR
 
@@ -44,10 +54,73 @@ def render(a: StudyAnalysis, figures: list[FigureFile], skipped: list[SkippedFig
     out += ["## Verdict", "", a.verdict, ""]
     if a.problems:
         out += ["**This report is incomplete:**", ""] + [f"- {p}" for p in a.problems] + [""]
+    if a.decisions is not None:
+        out += _decisions(a.decisions)
     out += _results(a)
     out += _figures(figures, skipped)
     out += _method(a)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _decisions(d: StudyDecisions) -> list[str]:
+    """The sequential decisions: how they were made, one row per method, and the trials the rounds saved."""
+    looks = ", ".join(str(n) for n in d.looks)
+    meaning = UNDECIDED_MEANING[0].upper() + UNDECIDED_MEANING[1:]
+    out = [
+        "## Decisions",
+        "",
+        f"Each method was compared with {d.reference} on {d.metric}, on paired seeds in rounds planned in advance "
+        f"(looks at {looks} seeds), by {PROCEDURE}: family-wise α = {d.alpha:g}, δ = {d.margin:g}"
+        + (" (equivalence is never called)" if d.margin == 0 else "")
+        + f". A comparison stops at the first look that decides it, and a decision is final. {meaning}.",
+        "",
+    ]
+    out += _table(
+        [
+            "method",
+            "decision",
+            "seeds spent",
+            "decided at (seeds)",
+            f"estimate ({d.metric.replace('_', ' ')}, method − {d.reference})",
+            "interval at the last look",
+            "seeds a fixed design would need (difference / equivalence)",
+            "why stopped",
+        ],
+        [_decision_row(d, m) for m in d.methods],
+        right=(2, 3, 4, 5),
+    )
+    saved = 1.0 - d.spent_trials / d.fixed_trials
+    out += [
+        f"Evaluation trials: {d.spent_trials} spent ({d.reference}, the reference: {d.reference_spent} seeds), "
+        f"against {d.fixed_trials} for a fixed design of {d.looks[-1]} seeds for every method: {saved:.0%} saved."
+        + ("" if d.finished else " The study is not finished: some comparisons still need more seeds."),
+        "",
+    ]
+    return out
+
+
+def _decision_row(d: StudyDecisions, m: MethodDecision) -> list[str]:
+    """One comparison: its call, its seeds, and its last look in the metric's units (method − reference)."""
+    look = m.looks[-1] if m.looks else None
+    estimate, interval = "–", "–"
+    if look is not None:
+        low, high = in_metric_units(d, look.ci_low, look.ci_high)
+        estimate = _f(estimate_in_metric_units(d, look.estimate), signed=True)
+        interval = f"[{_f(low, signed=True)}, {_f(high, signed=True)}]"
+    fixed = "–"
+    if m.fixed_design is not None:
+        fixed = " / ".join(_f(n) for n in m.fixed_design)
+    decision = m.decision if m.closed else f"{m.decision} (open: next look at {m.next_n})"
+    return [
+        m.method,
+        f"**{decision}**" if m.decided_at is not None else decision,
+        str(m.seeds_spent),
+        _f(m.decided_at),
+        estimate,
+        interval,
+        fixed,
+        m.stopped or "–",
+    ]
 
 
 def _results(a: StudyAnalysis) -> list[str]:
@@ -101,6 +174,12 @@ def _versus_reference(a: StudyAnalysis, level: int) -> list[str]:
     if a.comparison is None:
         return []
     out = [f"### Against the reference, {a.reference}", "", _versus_reading(a, level), ""]
+    if a.decisions is not None:
+        out += [
+            "These p-values do not account for the optional stopping (a comparison got more seeds while it was "
+            "undecided), so they are descriptive; the decisions above are the study's claims.",
+            "",
+        ]
     out += _table(
         [
             "method",
@@ -335,6 +414,7 @@ def _figures(figures: list[FigureFile], skipped: list[SkippedFigure]) -> list[st
 def _method(a: StudyAnalysis) -> list[str]:
     out = ["## Method", ""]
     out += _design_bullets(a)
+    out += _sequential_bullets(a)
     out += _statistics_bullets(a)
     out += _provenance_bullets(a)
     out.append("")
@@ -365,10 +445,7 @@ def _design_bullets(a: StudyAnalysis) -> list[str]:
             else "the ascent gradient is all-reduced, so every worker applies the one-device perturbation"
         )
         out.append(f"- **Data-parallel**: {workers} workers per trial, {perturbation} perturbation: {meaning}.")
-    out.append(
-        f"- **Seeds**: {', '.join(str(x) for x in a.seeds)} ({len(a.seeds)}), paired: the same seed gives every "
-        "method the same initialisation, data order and split."
-    )
+    out.append(_seeds_bullet(a))
     out.append(
         f"- **Budget**: Optuna TPE, {tuning.get('trials')} trial(s) × {tuning.get('repeats')} search(es) per tuned "
         f"method ({tuning.get('startup_trials')} random start), selecting on validation accuracy; scheduler "
@@ -377,6 +454,31 @@ def _design_bullets(a: StudyAnalysis) -> list[str]:
         "time in all."
     )
     return out
+
+
+def _seeds_bullet(a: StudyAnalysis) -> str:
+    d = a.decisions
+    paired = "paired: the same seed gives every method the same initialisation, data order and split."
+    if d is None:
+        return f"- **Seeds**: {', '.join(str(x) for x in a.seeds)} ({len(a.seeds)}), {paired}"
+    looks = ", ".join(str(n) for n in d.looks)
+    return (
+        f"- **Seeds**: in rounds planned in advance, with looks at {looks} seeds (seeds 0 to {d.looks[-1] - 1} at "
+        f"most), each comparison until it was decided; {paired}"
+    )
+
+
+def _sequential_bullets(a: StudyAnalysis) -> list[str]:
+    """How a sequential study decided; the fixed-design tests below are then descriptive."""
+    d = a.decisions
+    if d is None:
+        return []
+    return [
+        f"- **Sequential decisions**: on {d.metric} (method − {d.reference} per seed; a loss is negated so that "
+        f"higher is better), {PROCEDURE}, at family-wise α = {d.alpha:g} over {len(d.methods)} comparison(s) and "
+        f"{len(d.looks)} planned look(s). Each look's one-sided levels and both intervals are in `decisions.json`. "
+        "The tests below are the fixed-design ones, descriptive here.",
+    ]
 
 
 def _statistics_bullets(a: StudyAnalysis) -> list[str]:

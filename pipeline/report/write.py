@@ -1,4 +1,5 @@
-"""Write a study's report into its folder: ``stats.json``, ``figures/*.png``, then ``report.md``.
+"""Write a study's report into its folder: ``stats.json``, ``figures/*.png``, ``decisions.json`` (a study with
+sequential seeds), then ``report.md``.
 
 Each file is written whole or not at all (``pipeline._io``), so an interrupted report never leaves a half-written
 one behind, and nothing else in the folder is touched.
@@ -43,6 +44,17 @@ class ReportOutcome:
         return StudyFolder(self.study_dir).figures
 
     @property
+    def decisions_path(self) -> Path | None:
+        """``decisions.json``; None for a list of seeds, which decides nothing sequentially."""
+        return StudyFolder(self.study_dir).decisions if self.analysis.decisions is not None else None
+
+    @property
+    def decision_tags(self) -> dict[str, str]:
+        """Method -> its decision (better, worse, equivalent, undecided); empty for a list of seeds."""
+        decisions = self.analysis.decisions
+        return {m.method: m.decision for m in decisions.methods} if decisions is not None else {}
+
+    @property
     def problems(self) -> tuple[str, ...]:
         return self.analysis.problems
 
@@ -71,6 +83,8 @@ def write_report(study_dir: str | Path, overrides: dict[str, Any] | None = None)
     stats["figures"] = [{"file": f"{FIGURES_DIR}/{f.name}", "title": f.title, "caption": f.caption} for f in figures]
     stats["skipped_figures"] = [{"name": s.name, "reason": s.reason} for s in skipped]
     write_json_atomically(folder.stats, stats)
+    if analysis.decisions is not None:
+        write_json_atomically(folder.decisions, analysis.decisions.to_dict())
     write_text_atomically(folder.report, render(analysis, figures, skipped))
     return ReportOutcome(folder.path, analysis, figures, skipped)
 
@@ -79,8 +93,9 @@ def print_outcome(outcome: ReportOutcome, stream: TextIO) -> None:
     """The verdict and where the files are; the problems go to stderr, where a script sees them."""
     print(outcome.analysis.verdict, file=stream)
     not_drawn = f" ({len(outcome.skipped)} not drawn: {', '.join(s.name for s in outcome.skipped)})"
+    decisions = f"decisions: {outcome.decisions_path}\n" if outcome.decisions_path else ""
     print(
-        f"report: {outcome.report_path}\nstatistics: {outcome.stats_path}\n"
+        f"report: {outcome.report_path}\nstatistics: {outcome.stats_path}\n{decisions}"
         f"figures: {len(outcome.figures)} in {outcome.figures_dir}" + (not_drawn if outcome.skipped else ""),
         file=stream,
         flush=True,

@@ -19,6 +19,7 @@ SELECTION_FILE = "selection.json"  # each method's configuration for the evaluat
 TRACKING_FILE = "mlflow.json"  # where the study's MLflow parent run is
 REPORT_FILE = "report.md"
 STATS_FILE = "stats.json"
+DECISIONS_FILE = "decisions.json"  # a sequential study's decisions, per method and look
 FIGURES_DIR = "figures"
 CHECKPOINTS_DIR = "checkpoints"  # trials' epoch checkpoints, removed once the study is complete
 TRAIN_RUNS_DIR = "ray-train"  # Ray Train's own run folders of data-parallel trials
@@ -59,6 +60,10 @@ class StudyFolder:
     @property
     def stats(self) -> Path:
         return self.path / STATS_FILE
+
+    @property
+    def decisions(self) -> Path:
+        return self.path / DECISIONS_FILE
 
     @property
     def figures(self) -> Path:

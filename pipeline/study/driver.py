@@ -244,7 +244,9 @@ def _run_trials(study: _Running) -> dict[str, Selection]:
             study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
         ),
         on_selected=lambda selections: _selected(study, selections),
-        on_decided=lambda decision: print(decision_line(decision, spec.reference), file=study.stream, flush=True),
+        on_decided=lambda decision: print(
+            decision_line(decision, spec.reference, spec.statistics.metric), file=study.stream, flush=True
+        ),
     )
     tuning_left, _ = trials_left(spec, study.table.rows())
     most = tuning_left + _most_evaluation_trials(study)
@@ -451,7 +453,8 @@ def _report(folder: StudyFolder, tracking: StudyTracking, stream: TextIO) -> flo
     try:
         outcome = write_report(folder.path)
         print_outcome(outcome, stream)
-        tracking.log_report([outcome.report_path, outcome.stats_path], outcome.figures_dir)
+        files = [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])
+        tracking.log_report(files, outcome.figures_dir, outcome.decision_tags)
     except Exception as error:  # noqa: BLE001 - every trial is safe in the table; the report can be made again
         print(
             f"warning: the report could not be written ({type(error).__name__}: {error}); every trial is kept, "

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from pipeline.provenance import STUDY_STACK, code_digest, library_versions
 from pipeline.report.decisions import MethodDecision
 from pipeline.results.row import VERSION_PREFIX, TrialRow
+from pipeline.results.study_results import higher_is_better
 from pipeline.results.table import TableWriteError, TrialsTable
 from pipeline.study._ray_compat import StopStudy
 from pipeline.study.errors import StudyWriteError
@@ -89,12 +90,15 @@ class Progress:
         return f", {duration(left)} left" + (" for the rounds under way" if rounds else "")
 
 
-def decision_line(decision: MethodDecision, reference: str) -> str:
-    """``fsam against sam: better after 10 seeds (+0.0123, interval [0.0031, 0.0215])``."""
+def decision_line(decision: MethodDecision, reference: str, metric: str) -> str:
+    """``fsam against sam: better after 10 seeds (+0.0123, interval [0.0031, 0.0215])``: method − reference in the
+    metric's units (the decisions orient a loss so that higher is better)."""
     look = decision.looks[-1] if decision.looks else None
     if look is None:
         return f"{decision.method} against {reference}: undecided, {decision.stopped}"
-    after = f"after {look.n} seeds ({look.estimate:+.4g}, interval [{look.ci_low:.4g}, {look.ci_high:.4g}])"
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    low, high = sorted((sign * look.ci_low, sign * look.ci_high))
+    after = f"after {look.n} seeds ({sign * look.estimate:+.4g}, interval [{low:.4g}, {high:.4g}])"
     why = f"; stopped: {decision.stopped}" if decision.stopped else ""
     return f"{decision.method} against {reference}: {decision.decision} {after}{why}"
 

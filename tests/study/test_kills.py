@@ -79,6 +79,13 @@ def test_a_driver_killed_mid_study_resumes_to_the_table_of_an_uninterrupted_run(
     done = run_to_end("run", str(study), "--out", str(reference_out), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     reference = table(reference_out)
+    # The whole study is one Tune run, with no barrier after tuning: SGD, untuned, is evaluated while SAM's search
+    # still runs (its later batches wait for the earlier ones), so an SGD run is recorded before SAM's last trial.
+    assert [p.name.startswith("tiny-") for p in (reference_out / "ray").iterdir()] == [True], "one Tune run"
+    order = list(reference.trial_key)
+    first_sgd = min(i for i, key in enumerate(order) if key.startswith("eval/sgd/"))
+    last_tuning = max(i for i, key in enumerate(order) if key.startswith("tune/sam/"))
+    assert first_sgd < last_tuning, order
 
     log = tmp_path / "killed.log"
     with log.open("w") as sink:

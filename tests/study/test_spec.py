@@ -60,7 +60,7 @@ def test_the_repo_has_study_files() -> None:
 def test_every_study_file_loads(path: Path) -> None:
     spec = load_study(path)
     assert spec.reference in [m.name for m in spec.methods]
-    assert len(spec.evaluation.seeds) >= 2
+    assert len(spec.evaluation.seed_list) >= 2
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,9 +276,7 @@ BAD_EDITS = [
         id="max-concurrent-zero",
     ),
     pytest.param({"retries": -1}, "retries", "greater than or equal to 0", id="negative-retries"),
-    pytest.param(
-        {"statistics.metric": "accuracy"}, "statistics.metric", "'test_accuracy'", id="unknown-metric"
-    ),
+    pytest.param({"statistics.metric": "accuracy"}, "statistics.metric", "'test_accuracy'", id="unknown-metric"),
     pytest.param({"statistics.alpha": 0.5e1}, "statistics.alpha", "less than 1", id="alpha-above-one"),
     pytest.param({"statistics.correction": "bonferroni"}, "statistics.correction", "'holm'", id="unknown-correction"),
     pytest.param({"workers_per_trial": 0}, "workers_per_trial", "greater than or equal to 1", id="no-workers"),
@@ -445,8 +443,8 @@ def test_integer_bounds_make_an_integer_range() -> None:
         {"output.tracking_uri": "sqlite:///x.db"},
         {"retries": 3},
         {"max_concurrent": 2},
-        {"statistics.alpha": 0.01},
         {"statistics.correction": "bh"},
+        {"statistics.test": "wilcoxon"},
     ],
     ids=lambda e: next(iter(e)),
 )
@@ -458,7 +456,8 @@ def test_comparable_dump_ignores_bookkeeping(edits: dict[str, Any]) -> None:
     "edits",
     [
         {"tuning.trials": 9},
-        {"evaluation.seeds": [0, 1, 3]},
+        {"evaluation.seeds": {"start": 3, "step": 2, "max": 7}},
+        {"evaluation.margin": 0.01},
         {"training.epochs": 5},
         {"methods[sam].search.rho.high": 2.0},
     ],
@@ -466,6 +465,18 @@ def test_comparable_dump_ignores_bookkeeping(edits: dict[str, Any]) -> None:
 )
 def test_comparable_dump_sees_what_decides_the_results(edits: dict[str, Any]) -> None:
     assert parse(edits).comparable_dump() != parse().comparable_dump()
+
+
+FIXED_SEEDS = {"evaluation.seeds": [0, 1, 2], "evaluation.margin": DELETE}
+
+
+@pytest.mark.parametrize(
+    "edits", [{"statistics.alpha": 0.01}, {"statistics.metric": "test_loss"}], ids=lambda e: next(iter(e))
+)
+def test_the_metric_and_alpha_decide_the_results_of_sequential_seeds_only(edits: dict[str, Any]) -> None:
+    # They decide which seeds a sequential study runs (studies/quick.yaml's seeds are rounds); a list runs them all.
+    assert parse(edits).comparable_dump() != parse().comparable_dump()
+    assert parse({**FIXED_SEEDS, **edits}).comparable_dump() == parse(FIXED_SEEDS).comparable_dump()
 
 
 def test_the_spec_is_frozen() -> None:
@@ -478,4 +489,4 @@ def test_the_spec_is_frozen() -> None:
     ]:
         with pytest.raises(ValidationError, match="frozen"):
             setattr(model, field, value)
-    assert spec.reference == "sam" and spec.tuning.trials == 6
+    assert spec.reference == "sam" and spec.tuning.trials == QUICK_RAW["tuning"]["trials"]

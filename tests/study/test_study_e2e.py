@@ -76,7 +76,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     # A third run finds everything done and runs nothing.
     third = run_to_end("run", str(study), "--out", str(out))
     assert third.returncode == 0, third.stderr
-    assert "tuning: 0 trial(s) to run" in third.stdout and "evaluation: 0 trial(s) to run" in third.stdout
+    assert "\n0 trial(s) to run\n" in third.stdout, third.stdout
     assert pd.read_parquet(table_path).trial_key.is_unique and len(pd.read_parquet(table_path)) == len(table)
 
 

@@ -5,9 +5,10 @@ plain words, and one whose drawing fails is reported the same way (``could not b
 are still written. Figures are built with the object API (``Figure`` on an Agg canvas), so no pyplot state is
 touched and nothing stays open. Any jitter is seeded, so the same analysis gives the same images.
 
-One module per figure (``accuracy``, ``differences``, ``critical_difference``, ``tuning``, ``lets_rho``,
-``compute``, ``shift``); ``style`` holds the colours, fonts, canvas and saving, ``axes`` and ``wording`` what the
-figures share, ``label_placement`` the labels of the compute figure, ``draw`` the loop over them all.
+One module per figure (``accuracy``, ``differences``, ``decisions`` (sequential studies only),
+``critical_difference``, ``tuning``, ``lets_rho``, ``compute``, ``shift``); ``style`` holds the colours, fonts,
+canvas and saving, ``axes`` and ``wording`` what the figures share, ``label_placement`` the labels of the compute
+figure, ``draw`` the loop over them all.
 """
 
 from pipeline.report.figures.draw import FigureFile, SkippedFigure, draw_figures

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from pipeline.report.analysis import StudyAnalysis
+from pipeline.report.analysis import NOT_NEEDED, StudyAnalysis
 from pipeline.report.figures.axes import method_rows
 from pipeline.report.figures.skip import NO_COMPARISON, Skip
 from pipeline.report.figures.style import FAILURE_COLOR, METHOD_COLOR, REFERENCE_COLOR, new_figure
@@ -72,7 +72,8 @@ def _label_axes(ax, analysis: StudyAnalysis, methods: list[str], n_failures: int
     method_rows(ax, methods, analysis.reference)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel(f"{metric_label(analysis)} ({better_word(analysis)})")
-    ax.set_title(f"{metric_label(analysis)} per method over {len(analysis.seeds)} seed(s)")
+    up_to = "up to " if analysis.decisions is not None else ""  # sequential: each method ran the seeds it needed
+    ax.set_title(f"{metric_label(analysis)} per method over {up_to}{len(analysis.seeds)} seed(s)")
     handles = [
         Line2D([], [], ls="", marker="o", color=METHOD_COLOR, alpha=0.55, label="one seed"),
         Line2D([], [], ls="-", marker="D", color="black", mfc="white", label=f"mean, {ci_level(analysis)}% CI"),
@@ -83,7 +84,12 @@ def _label_axes(ax, analysis: StudyAnalysis, methods: list[str], n_failures: int
 
 
 def _caption(analysis: StudyAnalysis, n_failures: int) -> str:
-    n_unscored = sum(v is None for row in analysis.scores for v in row)
+    # A sequential study's seeds that no comparison needed were never meant to run: not a gap in the data.
+    n_unscored = sum(
+        v is None and status != NOT_NEEDED
+        for row, statuses in zip(analysis.scores, analysis.status, strict=True)
+        for v, status in zip(row, statuses, strict=True)
+    )
     caption = (
         f"Each small point is one seed's {metric_label(analysis)} (rows jittered vertically so points do not "
         f"hide each other); the diamond is the mean over seeds and the black bar its {ci_level(analysis)}% "

@@ -11,10 +11,11 @@ from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.accuracy import accuracy_figure
 from pipeline.report.figures.compute import compute_figure
 from pipeline.report.figures.critical_difference import critical_difference_figure
+from pipeline.report.figures.decisions import decisions_figure
 from pipeline.report.figures.differences import differences_figure
 from pipeline.report.figures.lets_rho import lets_rho_figure
 from pipeline.report.figures.shift import shift_figure
-from pipeline.report.figures.skip import Skip
+from pipeline.report.figures.skip import NotApplicable, Skip
 from pipeline.report.figures.style import STYLE, save
 from pipeline.report.figures.tuning import tuning_figure
 
@@ -45,6 +46,7 @@ def draw_figures(analysis: StudyAnalysis, out_dir: Path) -> tuple[list[FigureFil
     drawers = (
         ("accuracy.png", accuracy_figure),
         ("differences.png", differences_figure),
+        ("decisions.png", decisions_figure),
         ("critical_difference.png", critical_difference_figure),
         ("tuning.png", tuning_figure),
         ("lets_rho.png", lets_rho_figure),
@@ -59,6 +61,8 @@ def draw_figures(analysis: StudyAnalysis, out_dir: Path) -> tuple[list[FigureFil
             with matplotlib.rc_context(STYLE):
                 fig, title, caption = draw(analysis)
                 save(fig, path)
+        except NotApplicable:
+            path.unlink(missing_ok=True)
         except Skip as skip:
             path.unlink(missing_ok=True)
             skipped.append(SkippedFigure(name, str(skip)))

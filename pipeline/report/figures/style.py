@@ -12,6 +12,7 @@ REFERENCE_COLOR = "tab:orange"
 METHOD_COLOR = "tab:blue"
 FAILURE_COLOR = "tab:red"
 OUTCOME_COLORS = {"better": "tab:green", "worse": "tab:red", "no significant difference": "0.45"}
+DECISION_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue", "undecided": "0.45"}
 STYLE = {
     "font.size": 10,
     "axes.titlesize": 11,

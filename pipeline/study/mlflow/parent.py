@@ -9,7 +9,7 @@ so a resumed study continues its parent run. Once a study has started, a failing
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,10 @@ class StudyTracking:
             f"log {path.name}", lambda: self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
         )
 
-    def log_report(self, files: list[Path], figures_dir: Path) -> None:
-        self._guarded("log the report", lambda: log_report(self.client, self.parent_run_id, files, figures_dir))
+    def log_report(self, files: list[Path], figures_dir: Path, tags: Mapping[str, str] | None = None) -> None:
+        self._guarded(
+            "log the report", lambda: log_report(self.client, self.parent_run_id, files, figures_dir, tags or {})
+        )
 
     def child_runs(self) -> list[Any]:
         runs: list[Any] = []
@@ -153,16 +155,23 @@ class StudyTracking:
         self._guarded("end the parent run", lambda: self.client.set_terminated(self.parent_run_id, status))
 
 
-def log_report(client: MlflowClient, run_id: str, files: list[Path], figures_dir: Path) -> None:
+def log_report(
+    client: MlflowClient, run_id: str, files: list[Path], figures_dir: Path, tags: Mapping[str, str]
+) -> None:
     """The report under the run's ``report/`` artifacts, its figures under ``report/figures/``; stale figures of an
-    earlier report are not removed (MLflow artifacts are append-only), they are overwritten by name."""
+    earlier report are not removed (MLflow artifacts are append-only), they are overwritten by name. ``tags``: a
+    sequential study's decisions, ``decision.<method>`` (better, worse, equivalent or undecided)."""
     for path in files:
         client.log_artifact(run_id, str(path), "report")
     if figures_dir.is_dir():
         client.log_artifacts(run_id, str(figures_dir), "report/figures")
+    for method, decision in tags.items():
+        client.set_tag(run_id, f"decision.{method}", decision)
 
 
-def attach_report(uri: str, run_id: str, files: list[Path], figures_dir: Path) -> None:
+def attach_report(
+    uri: str, run_id: str, files: list[Path], figures_dir: Path, tags: Mapping[str, str] | None = None
+) -> None:
     """Attach a report written after the study (``sam-study report``) to the study's existing parent run."""
     client_ = client(uri)
     try:
@@ -171,4 +180,4 @@ def attach_report(uri: str, run_id: str, files: list[Path], figures_dir: Path) -
         raise TrackingError(
             f"the study's MLflow parent run {run_id} cannot be read at {redact(uri)}: {redact(str(error))}"
         ) from None
-    log_report(client_, run_id, files, figures_dir)
+    log_report(client_, run_id, files, figures_dir, tags or {})
