@@ -78,6 +78,7 @@ class StudyStream:
         self._selections: dict[str, Selection] = {}
         self._announced: set[str] = set()
         self._decisions: tuple[int, StudyDecisions] | None = None  # cached for a number of rows
+        self._times: tuple[int, dict[str, float], float] | None = None  # mean trial seconds, likewise
         decisions = self.decisions()
         if decisions is not None:
             self._announced = {m.method for m in decisions.methods if m.closed}
@@ -138,12 +139,42 @@ class StudyStream:
         rows = self.table.rows()
         self._select_finished(rows)
         decisions = self.decisions()
-        for method, seed in evaluation_needed(self.spec, decisions):
-            if eval_key(method.name, seed) in self._emitted or method.name not in self._selections:
-                continue
-            round_ = decisions.round_of(seed) if decisions is not None else None
-            return self._plan_eval(method, seed, self._selections[method.name].params, round_)
-        return None
+        ready = [
+            (method, seed)
+            for method, seed in evaluation_needed(self.spec, decisions)
+            if eval_key(method.name, seed) not in self._emitted and method.name in self._selections
+        ]
+        if not ready:
+            return None
+        method, seed = min(ready, key=lambda ms: self._priority(ms[0].name, ms[1], decisions, rows))
+        round_ = decisions.round_of(seed) if decisions is not None else None
+        return self._plan_eval(method, seed, self._selections[method.name].params, round_)
+
+    def _priority(
+        self, method: str, seed: int, decisions: StudyDecisions | None, rows: list[TrialRow]
+    ) -> tuple[float, ...]:
+        """Which ready evaluation trial goes first (lowest). A list of seeds: seed by seed, so that a study cut short
+        has whole pairs. Rounds: the earliest round, whose looks unlock the next; in it the reference first (every
+        comparison waits for it), then the slowest method, so that the trials left at the very end, while other
+        slots idle, are short ones. The order changes when trials run, never which trials run."""
+        position = self.spec.evaluation.seed_list.index(seed)
+        seconds = self._seconds(method, rows)
+        if decisions is None:
+            return (position, -seconds)
+        return (decisions.round_of(seed), method != self.spec.reference, -seconds, position)
+
+    def _seconds(self, method: str, rows: list[TrialRow]) -> float:
+        """The mean recorded wall time of ``method``'s trials (of all trials while it has none; 0 before any)."""
+        if self._times is None or self._times[0] != len(rows):
+            times: dict[str, list[float]] = {}
+            for r in rows:
+                if r.wall_time_s is not None and not r.stopped_by_scheduler:
+                    times.setdefault(r.method, []).append(r.wall_time_s)
+            every = [t for ts in times.values() for t in ts]
+            means = {m: sum(ts) / len(ts) for m, ts in times.items()}
+            self._times = (len(rows), means, sum(every) / len(every) if every else 0.0)
+        _, means, fallback = self._times
+        return means.get(method, fallback)
 
     def _select_finished(self, rows: list[TrialRow]) -> None:
         """Select each method whose tuning trials are all recorded (a method without a search at once)."""

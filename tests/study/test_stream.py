@@ -99,6 +99,7 @@ class Harness:
     emitted: list[TrialPlan] = field(default_factory=list)
     selections: list[dict[str, Selection]] = field(default_factory=list)
     decided: list[MethodDecision] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # method -> the wall time its trials record
 
     def __post_init__(self) -> None:
         self.table = TrialsTable(self.path)
@@ -165,6 +166,7 @@ class Harness:
             error="boom" if status == "failed" else None,
             params_json=json.dumps(plan.params),
             config_json=json.dumps(plan.config),
+            wall_time_s=self.seconds.get(plan.method),
             **scores,
         )
         self.table.append(row)
@@ -265,9 +267,10 @@ def test_sequential_rounds_go_only_to_the_comparisons_still_open_and_the_referen
 ) -> None:
     h = Harness(SEQUENTIAL, tmp_path / "trials.parquet")
     round0 = h.ask()
-    # Round 0: every method its first 3 seeds, lowest seed first, methods in the spec's order.
-    assert [(p.method, p.seed, p.round) for p in round0] == [
-        (m, s, 0) for s in range(3) for m in ("sgd", "sam", "asam", "fsam")
+    # Round 0: every method its first 3 seeds; the reference's first (every look waits for them), then seed by
+    # seed in the spec's order (no trial time is known yet to put the slowest method first).
+    assert [(p.method, p.seed, p.round) for p in round0] == [("sam", s, 0) for s in range(3)] + [
+        (m, s, 0) for s in range(3) for m in ("sgd", "asam", "fsam")
     ]
     assert h.stream.next_plan() == WAIT
     h.finish_all([p for p in round0 if p.key != "eval/sam/seed2"])
@@ -293,6 +296,21 @@ def test_sequential_rounds_go_only_to_the_comparisons_still_open_and_the_referen
     assert decisions.finished and decisions.spent_trials == 12 + 6 + 4 < decisions.fixed_trials == 28
     # The table says which round first ran each seed.
     assert all(r.round == round_of(r.seed) for r in h.table.rows())
+
+
+def test_in_a_round_the_reference_goes_first_then_the_slowest_method(tmp_path: Path) -> None:
+    # The order only decides which trials are left for the end, when other slots idle: short ones, ideally.
+    h = Harness(SEQUENTIAL, tmp_path / "trials.parquet", seconds={"sgd": 1.0, "sam": 4.0, "asam": 9.0, "fsam": 2.0})
+    h.finish_all(h.ask())
+    round1 = h.ask()
+    assert [(p.method, p.seed) for p in round1] == [
+        ("sam", 3),
+        ("sam", 4),
+        ("asam", 3),
+        ("asam", 4),
+        ("sgd", 3),
+        ("sgd", 4),
+    ]
 
 
 def test_each_comparison_looks_as_soon_as_its_own_round_is_in(tmp_path: Path) -> None:
