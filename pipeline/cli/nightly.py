@@ -55,7 +55,7 @@ def command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
         try:
             uri, baseline_rows, baseline = _find_baseline(args, spec, out, Path(scratch))
-            outcome = _run_night(args, spec, out, uri)
+            outcome = _run_night(args, spec, out, uri, baseline_rows)
             return _decide(args, spec, uri, outcome, baseline_rows, baseline)
         except _Broken as broken:
             return _broken(str(broken))
@@ -89,12 +89,17 @@ def _find_baseline(
     return uri, baseline_rows, baseline
 
 
-def _run_night(args: argparse.Namespace, spec: StudySpec, out: Path, uri: str) -> StudyOutcome:
-    """The night's study, in a folder of its own: OUT/<study>/<UTC time>."""
+def _run_night(
+    args: argparse.Namespace, spec: StudySpec, out: Path, uri: str, baseline_rows: list[TrialRow] | None
+) -> StudyOutcome:
+    """The night's study, in a folder of its own: OUT/<study>/<UTC time>. With sequential seeds, each method's
+    rounds go on while its comparison with the baseline is undecided."""
     from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.mlflow.errors import TrackingError
+    from pipeline.study.nightly import baseline_rounds
     from pipeline.study.ray_cluster import ClusterError
 
+    rounds = (baseline_rounds(spec, baseline_rows), "its baseline") if spec.evaluation.sequential else None
     folder = f"{spec.name}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     try:
         return run_study(
@@ -105,6 +110,7 @@ def _run_night(args: argparse.Namespace, spec: StudySpec, out: Path, uri: str) -
             address=args.address,
             folder=folder,
             library_log=not args.verbose,
+            rounds=rounds,
         )
     except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError, RayLost) as error:
         show_traceback(args, error)

@@ -53,7 +53,7 @@ from pipeline.study.progress import Progress, decision_line
 from pipeline.study.ray_cluster import Cluster, abandon_ray, start_ray, stop_ray
 from pipeline.study.ray_tune import RunSettings
 from pipeline.study.search_space import search_space
-from pipeline.study.stream import Search, StudyStream
+from pipeline.study.stream import Rounds, Search, StudyStream
 
 __all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
 
@@ -98,6 +98,7 @@ class _Running:
     commit: str
     stream: TextIO
     timings: dict[str, float] = field(default_factory=dict)
+    rounds: tuple[Rounds, str] | None = None  # what decides sequential seeds, and against what (default: reference)
 
 
 def run_study(
@@ -111,13 +112,17 @@ def run_study(
     folder: str | None = None,
     library_log: bool = False,
     on_ray_lost: Callable[[RayLost], None] | None = None,
+    rounds: tuple[Rounds, str] | None = None,
 ) -> StudyOutcome:
     """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given), printing the study's lines
     to ``stream`` (default: standard output). With ``library_log``, the libraries' own output goes to the study
     folder's ``study.log`` instead of the terminal.
 
     When the Ray instance is lost, ``RayLost`` is raised; if Ray's core holds the main thread so that it cannot be,
-    ``on_ray_lost`` gets it from another thread and should end the process (Ray's core would, a minute later)."""
+    ``on_ray_lost`` gets it from another thread and should end the process (Ray's core would, a minute later).
+
+    ``rounds`` replaces what decides a sequential study's seeds (each method against the reference) with another
+    function of the rows, and what its lines say they compare with (the nightly: each method's baseline)."""
     started = time.monotonic()
     spec, where = _prepare(spec, study_file, out_dir, tracking_uri, address, folder)
     with contextlib.ExitStack() as stack:
@@ -139,6 +144,7 @@ def run_study(
         lost = False
         try:
             study = _open(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
+            study.rounds = rounds
             study.timings["ray_start_s"] = ray_start_s
             selections = _run_trials(study)
             return _finish(study, selections, started)
@@ -236,6 +242,9 @@ def _run_trials(study: _Running) -> dict[str, Selection]:
     its configuration is known; with sequential seeds, round after round while its comparison is undecided."""
     spec = study.spec
     started = time.monotonic()
+    against, metric = study.rounds[1] if study.rounds else spec.reference, spec.statistics.metric
+    if study.rounds and spec.regression is not None:
+        metric = spec.regression.metric
     stream = StudyStream(
         spec,
         study.table,
@@ -244,9 +253,8 @@ def _run_trials(study: _Running) -> dict[str, Selection]:
             study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
         ),
         on_selected=lambda selections: _selected(study, selections),
-        on_decided=lambda decision: print(
-            decision_line(decision, spec.reference, spec.statistics.metric), file=study.stream, flush=True
-        ),
+        on_decided=lambda decision: print(decision_line(decision, against, metric), file=study.stream, flush=True),
+        rounds=study.rounds[0] if study.rounds else None,
     )
     tuning_left, _ = trials_left(spec, study.table.rows())
     most = tuning_left + _most_evaluation_trials(study)

@@ -9,17 +9,20 @@ talking to MLflow is the command's job (``cli_nightly``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline._io import finite_or_none, json_text, write_text_atomically
+from pipeline.report.decisions import MethodDecision, StudyDecisions
 from pipeline.results.row import TrialRow
-from pipeline.results.study_results import StudyResults, higher_is_better, rows_of
-from pipeline.spec.study import StudySpec, StudySpecError
+from pipeline.results.study_results import MetricMatrix, higher_is_better, metric_matrix, rows_of
+from pipeline.spec.study import SequentialSeeds, StudySpec, StudySpecError
 from pipeline.stats.regression import RegressionTest, regression_tests
+from pipeline.stats.sequential import Look, Schedule, sequential_decisions
 from pipeline.study.determinism import DeterminismCheck, check_determinism
 
 EXIT_CODES = {"pass": 0, "no-baseline": 0, "regression": 1, "broken": 2}
@@ -32,17 +35,90 @@ def check_nightly_spec(spec: StudySpec, source: str) -> None:
             f"{source}: regression: missing; a nightly study needs `regression: {{margin: 0.01}}` (the accuracy "
             "a method may lose before it counts as a regression), optionally metric and alpha"
         )
-    if spec.evaluation.sequential:
-        raise StudySpecError(
-            f"{source}: evaluation.seeds: a nightly study compares each method with its baseline on a list of "
-            "seeds; write seeds as a list, e.g. [0, 1, 2, 3, 4, 5, 6, 7]"
-        )
     tuned = [m.name for m in spec.methods if m.tuned]
     if tuned:
         raise StudySpecError(
             f"{source}: methods[{tuned[0]}].search: a nightly study runs fixed configurations; remove the search "
             "and write the value into hparams (the tuned value of a study, say)"
         )
+
+
+NON_INFERIOR, REGRESSED = "non-inferior", "regressed"
+BASELINE = "<baseline>"  # the StudyDecisions' reference: no method can be named so
+
+
+def baseline_rounds(
+    spec: StudySpec, baseline: list[TrialRow] | None
+) -> Callable[[list[TrialRow]], StudyDecisions | None]:
+    """What a nightly with sequential seeds runs next, from the night's rows: each method's next look against its
+    own baseline (``against_baseline``). Without a baseline (the first night) every seed runs: a full baseline."""
+    if baseline is None:
+        return lambda rows: None
+    return lambda rows: against_baseline(spec, rows, baseline)
+
+
+def against_baseline(spec: StudySpec, current: list[TrialRow], baseline: list[TrialRow]) -> StudyDecisions:
+    """Each method against its baseline runs, paired by seed, after every round of ``evaluation.seeds``.
+
+    ``sequential_decisions`` is run on (this run − baseline) + δ, oriented so that higher is better: a method is
+    non-inferior once the repeated interval of its change lies above −δ, and regressed once it lies below −δ, with
+    α (``regression.alpha``) split over the methods and looks. The looks are reported as the change itself. A seed
+    the baseline lacks ends a comparison there; a method without any baseline run gets every seed (next night's
+    baseline has it whole)."""
+    assert spec.regression is not None and isinstance(spec.evaluation.seeds, SequentialSeeds)
+    settings, rounds = spec.regression, spec.evaluation.seeds
+    now = metric_matrix(spec, current, settings.metric, "failure")
+    then = metric_matrix(spec, baseline, settings.metric, "failure")
+    sign = 1.0 if higher_is_better(settings.metric) else -1.0
+    change = sign * (now.scores - then.scores)
+    shifted, stops = _until_a_gap(change + settings.margin, now.status, then.status, now.seeds)
+    schedule = Schedule(rounds.start, rounds.step, rounds.max)
+    compared = sequential_decisions(shifted, schedule, alpha=settings.alpha, n_family=len(now.methods))
+    spent = (now.status != "missing").sum(axis=0)
+    methods = []
+    for j, c in enumerate(compared):
+        looks = tuple(_as_change(look, settings.margin) for look in c.looks)
+        next_n = None if stops[j] is not None else c.next_n
+        if not np.isfinite(then.scores[:, j]).any():
+            next_n, stops[j] = (rounds.max if spent[j] < rounds.max else None), None
+        methods.append(MethodDecision(now.methods[j], looks, next_n, int(spent[j]), stops[j]))
+    return StudyDecisions(
+        BASELINE, settings.metric, settings.alpha, settings.margin, schedule.looks, now.seeds, tuple(methods), 0
+    )
+
+
+def _as_change(look: Look, margin: float) -> Look:
+    decision = {"better": NON_INFERIOR, "worse": REGRESSED}.get(look.decision, look.decision)
+    return replace(
+        look,
+        estimate=look.estimate - margin,
+        ci_low=look.ci_low - margin,
+        ci_high=look.ci_high - margin,
+        eq_low=look.eq_low - margin,
+        eq_high=look.eq_high - margin,
+        decision=decision,
+    )
+
+
+def _until_a_gap(
+    d: np.ndarray, now: np.ndarray, then: np.ndarray, seeds: tuple[int, ...]
+) -> tuple[np.ndarray, list[str | None]]:
+    """Each column up to its first seed without a change; why it stops there for good (a failed run, a seed the
+    baseline has no score for), None where the night has only not run it yet."""
+    d = d.copy()
+    stops: list[str | None] = []
+    for j in range(d.shape[1]):
+        gaps = np.flatnonzero(~np.isfinite(d[:, j]))
+        stop = None
+        if gaps.size:
+            i = int(gaps[0])
+            d[i:, j] = np.nan
+            if now[i, j] not in ("ok", "missing"):
+                stop = f"its run on seed {seeds[i]} {now[i, j]}"
+            elif then[i, j] != "ok":
+                stop = f"the baseline has no score on seed {seeds[i]} ({then[i, j]})"
+        stops.append(stop)
+    return d, stops
 
 
 @dataclass
@@ -56,6 +132,7 @@ class Decision:
     new_methods: list[str] = field(default_factory=list)  # no baseline run to compare with
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # method -> status counts of this run
     problems: list[str] = field(default_factory=list)  # why the run is broken
+    rounds: StudyDecisions | None = None  # sequential seeds: each method's looks against its baseline
 
     @property
     def exit_code(self) -> int:
@@ -63,6 +140,8 @@ class Decision:
 
     @property
     def regressed(self) -> list[str]:
+        if self.rounds is not None:
+            return [m.method for m in self.rounds.methods if m.decision == REGRESSED]
         return [t.method for t in self.tests if t.regressed]
 
 
@@ -71,9 +150,11 @@ def decide(spec: StudySpec, current: list[TrialRow], baseline: list[TrialRow] | 
     assert spec.regression is not None
     settings = spec.regression
     decision = Decision("pass", settings.metric, settings.margin, settings.alpha)
-    now = StudyResults(Path(), spec, current, {}).metric_matrix(settings.metric, "failure")
+    now = metric_matrix(spec, current, settings.metric, "failure")
     methods = list(now.methods)
-    decision.counts = {m: now.counts(m) for m in methods}
+    if spec.evaluation.sequential and baseline is not None:
+        decision.rounds = against_baseline(spec, current, baseline)
+    decision.counts = {m: _counts(now, m, decision.rounds) for m in methods}
     for method, counts in decision.counts.items():
         if counts["failed"] or counts["missing"]:
             decision.problems.append(
@@ -83,30 +164,46 @@ def decide(spec: StudySpec, current: list[TrialRow], baseline: list[TrialRow] | 
     if baseline is None:
         decision.verdict = "broken" if decision.problems else "no-baseline"
         return decision
-    then = StudyResults(Path(), spec, baseline, {}).metric_matrix(settings.metric, "failure")
+    then = metric_matrix(spec, baseline, settings.metric, "failure")
     testable = [m for m in methods if np.isfinite(then.scores[:, methods.index(m)]).any()]
     decision.new_methods = [m for m in methods if m not in testable]
     if not testable:
         decision.problems.append("the baseline has no scored evaluation run of any method of this study")
-    if testable:
-        columns = [methods.index(m) for m in testable]
-        try:
-            decision.tests = regression_tests(
-                now.scores[:, columns],
-                then.scores[:, columns],
-                testable,
-                margin=settings.margin,
-                alpha=settings.alpha,
-                higher_is_better=higher_is_better(settings.metric),
-            )
-        except ValueError as error:
-            decision.problems.append(f"cannot compare with the baseline: {error}")
+    if testable and decision.rounds is None:
+        _test_fixed(decision, now, then, testable)
     decision.determinism = check_determinism(rows_of(current, "eval"), rows_of(baseline, "eval"))
     if decision.problems:
         decision.verdict = "broken"
     elif decision.regressed or not decision.determinism.ok:
         decision.verdict = "regression"
     return decision
+
+
+def _counts(now: MetricMatrix, method: str, rounds: StudyDecisions | None) -> dict[str, int]:
+    """Status counts of ``method``'s runs; with sequential rounds, of the seeds its looks needed only."""
+    counts = now.counts(method)
+    if rounds is None:
+        return counts
+    [m] = [m for m in rounds.methods if m.method == method]
+    needed = m.next_n if m.next_n is not None else max([look.n for look in m.looks] + [m.seeds_spent])
+    column = now.status[:needed, now.methods.index(method)]
+    return {s: int((column == s).sum()) for s in counts}
+
+
+def _test_fixed(decision: Decision, now: MetricMatrix, then: MetricMatrix, testable: list[str]) -> None:
+    """A list of seeds: one Holm-corrected one-sided t-test per method (``pipeline.stats.regression``)."""
+    columns = [list(now.methods).index(m) for m in testable]
+    try:
+        decision.tests = regression_tests(
+            now.scores[:, columns],
+            then.scores[:, columns],
+            testable,
+            margin=decision.margin,
+            alpha=decision.alpha,
+            higher_is_better=higher_is_better(decision.metric),
+        )
+    except ValueError as error:
+        decision.problems.append(f"cannot compare with the baseline: {error}")
 
 
 def decision_json(decision: Decision, context: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +228,7 @@ def decision_json(decision: Decision, context: dict[str, Any]) -> dict[str, Any]
                 "skipped": determinism.skipped,
             },
             "problems": decision.problems,
+            "rounds": None if decision.rounds is None else decision.rounds.to_dict(),
         }
     )
 
@@ -177,6 +275,8 @@ def decision_markdown(decision: Decision, context: dict[str, Any]) -> str:
                 f"{t.decision} |"
             )
         lines.append("")
+    if decision.rounds is not None:
+        lines += _rounds_markdown(decision, decision.rounds)
     if decision.new_methods:
         lines += [f"No baseline run for: {', '.join(decision.new_methods)} (not tested).", ""]
     determinism = decision.determinism
@@ -188,6 +288,33 @@ def decision_markdown(decision: Decision, context: dict[str, Any]) -> str:
         )
         lines += [f"- {m.describe()}" for m in determinism.mismatches]
     return "\n".join(lines) + "\n"
+
+
+def _rounds_markdown(decision: Decision, rounds: StudyDecisions) -> list[str]:
+    arrow = "higher" if higher_is_better(decision.metric) else "lower"
+    lines = [
+        (
+            f"Per method, paired by seed, on `{decision.metric}` ({arrow} is better), in rounds of seeds (looks at "
+            f"{', '.join(str(n) for n in rounds.looks)}): a method passes once the repeated interval of its change "
+            f"lies above −δ = {-decision.margin:g}, and regresses once it lies below −δ; α = {decision.alpha:g} is "
+            "split over the methods and looks (docs/sequential.md), so the night may stop early. A method still "
+            "undecided at its last look has not been shown to regress."
+        ),
+        "",
+        "| method | seeds | change (better +) | repeated interval | decision |",
+        "|---|---:|---:|---|---|",
+    ]
+    for m in rounds.methods:
+        if not m.looks:
+            lines.append(f"| {m.method} | {m.seeds_spent} | – | – | {m.stopped or 'no look yet'} |")
+            continue
+        look = m.looks[-1]
+        why = f" ({m.stopped})" if m.stopped else ""
+        lines.append(
+            f"| {m.method} | {look.n} | {look.estimate:+.4f} | [{look.ci_low:+.4f}, {look.ci_high:+.4f}] | "
+            f"{m.decision}{why} |"
+        )
+    return [*lines, ""]
 
 
 def _p(value: float) -> str:

@@ -57,6 +57,17 @@ class Search:
         return suggest(self.space, self.seed, index, seen, self.batches.startup)
 
 
+# The decisions that say which seeds each method needs, from the recorded rows (None: every seed runs).
+Rounds = Callable[[list[TrialRow]], StudyDecisions | None]
+
+
+def _against_reference(spec: StudySpec) -> Rounds:
+    """A study's own rounds: each method against the reference (``report.decisions``); a list: every seed."""
+    if not spec.evaluation.sequential:
+        return lambda rows: None
+    return lambda rows: decide(spec, rows)
+
+
 # (method, seed, its selected searched values, round or None) -> the evaluation trial's plan
 EvalPlanner = Callable[[MethodSpec, int, dict[str, Any], "int | None"], TrialPlan]
 
@@ -70,14 +81,16 @@ class StudyStream:
         plan_eval: EvalPlanner,
         on_selected: Callable[[dict[str, Selection]], None] = lambda selections: None,
         on_decided: Callable[[MethodDecision], None] = lambda decision: None,
+        rounds: Rounds | None = None,
     ) -> None:
         self.spec, self.table, self.searches = spec, table, searches
         self._plan_eval, self._on_selected, self._on_decided = plan_eval, on_selected, on_decided
+        self._rounds = rounds if rounds is not None else _against_reference(spec)
         self._open = {s.search_id: [i for i in range(s.budget) if i not in s.history] for s in searches}
         self._emitted: set[str] = set(table.keys())
         self._selections: dict[str, Selection] = {}
         self._announced: set[str] = set()
-        self._decisions: tuple[int, StudyDecisions] | None = None  # cached for a number of rows
+        self._decisions: tuple[int, StudyDecisions | None] | None = None  # cached for a number of rows
         self._times: tuple[int, dict[str, float], float] | None = None  # mean trial seconds, likewise
         decisions = self.decisions()
         if decisions is not None:
@@ -108,12 +121,10 @@ class StudyStream:
         return dict(self._selections)
 
     def decisions(self) -> StudyDecisions | None:
-        """The sequential decisions from the rows recorded so far (None for a list of seeds)."""
-        if not self.spec.evaluation.sequential:
-            return None
+        """The sequential decisions from the rows recorded so far (None: every seed runs)."""
         rows = self.table.rows()
         if self._decisions is None or self._decisions[0] != len(rows):
-            self._decisions = (len(rows), decide(self.spec, rows))
+            self._decisions = (len(rows), self._rounds(rows))
         return self._decisions[1]
 
     def left(self) -> list[str]:
