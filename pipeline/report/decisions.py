@@ -12,6 +12,7 @@ and ends undecided, saying why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -149,7 +150,8 @@ def decide(spec: StudySpec, rows: list[TrialRow]) -> StudyDecisions:
     others = [j for j in range(len(names)) if j != ref]
     scores = matrix.scores * sign
     differences = scores[:, others] - scores[:, [ref]]
-    differences, stops = _cut_at_first_gap(differences, matrix.status[:, others], matrix.status[:, ref], matrix.seeds)
+    why = _recorded_without_a_score(matrix.status[:, others], matrix.status[:, ref], matrix.seeds)
+    differences, stops = cut_at_first_gap(differences, why)
     alpha, margin = spec.statistics.alpha, spec.evaluation.equivalence_margin
     schedule = Schedule(rounds.start, rounds.step, rounds.max)
     compared = sequential_decisions(differences, schedule, alpha=alpha, margin=margin, n_family=len(others))
@@ -161,25 +163,32 @@ def decide(spec: StudySpec, rows: list[TrialRow]) -> StudyDecisions:
     return StudyDecisions(spec.reference, metric, alpha, margin, schedule.looks, matrix.seeds, methods, int(spent[ref]))
 
 
-def _cut_at_first_gap(
-    differences: np.ndarray, status: np.ndarray, ref_status: np.ndarray, seeds: tuple[int, ...]
+def cut_at_first_gap(
+    differences: np.ndarray, why: Callable[[int, int], str | None]
 ) -> tuple[np.ndarray, list[str | None]]:
-    """Each column up to its first seed without a score; ``stops`` says why where that seed's runs are recorded
-    (so no later look can be made), None where it is only not run yet."""
+    """Each column of ``differences`` up to its first seed without a number (NaN after it), and why the column
+    stops there for good: ``why(i, j)`` for that seed position i, None where the seed is only not run yet."""
     d = differences.copy()
     stops: list[str | None] = []
     for j in range(d.shape[1]):
         gaps = np.flatnonzero(~np.isfinite(d[:, j]))
         stop = None
         if gaps.size:
-            i = int(gaps[0])
-            d[i:, j] = np.nan
-            ended = [(who, s) for who, s in (("its", status[i, j]), ("the reference's", ref_status[i])) if s != "ok"]
-            ended = [(who, s) for who, s in ended if s != "missing"]
-            if ended:  # recorded without a score: this seed will never have a difference
-                stop = "; ".join(f"{who} run on seed {seeds[i]} {s}" for who, s in ended)
+            d[int(gaps[0]) :, j] = np.nan
+            stop = why(int(gaps[0]), j)
         stops.append(stop)
     return d, stops
+
+
+def _recorded_without_a_score(status: np.ndarray, ref_status: np.ndarray, seeds: tuple[int, ...]):
+    """``why`` for ``cut_at_first_gap``: a run of the method or of the reference recorded without a score."""
+
+    def why(i: int, j: int) -> str | None:
+        ended = [(who, s) for who, s in (("its", status[i, j]), ("the reference's", ref_status[i])) if s != "ok"]
+        ended = [(who, s) for who, s in ended if s != "missing"]
+        return "; ".join(f"{who} run on seed {seeds[i]} {s}" for who, s in ended) or None
+
+    return why
 
 
 def _method_decision(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline._io import finite_or_none, json_text, write_text_atomically
-from pipeline.report.decisions import MethodDecision, StudyDecisions
+from pipeline.report.decisions import MethodDecision, StudyDecisions, cut_at_first_gap
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import MetricMatrix, higher_is_better, metric_matrix, rows_of
 from pipeline.spec.study import SequentialSeeds, StudySpec, StudySpecError
@@ -71,7 +71,9 @@ def against_baseline(spec: StudySpec, current: list[TrialRow], baseline: list[Tr
     then = metric_matrix(spec, baseline, settings.metric, "failure")
     sign = 1.0 if higher_is_better(settings.metric) else -1.0
     change = sign * (now.scores - then.scores)
-    shifted, stops = _until_a_gap(change + settings.margin, now.status, then.status, now.seeds)
+    shifted, stops = cut_at_first_gap(
+        change + settings.margin, _without_a_baseline_score(now.status, then.status, now.seeds)
+    )
     schedule = Schedule(rounds.start, rounds.step, rounds.max)
     compared = sequential_decisions(shifted, schedule, alpha=settings.alpha, n_family=len(now.methods))
     spent = (now.status != "missing").sum(axis=0)
@@ -100,25 +102,17 @@ def _as_change(look: Look, margin: float) -> Look:
     )
 
 
-def _until_a_gap(
-    d: np.ndarray, now: np.ndarray, then: np.ndarray, seeds: tuple[int, ...]
-) -> tuple[np.ndarray, list[str | None]]:
-    """Each column up to its first seed without a change; why it stops there for good (a failed run, a seed the
-    baseline has no score for), None where the night has only not run it yet."""
-    d = d.copy()
-    stops: list[str | None] = []
-    for j in range(d.shape[1]):
-        gaps = np.flatnonzero(~np.isfinite(d[:, j]))
-        stop = None
-        if gaps.size:
-            i = int(gaps[0])
-            d[i:, j] = np.nan
-            if now[i, j] not in ("ok", "missing"):
-                stop = f"its run on seed {seeds[i]} {now[i, j]}"
-            elif then[i, j] != "ok":
-                stop = f"the baseline has no score on seed {seeds[i]} ({then[i, j]})"
-        stops.append(stop)
-    return d, stops
+def _without_a_baseline_score(now: np.ndarray, then: np.ndarray, seeds: tuple[int, ...]):
+    """``why`` for ``cut_at_first_gap``: the night's run failed (or has no score), or the baseline has none."""
+
+    def why(i: int, j: int) -> str | None:
+        if now[i, j] not in ("ok", "missing"):
+            return f"its run on seed {seeds[i]} {now[i, j]}"
+        if then[i, j] != "ok":
+            return f"the baseline has no score on seed {seeds[i]} ({then[i, j]})"
+        return None
+
+    return why
 
 
 @dataclass

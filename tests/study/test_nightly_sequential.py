@@ -14,6 +14,7 @@ from pipeline.spec.study import parse_study
 from pipeline.stats.sequential import Schedule, sequential_decisions
 from pipeline.study.nightly import NON_INFERIOR, REGRESSED, against_baseline, decide
 from tests.rows import make_row
+from tests.study import test_nightly_e2e as e2e
 from tests.study.study_files import run_to_end
 
 MARGIN = 0.02
@@ -81,23 +82,11 @@ def test_a_seed_the_baseline_lacks_ends_that_comparison_and_a_new_method_runs_ev
     assert by["asam"].next_n == 7 and not by["asam"].looks  # no baseline at all: a full run for the next one
 
 
-NIGHTLY = """\
-name: seqnightly
-data:
-  name: synthetic
-  synthetic: {{n_samples: 400}}
-model: {{name: mlp, hidden: [32]}}
-training: {{lr: 0.05, epochs: 3, batch_size: 32}}
-methods:
-  - name: sgd
-  - name: sam
-    hparams: {{rho: 0.05}}
-{sam_lr}reference: sam
-evaluation: {{seeds: {{start: 2, step: 2, max: 6}}}}
-regression: {{margin: 0.02}}
-resources: {{cpu: 1}}
-retries: 0
-"""
+# The end-to-end nightly study, with rounds of seeds instead of its list.
+NIGHTLY = e2e.NIGHTLY.replace("tinynightly", "seqnightly").replace(
+    "evaluation: {{seeds: [0, 1, 2, 3]}}", "evaluation: {{seeds: {{start: 2, step: 2, max: 6}}}}"
+)
+assert "start: 2" in NIGHTLY
 
 
 def night(study: Path, out: Path, *extra: str) -> tuple[int, str, dict, int]:
