@@ -1,11 +1,12 @@
 """``run_study``: a whole study, top to bottom, on the driver.
 
 prepare (paths, data, tracking location, the study folder) -> start Ray -> open the study (MLflow parent run,
-trials table, slots) -> tuning phase (Optuna searches on Ray Tune) -> select each method's configuration on
-validation accuracy -> evaluation phase (method x seed) -> finish (summary, report, MLflow).
+trials table, slots) -> run every trial in one Tune run (``StudyStream``: the Optuna searches, and each method's
+evaluation seeds from the moment its configuration is selected; with sequential seeds, round after round while
+its comparison is undecided) -> finish (summary, report, MLflow).
 
 Every finished trial becomes a trials-table row at once (``progress``). Re-running on the same folder resumes:
-a trial whose key is in the table is not run again.
+a trial whose key is in the table is not run again, and what runs next is decided from the table alone.
 """
 
 from __future__ import annotations
