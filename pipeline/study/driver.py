@@ -228,7 +228,9 @@ def _open(
         "storage_path": str(where.out / RAY_RUNS_DIR),
         "cpu": spec.resources.cpu,
         "gpu": spec.resources.gpu,
-        "max_concurrent": spec.max_concurrent if spec.workers_per_trial == 1 else slots,
+        # Tune hands a searcher's trials out one pending at a time unless it knows the concurrency: with the slots,
+        # the first trials start together, one per free worker, on every node.
+        "max_concurrent": slots,
         "retries": spec.retries,
         "workers": spec.workers_per_trial,
     }
