@@ -13,8 +13,17 @@ Bad input raises ValueError naming the problem.
 - power.py         paired t-test power and the seeds it needs
 - design.py        the smallest Wilcoxon p-value, warnings about designs that cannot reach significance
 - sequential.py    a study in rounds of seeds: better / worse / equivalent / undecided after each round
+- aggregate.py     across tasks ``(n_seeds, n_tasks)``: IQM, probability of improvement, stratified bootstrap
+                   intervals, performance profiles, signed-rank tests over tasks with Holm
 """
 
+from pipeline.stats.aggregate import (
+    improvement_probability,
+    iqm,
+    performance_profile,
+    signed_rank_over_tasks,
+    stratified_bootstrap_interval,
+)
 from pipeline.stats.bootstrap import BootstrapInterval, bootstrap_mean_ci
 from pipeline.stats.corrections import benjamini_hochberg, correct, holm
 from pipeline.stats.design import design_warnings, minimum_wilcoxon_p
@@ -52,6 +61,8 @@ __all__ = [
     "friedman_test",
     "hedges_g",
     "holm",
+    "improvement_probability",
+    "iqm",
     "look_levels",
     "mean_t_interval",
     "minimum_wilcoxon_p",
@@ -59,8 +70,11 @@ __all__ = [
     "paired_comparison",
     "paired_dz",
     "paired_t_power",
+    "performance_profile",
     "probability_of_improvement",
     "seeds_for_power",
     "sequential_decisions",
+    "signed_rank_over_tasks",
+    "stratified_bootstrap_interval",
     "t_bounds",
 ]
