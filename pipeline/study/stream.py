@@ -6,7 +6,8 @@
 - an evaluation trial of a method whose configuration is known (every tuning trial of it recorded; a method
   without a search at once), for a seed it needs: every seed of a list; with sequential seeds, the seeds of its
   next look as ``report.decisions`` reads them from the recorded rows (the reference: as many as the most any
-  open comparison needs), lowest seed first;
+  open comparison needs); a list seed by seed, rounds earliest first, the reference first in a round, then the
+  slowest method (so that the trials left at the very end are short);
 - ``WAIT`` while running trials may open more work, ``DONE`` once nothing runs and nothing is left.
 
 What it decides is read from the trials table alone, so a resumed study emits what an uninterrupted one would.
@@ -24,7 +25,7 @@ from pipeline.results.selection import Selection, select
 from pipeline.results.study_results import rows_of
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import MethodSpec, StudySpec
-from pipeline.study.batch_search import suggest
+from pipeline.study.batch_search import Batches, suggest
 from pipeline.study.plan import TrialPlan, eval_key, evaluation_needed
 
 WAIT = "wait"
@@ -39,7 +40,7 @@ class Search:
     method: str
     space: dict[str, Any]  # optuna distributions
     seed: int
-    batches: Any  # batch_search.Batches
+    batches: Batches
     budget: int
     history: dict[int, tuple[dict[str, Any], float | None]]  # trial index -> (params, objective or None: failed)
     make_plan: Callable[[dict[str, Any], int], TrialPlan]
