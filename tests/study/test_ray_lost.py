@@ -22,7 +22,8 @@ from tests.study.study_files import check_table, expected_keys, run_to_end, sam_
 
 pytestmark = pytest.mark.slow
 
-TRIALS, EPOCHS = 6, 8
+# Epochs enough for a trial to take about a second, so that the signals land while trials remain.
+TRIALS, EPOCHS = 6, 100
 REPORTS_WITHIN_S = 30  # Ray's own client would wait 60 s, then end the process with exit code 1
 
 

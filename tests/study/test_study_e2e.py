@@ -28,7 +28,9 @@ from tests.study.study_files import (
 
 pytestmark = pytest.mark.slow
 
-TRIALS, EPOCHS = 4, 3
+# Epochs enough for a trial to take about a second: the Ctrl-C lands while trials remain (a study is one Tune run,
+# and the last trials of a faster one finish within the moment a signal takes).
+TRIALS, EPOCHS = 4, 100
 
 
 def check_selection(study_dir: Path, table: pd.DataFrame) -> None:
