@@ -82,11 +82,19 @@ def expected_keys(trials: int) -> set[str]:
 
 
 def sam_study(*args: str, **popen: object) -> subprocess.Popen[str]:
-    """``sam-study ARGS`` as a child process (the real command line, with its own Ray instance)."""
+    """``sam-study ARGS`` as a child process (the real command line, with its own Ray instance).
+
+    Its Ctrl-C is at the default, as for a command started at a terminal: a test run started as a background job
+    of a non-interactive shell (``.ci/run &``) inherits SIGINT ignored, and Python keeps an ignored SIGINT ignored.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(  # type: ignore[call-overload]
-        [sys.executable, "-m", "pipeline", *args], env=env, text=True, **popen
+        [sys.executable, "-m", "pipeline", *args], env=env, text=True, preexec_fn=_default_sigint, **popen
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_to_end(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
