@@ -21,6 +21,20 @@ def _finite_array(x, name: str, ndim: int, shape: str) -> np.ndarray:
     return arr
 
 
+def matrix_with_gaps(x, name: str, shape: str) -> np.ndarray:
+    """``x`` as a float64 array of shape ``(n_seeds, n >= 1)`` (``shape`` names it in the message), NaN where a run
+    is missing; an infinity is refused: a diverged run must be scored as a number."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers: {err}") from None
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be 2-D with shape {shape}, got shape {arr.shape}")
+    if np.isinf(arr).any():
+        raise ValueError(f"{name} contains infinite values; a diverged run must be scored as a number")
+    return arr
+
+
 def vector(x, name: str, min_len: int = 1) -> np.ndarray:
     """``x`` as a finite float64 array of shape ``(n,)`` with ``n >= min_len``."""
     arr = _finite_array(x, name, 1, "(n_seeds,)")

@@ -33,14 +33,7 @@ from pipeline.stats.corrections import holm
 
 def _runs(scores, name: str = "scores") -> np.ndarray:
     """``scores`` as a float array of shape ``(n_seeds, n_tasks)``; NaN allowed (not run), infinities not."""
-    try:
-        s = np.asarray(scores, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of numbers: {err}") from None
-    if s.ndim != 2 or s.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (n_seeds, n_tasks >= 1), got shape {s.shape}")
-    if np.isinf(s).any():
-        raise ValueError(f"{name} contains infinite values; score a diverged run as a number")
+    s = _validate.matrix_with_gaps(scores, name, "(n_seeds, n_tasks >= 1)")
     empty = np.flatnonzero(~np.isfinite(s).any(axis=0))
     if empty.size:
         raise ValueError(f"{name} has no run on task {int(empty[0])}; every task needs at least one")

@@ -212,14 +212,7 @@ def _seeds_run(d: np.ndarray) -> np.ndarray:
 
 
 def _differences(differences, schedule: Schedule) -> np.ndarray:
-    try:
-        d = np.asarray(differences, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"differences must be an array of numbers: {err}") from None
-    if d.ndim != 2 or d.shape[1] == 0:
-        raise ValueError(f"differences must be 2-D with shape (n_seeds, n_methods >= 1), got shape {d.shape}")
-    if np.isinf(d).any():
-        raise ValueError("differences contains infinite values; a diverged run must be scored as a number")
+    d = _validate.matrix_with_gaps(differences, "differences", "(n_seeds, n_methods >= 1)")
     if d.shape[0] > schedule.max:
         raise ValueError(f"differences has {d.shape[0]} seeds (rows) but the schedule stops at max={schedule.max}")
     return d
