@@ -43,6 +43,11 @@ def data_stream(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng(_sequence(check_seed(seed), _DATA_STREAMS[purpose]))
 
 
+def bootstrap_stream(seed: int, purpose: str) -> np.random.Generator:
+    """A numpy generator for one bootstrap of a report ("suite-aggregates", "claim:<name>", ...)."""
+    return np.random.default_rng(_sequence(check_seed(seed), zlib.crc32(f"bootstrap:{purpose}".encode())))
+
+
 def derive_seed(seed: int, purpose: str) -> int:
     """An independent 63-bit seed (for a torch generator) for one use of a trial's randomness: "shuffle",
     "augment", "dropout", "mpsam", ..."""

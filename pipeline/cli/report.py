@@ -1,4 +1,5 @@
-"""`sam-study report OUT/<study>`: the statistics, report.md, stats.json and figures of a study folder.
+"""`sam-study report OUT/<study>`: the statistics, report.md, stats.json and figures of a study folder; for a
+suite folder `OUT/<suite>`, every task's report and the suite report across tasks.
 
 Exit codes: 0 the report answers the study's question; 1 the report was written but is incomplete (the
 messages say why: a missing method, a single seed, only diverged runs) or could not be attached to MLflow;
@@ -18,7 +19,11 @@ from pipeline.spec.study import Alternative, Correction, DivergedPolicy, Metric,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study_dir", type=Path, help="the study's folder, OUT/<study>, as written by `sam-study run`")
+    parser.add_argument(
+        "study_dir",
+        type=Path,
+        help="the study's folder OUT/<study> (or a suite's, OUT/<suite>), as `sam-study run` wrote it",
+    )
     parser.add_argument("--metric", choices=get_args(Metric), default=None, help="compare on this metric")
     parser.add_argument("--alpha", type=float, default=None, help="significance level (default: the study's, 0.05)")
     parser.add_argument("--test", choices=get_args(Test), default=None, help="the paired test that decides")
@@ -52,6 +57,10 @@ def command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     from pipeline.results.study_results import StudyFolderError
 
     overrides = {k: getattr(args, k) for k in ("metric", "alpha", "test", "correction", "alternative", "diverged")}
+    from pipeline.report.suite import is_suite_folder
+
+    if is_suite_folder(args.study_dir):
+        return _suite_command(args, overrides, stream)
     try:
         outcome = write_report(args.study_dir, overrides)
     except StudyFolderError as error:
@@ -75,6 +84,11 @@ def command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
 
 def _attach(args: argparse.Namespace, recorded, outcome, stream: TextIO) -> bool:
     """Attach the written report to the study's MLflow parent run; False (with the reason on stderr) if it cannot."""
+    return _attach_files(args, recorded, _study_files(outcome), outcome.figures_dir, outcome.decision_tags, stream)
+
+
+def _attach_files(args: argparse.Namespace, recorded, files, figures_dir, tags, stream: TextIO) -> bool:
+    """Attach report files to a recorded MLflow run; False (with the reason on stderr) if they cannot be."""
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.mlflow.secrets import use_credentials
     from pipeline.study.mlflow.uri import check_tracking_uri, ui_hint
@@ -94,11 +108,51 @@ def _attach(args: argparse.Namespace, recorded, outcome, stream: TextIO) -> bool
         check_tracking_uri(uri)
         from pipeline.study.mlflow.parent import attach_report
 
-        files = [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])
-        attach_report(uri, recorded.parent_run_id, files, outcome.figures_dir, outcome.decision_tags)
+        attach_report(uri, recorded.parent_run_id, files, figures_dir, tags)
     except TrackingError as error:
         print(f"error: the report is written but not attached to MLflow: {error}", file=sys.stderr)
         return False
     print(f"attached to MLflow run {recorded.parent_run_id} at {uri} (artifacts: report/)", file=stream)
     print(ui_hint(uri, recorded.experiment_id, recorded.parent_run_id), file=stream)
     return True
+
+
+def _suite_command(args: argparse.Namespace, overrides: dict, stream: TextIO) -> int:
+    """A suite folder: every task's report, the suite report, and the suite report onto the suite's MLflow run."""
+    from pipeline.report.suite import write_suite_report
+    from pipeline.results.folder import recorded_tracking
+    from pipeline.results.study_results import StudyFolderError
+
+    changed = [f"--{k}" for k, v in overrides.items() if v is not None]
+    if changed:
+        print(
+            f"error: {', '.join(changed)} apply to a study folder; a suite's statistics are the ones in its suite file "
+            f"(report a single task with `sam-study report {args.study_dir}/TASK {' '.join(changed)} ...`)",
+            file=sys.stderr,
+        )
+        return ExitCode.BAD_INPUT
+    try:
+        outcome = write_suite_report(args.study_dir)
+    except StudyFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    print(outcome.verdict, file=stream)
+    print(f"suite report: {outcome.files[0]}\nfigures: {outcome.figures_dir}", file=stream, flush=True)
+    for problem in outcome.problems:
+        print(f"incomplete: {problem}", file=sys.stderr)
+    code = ExitCode.INCOMPLETE if outcome.problems else ExitCode.OK
+    if args.no_mlflow:
+        return code
+    attached = True
+    for folder, files, figures, tags in [
+        *((o.study_dir, _study_files(o), o.figures_dir, o.decision_tags) for o in outcome.tasks.values()),
+        (outcome.suite_dir, outcome.files, outcome.figures_dir, {}),
+    ]:
+        recorded = recorded_tracking(folder)
+        if recorded is not None:
+            attached &= _attach_files(args, recorded, files, figures, tags, stream)
+    return code if attached else ExitCode.INCOMPLETE
+
+
+def _study_files(outcome) -> list[Path]:
+    return [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])

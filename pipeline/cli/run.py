@@ -1,4 +1,4 @@
-"""`sam-study run STUDY.yaml`: validate the study, then run it (or resume it) end to end."""
+"""`sam-study run STUDY.yaml`: validate the study (or suite of studies), then run it (or resume it) end to end."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import traceback
 from pathlib import Path
 
 from pipeline.cli.exit_codes import ExitCode
-from pipeline.spec.study import StudySpecError, load_study
+from pipeline.spec.study import StudySpecError, parse_study
+from pipeline.spec.suite import SuiteSpec, is_suite, parse_suite, read_yaml
 from pipeline.study.mlflow.secrets import redact
 
 DEBUG_VARIABLE = "SAM_STUDY_DEBUG"  # set to 1: tracebacks with every error, as --debug
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", type=Path, help="the study file (studies/*.yaml)")
+    parser.add_argument("study", type=Path, help="the study or suite file (studies/*.yaml)")
     add_where_arguments(parser)
     add_output_arguments(parser)
 
@@ -67,7 +68,8 @@ def add_where_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     try:
-        spec = load_study(args.study)
+        raw = read_yaml(args.study)
+        spec = parse_suite(raw, str(args.study)) if is_suite(raw) else parse_study(raw, str(args.study))
     except StudySpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
@@ -75,9 +77,10 @@ def command(args: argparse.Namespace) -> int:
     from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.ray_cluster import ClusterError
+    from pipeline.study.suite import run_suite
 
     try:
-        outcome = run_study(
+        outcome = (run_suite if isinstance(spec, SuiteSpec) else run_study)(
             spec,
             args.study,
             out_dir=args.out,
@@ -105,10 +108,14 @@ def command(args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
     if outcome.tracking_lost is not None:
         # Distinct from 0: the results are complete, but whoever reads MLflow would see an incomplete study.
+        suite = isinstance(spec, SuiteSpec)
+        folders = [s.study_dir for s in outcome.studies] if suite else [outcome.study_dir]
+        where = "its tasks' trials.parquet" if suite else str(outcome.study_dir / "trials.parquet")
+        sync = " and ".join(f"`sam-study sync-mlflow {folder}`" for folder in folders)
         print(
-            f"warning: the study is complete and every trial is in {outcome.study_dir / 'trials.parquet'}, but MLflow "
+            f"warning: the {'suite' if suite else 'study'} is complete and every trial is in {where}, but MLflow "
             f"at {outcome.tracking_uri} missed part of it ({outcome.tracking_lost}); once the server is back, run "
-            f"`sam-study sync-mlflow {outcome.study_dir}`",
+            f"{sync}",
             file=sys.stderr,
         )
         return ExitCode.TRACKING_INCOMPLETE

@@ -443,7 +443,7 @@ def comparable(dump: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_every_trial_builds(spec: StudySpec) -> None:
+def check_every_trial_builds(spec: StudySpec) -> None:
     """Build each method's TrialConfig at its fixed values and at the bounds of every searched value."""
     for method in spec.methods:
         where = f"methods[{method.name}]"
@@ -489,6 +489,11 @@ def _location(loc: tuple[Any, ...], raw: Any) -> str:
 
 
 def _format_validation_error(error: ValidationError, raw: Any) -> str:
+    return "; ".join(f"{where}: {message}" if where else message for where, message in validation_messages(error, raw))
+
+
+def validation_messages(error: ValidationError, raw: Any) -> list[tuple[str, str]]:
+    """(field, message) of each error: ``('methods[sam].search.rho.low', 'must be ...')``."""
     lines = []
     for item in error.errors():
         # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
@@ -498,8 +503,8 @@ def _format_validation_error(error: ValidationError, raw: Any) -> str:
         nested = re.match(r"^(search\.[\w.-]+): (.*)$", message, re.DOTALL)
         if nested:  # a method-level check about one searched value: extend the path rather than repeat it
             where, message = f"{where}.{nested.group(1)}", nested.group(2)
-        lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(lines)
+        lines.append((where, message))
+    return lines
 
 
 def _message(item: Any, loc: tuple[Any, ...]) -> str:
@@ -524,7 +529,7 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     except ValidationError as error:
         raise StudySpecError(f"{source}: {_format_validation_error(error, raw)}") from None
     try:
-        _check_every_trial_builds(spec)
+        check_every_trial_builds(spec)
     except StudySpecError as error:
         raise StudySpecError(f"{source}: {error}") from None
     return spec

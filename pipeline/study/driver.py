@@ -17,7 +17,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,7 +46,7 @@ from pipeline.study.batch_search import Batches
 from pipeline.study.cluster_watch import ClusterWatch
 from pipeline.study.errors import RayLost, StudyInterrupted, StudyWriteError
 from pipeline.study.library_output import library_output_to
-from pipeline.study.mlflow.parent import StudyTracking
+from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
 from pipeline.study.mlflow.secrets import credential_vars, redact, use_credentials
 from pipeline.study.mlflow.uri import check_cluster, check_tracking_uri, default_tracking_uri, is_server, ui_hint
 from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
@@ -54,7 +54,8 @@ from pipeline.study.progress import Progress, decision_line
 from pipeline.study.ray_cluster import Cluster, abandon_ray, start_ray, stop_ray
 from pipeline.study.ray_tune import RunSettings
 from pipeline.study.search_space import search_space
-from pipeline.study.stream import Rounds, Search, StudyStream
+from pipeline.study.stream import Rounds, Search, StudyStream, TrialSource
+from pipeline.study.suite_stream import SuiteStream
 
 __all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
 
@@ -75,7 +76,7 @@ class StudyOutcome:
 
 
 @dataclass
-class _Where:
+class Where:
     """Where a study runs and writes, settled before anything starts."""
 
     out: Path
@@ -88,7 +89,7 @@ class _Running:
     """A study between its start and its end: what each phase reads and adds to."""
 
     spec: StudySpec
-    where: _Where
+    where: Where
     cluster: Cluster
     tracking: StudyTracking
     plan_tracking: Tracking
@@ -125,50 +126,69 @@ def run_study(
     ``rounds`` replaces what decides a sequential study's seeds (each method against the reference) with another
     function of the rows, and what its lines say they compare with (the nightly: each method's baseline)."""
     started = time.monotonic()
-    spec, where = _prepare(spec, study_file, out_dir, tracking_uri, address, folder)
+    spec, where = prepare(spec, study_file, out_dir, tracking_uri, address, folder)
     with contextlib.ExitStack() as stack:
         if library_log:
             stack.enter_context(library_output_to(where.folder.log))
         stream = stream or sys.stdout  # read only now: library_output_to replaces it
-        cluster = start_ray(address)
-        ray_start_s = time.monotonic() - started
-        watch = None
-        if cluster.gcs_address:
 
-            def stuck() -> None:
-                if on_ray_lost is not None:
-                    error = _ray_lost(spec, where, cluster, watch)
-                    stack.close()  # the terminal back, for on_ray_lost's message
-                    on_ray_lost(error)
+        def lost(cluster: Cluster, watch: ClusterWatch) -> RayLost:
+            return _ray_lost(spec, where, cluster, watch)
 
-            watch = ClusterWatch(cluster.gcs_address, stuck).start()
-        lost = False
-        try:
-            study = _open(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
+        with ray_session(address, stack, on_ray_lost, lost) as cluster:
+            ray_start_s = time.monotonic() - started
+            study = open_study(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
             study.rounds = rounds
             study.timings["ray_start_s"] = ray_start_s
-            selections = _run_trials(study)
-            return _finish(study, selections, started)
-        except StopStudy as stop:
-            raise stop.error from stop.__cause__
-        except BaseException as error:
-            # A Ctrl-C is the user's, unless the watch itself interrupted: a terminal's Ctrl-C also reaches Ray's
-            # processes, whose GCS may then be gone by the time it is probed.
-            interrupted = isinstance(error, KeyboardInterrupt) and watch is not None and watch.lost is None
-            lost = watch is not None and not interrupted and watch.confirm_lost()
-            if lost:
-                raise _ray_lost(spec, where, cluster, watch) from error
-            raise
-        finally:
-            if watch is not None:
-                watch.stop()  # before Ray stops: an embedded Ray's GCS going down is no loss then
-            if lost:
-                abandon_ray()
-            else:
-                stop_ray()
+            selections = run_trials([study], spec.name, where.folder.path)[0]
+            return finish(study, selections, started)
+    raise AssertionError("unreachable")  # the with block returns or raises
 
 
-def _ray_lost(spec: StudySpec, where: _Where, cluster: Cluster, watch: ClusterWatch) -> RayLost:
+@contextlib.contextmanager
+def ray_session(
+    address: str | None,
+    stack: contextlib.ExitStack,
+    on_ray_lost: Callable[[RayLost], None] | None,
+    lost_error: Callable[[Cluster, ClusterWatch], RayLost],
+) -> Iterator[Cluster]:
+    """Ray, started (or joined) for the block and stopped after it, watched: an error inside the block that came
+    from losing Ray is raised as ``lost_error``'s ``RayLost``. If Ray's core holds the main thread so that it cannot
+    be, ``on_ray_lost`` gets the error from the watch's thread (after ``stack`` is closed: the terminal back)."""
+    cluster = start_ray(address)
+    watch = None
+    if cluster.gcs_address:
+
+        def stuck() -> None:
+            if on_ray_lost is not None:
+                error = lost_error(cluster, watch)
+                stack.close()
+                on_ray_lost(error)
+
+        watch = ClusterWatch(cluster.gcs_address, stuck).start()
+    lost = False
+    try:
+        yield cluster
+    except StopStudy as stop:
+        raise stop.error from stop.__cause__
+    except BaseException as error:
+        # A Ctrl-C is the user's, unless the watch itself interrupted: a terminal's Ctrl-C also reaches Ray's
+        # processes, whose GCS may then be gone by the time it is probed.
+        interrupted = isinstance(error, KeyboardInterrupt) and watch is not None and watch.lost is None
+        lost = watch is not None and not interrupted and watch.confirm_lost()
+        if lost:
+            raise lost_error(cluster, watch) from error
+        raise
+    finally:
+        if watch is not None:
+            watch.stop()  # before Ray stops: an embedded Ray's GCS going down is no loss then
+        if lost:
+            abandon_ray()
+        else:
+            stop_ray()
+
+
+def _ray_lost(spec: StudySpec, where: Where, cluster: Cluster, watch: ClusterWatch) -> RayLost:
     rows = TrialsTable(where.folder.table).rows()
     what = "the embedded Ray instance" if cluster.address == "local" else f"the Ray cluster at {cluster.address}"
     return RayLost(what, watch.lost or "", len(rows), sum(trials_left(spec, rows)), where.folder.path)
@@ -177,14 +197,14 @@ def _ray_lost(spec: StudySpec, where: _Where, cluster: Cluster, watch: ClusterWa
 # ------------------------------------------------------------------------------------------------ the phases
 
 
-def _prepare(
+def prepare(
     spec: StudySpec,
     study_file: Path,
     out_dir: str | Path | None,
     tracking_uri: str | None,
     address: str | None,
     folder: str | None,
-) -> tuple[StudySpec, _Where]:
+) -> tuple[StudySpec, Where]:
     """Everything checked before Ray starts: absolute paths, the dataset's files, the tracking location, and a
     study folder that belongs to this spec."""
     spec = _absolute_paths(spec)
@@ -198,16 +218,22 @@ def _prepare(
         spec = spec.model_copy(update={"output": output})
     check_tracking_uri(uri)
     _prepare_folder(spec, study_folder)
-    return spec, _Where(out, study_folder, uri)
+    return spec, Where(out, study_folder, uri)
 
 
-def _open(
-    spec: StudySpec, study_file: Path, where: _Where, cluster: Cluster, stream: TextIO, library_log: Path | None
+def open_study(
+    spec: StudySpec,
+    study_file: Path,
+    where: Where,
+    cluster: Cluster,
+    stream: TextIO,
+    library_log: Path | None,
+    suite: SuiteRun | None = None,
 ) -> _Running:
-    """The MLflow parent run, the trials table, the slots; prints the study's header."""
+    """The MLflow parent run (nested under ``suite``'s run when the study is a suite's task), the trials table, the
+    slots; prints the study's header."""
     check_cluster(where.uri, cluster.nodes)
-    artifacts = None if is_server(where.uri) else where.out / MLFLOW_ARTIFACTS_DIR
-    tracking = StudyTracking(where.uri, spec.name, where.folder.path, artifacts)
+    tracking = StudyTracking(where.uri, spec.name, where.folder.path, artifact_root(where), suite=suite)
     tracking.log_study(study_file, spec.model_dump(mode="json"))
     plan_tracking = Tracking(where.uri, tracking.experiment_id, tracking.parent_run_id)
     record_tracking(
@@ -234,20 +260,54 @@ def _open(
         "retries": spec.retries,
         "workers": spec.workers_per_trial,
     }
-    progress = Progress(table, tracking, stream, slots)
+    progress = Progress(table, tracking, stream, slots, label=spec.name if suite is not None else "")
     return _Running(
         spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream
     )
 
 
-def _run_trials(study: _Running) -> dict[str, Selection]:
-    """Every trial of the study in one Tune run: the searches, and each method's evaluation seeds from the moment
-    its configuration is known; with sequential seeds, round after round while its comparison is undecided."""
-    spec = study.spec
+def run_trials(studies: list[_Running], name: str, folder: Path) -> list[dict[str, Selection]]:
+    """Every trial of the studies (one, or a suite's tasks) in one Tune run named ``name``: the searches, and each
+    method's evaluation seeds from the moment its configuration is known; with sequential seeds, round after round
+    while its comparison is undecided. Returns each study's selections."""
     started = time.monotonic()
+    streams = [_study_stream(study) for study in studies]
+    source: TrialSource = streams[0] if len(streams) == 1 else SuiteStream(streams)
+    progress = {study.spec.name: study.progress for study in studies}
+    most = sum(trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies)
+    asha = {
+        s.spec.name: {
+            "max_t": s.spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
+            "grace_period": s.spec.tuning.grace_period,
+            "reduction_factor": s.spec.tuning.reduction_factor,
+        }
+        for s in studies
+        if s.spec.tuning.scheduler == "asha"
+    }
+    settings = RunSettings(name=name, **studies[0].settings)
+    ray_tune.run_stream(source, settings, lambda outcome: progress[outcome.plan.study](outcome), asha, most)
+    left = 0
+    for study, stream in zip(studies, streams, strict=True):
+        study.timings["trials_s"] = time.monotonic() - started
+        left += trials_left(study.spec, study.table.rows())[0] + len(stream.evaluation_left())
+    if left:
+        raise StudyInterrupted(
+            f"the {'study' if len(studies) == 1 else 'suite'} stopped with {left} trial(s) to go", folder
+        )
+    selections = []
+    for study in studies:
+        selections.append(select_all(study.spec, study.table.rows()))
+        _selected(study, selections[-1])
+    return selections
+
+
+def _study_stream(study: _Running) -> StudyStream:
+    """The study's stream of trials, its progress told what is left."""
+    spec = study.spec
     against, metric = study.rounds[1] if study.rounds else spec.reference, spec.statistics.metric
     if study.rounds and spec.regression is not None:
         metric = spec.regression.metric
+    prefix = f"{study.progress.label}: " if study.progress.label else ""
     stream = StudyStream(
         spec,
         study.table,
@@ -256,29 +316,15 @@ def _run_trials(study: _Running) -> dict[str, Selection]:
             study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
         ),
         on_selected=lambda selections: _selected(study, selections),
-        on_decided=lambda decision: print(decision_line(decision, against, metric), file=study.stream, flush=True),
+        on_decided=lambda decision: print(
+            prefix + decision_line(decision, against, metric), file=study.stream, flush=True
+        ),
         rounds=study.rounds[0] if study.rounds else None,
     )
     tuning_left, _ = trials_left(spec, study.table.rows())
-    most = tuning_left + _most_evaluation_trials(study)
-    study.progress.begin(stream.left(), most)
+    study.progress.begin(stream.left(), tuning_left + _most_evaluation_trials(study))
     study.progress.stream = stream
-    asha = None
-    if spec.tuning.scheduler == "asha":
-        asha = {
-            "max_t": spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
-            "grace_period": spec.tuning.grace_period,
-            "reduction_factor": spec.tuning.reduction_factor,
-        }
-    settings = RunSettings(name=spec.name, **study.settings)
-    ray_tune.run_stream(stream, settings, study.progress, asha, most)
-    study.timings["trials_s"] = time.monotonic() - started
-    left = trials_left(spec, study.table.rows())[0] + len(stream.evaluation_left())
-    if left:
-        raise StudyInterrupted(f"the study stopped with {left} trial(s) to go", study.where.folder.path)
-    selections = select_all(spec, study.table.rows())
-    _selected(study, selections)
-    return selections
+    return stream
 
 
 def _most_evaluation_trials(study: _Running) -> int:
@@ -294,7 +340,7 @@ def _selected(study: _Running, selections: dict[str, Selection]) -> None:
     trials finished."""
     path = study.where.folder.selection
     before = json.loads(path.read_text()) if path.exists() else {}
-    _write_study_file(path, {k: v.to_dict() for k, v in selections.items()})
+    write_study_file(path, {k: v.to_dict() for k, v in selections.items()})
     study.tracking.log_file(path)
     for selection in selections.values():
         if selection.source == "fallback" and selection.method not in before:
@@ -306,7 +352,7 @@ def _selected(study: _Running, selections: dict[str, Selection]) -> None:
             )
 
 
-def _finish(study: _Running, selections: dict[str, Selection], started: float) -> StudyOutcome:
+def finish(study: _Running, selections: dict[str, Selection], started: float) -> StudyOutcome:
     """The summary and the report; the parent run ends; the link to the study in the MLflow UI."""
     folder = study.where.folder
     shutil.rmtree(folder.checkpoints, ignore_errors=True)  # every trial is done: no resume needs them
@@ -336,13 +382,18 @@ def _finish(study: _Running, selections: dict[str, Selection], started: float) -
 # ------------------------------------------------------------------------------------------------ the steps
 
 
-def _write_study_file(path: Path, value: Any) -> None:
+def write_study_file(path: Path, value: Any) -> None:
     """spec.json, selection.json: whole or not at all."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomically(path, value)
     except OSError as error:
         raise StudyWriteError(f"cannot write {path}: {error}") from error
+
+
+def artifact_root(where: Where) -> Path | None:
+    """Where MLflow keeps artifacts for a local store (a server keeps its own)."""
+    return None if is_server(where.uri) else where.out / MLFLOW_ARTIFACTS_DIR
 
 
 def _absolute_paths(spec: StudySpec) -> StudySpec:
@@ -374,7 +425,7 @@ def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:
                 f"{folder.path} holds study {spec.name!r} run with different settings ({', '.join(changed)} "
                 "changed); resume it with the same study file, or pass a new --out"
             )
-    _write_study_file(folder.spec, spec.model_dump(mode="json"))
+    write_study_file(folder.spec, spec.model_dump(mode="json"))
 
 
 def _slots(spec: StudySpec, cluster: Cluster) -> int:
@@ -393,7 +444,7 @@ def _slots(spec: StudySpec, cluster: Cluster) -> int:
     return slots
 
 
-def _header(spec: StudySpec, where: _Where, cluster: Cluster, slots: int, parent_run_id: str, done: int) -> str:
+def _header(spec: StudySpec, where: Where, cluster: Cluster, slots: int, parent_run_id: str, done: int) -> str:
     return (
         f"study {spec.name}: {len(spec.methods)} methods, {_seeds_phrase(spec)}; Ray at "
         f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "

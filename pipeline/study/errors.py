@@ -28,9 +28,11 @@ class RayLost(RuntimeError):
     """The Ray instance or cluster under the study went away (its GCS stopped answering). The trials that were
     running are lost with it; every finished trial is in the trials table, and running the same command resumes."""
 
-    def __init__(self, cluster: str, why: str, recorded: int, to_go: int, study_dir: Path) -> None:
+    def __init__(
+        self, cluster: str, why: str, recorded: int, to_go: int, study_dir: Path, tables: str | None = None
+    ) -> None:
         self.recorded, self.to_go, self.study_dir = recorded, to_go, study_dir
         super().__init__(
             f"{cluster} was lost: {why}.\nThe trials that were running on it are lost; {recorded} finished trial(s) "
-            f"are recorded in {study_dir / TABLE_FILE}, {to_go} to go."
+            f"are recorded in {tables or study_dir / TABLE_FILE}, {to_go} to go."
         )

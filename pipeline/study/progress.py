@@ -25,8 +25,11 @@ class Progress:
     """Called by Ray Tune's callback as each trial ends: appends its row, closes its MLflow child run if the trial
     could not, and prints one line. A table that cannot be written stops the study (``StudyWriteError``)."""
 
-    def __init__(self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1) -> None:
+    def __init__(
+        self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1, label: str = ""
+    ) -> None:
         self.table, self.tracking, self.out = table, tracking, stream
+        self.label = label  # a suite's task: its name starts each line
         self.started = time.monotonic()
         self.ran = 0
         self.stream: StudyStream | None = None  # what is left, as the study's stream sees it
@@ -40,7 +43,10 @@ class Progress:
         """The trials start with ``pending`` to run (their methods), ``most`` at most if rounds of seeds are added."""
         self.time_left.begin(pending)
         more = f", at most {most} if every comparison takes every seed" if most > len(pending) else ""
-        print(f"{len(pending)} trial(s) to run{more}", file=self.out, flush=True)
+        print(f"{self._prefix()}{len(pending)} trial(s) to run{more}", file=self.out, flush=True)
+
+    def _prefix(self) -> str:
+        return f"{self.label}: " if self.label else ""
 
     def __call__(self, outcome: TrialOutcome) -> None:
         if outcome.plan.key in self.table.keys():
@@ -75,7 +81,7 @@ class Progress:
             status += f": {row.error}"
         total = self.ran + (len(self.stream.left()) if self.stream is not None else 0)
         return (
-            f"[{plan.phase} {self.ran}/{total}] {where} {params} {score} {status}"
+            f"{self._prefix()}[{plan.phase} {self.ran}/{total}] {where} {params} {score} {status}"
             f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed{self._left()})"
         ).replace("  ", " ")
 

@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import Searcher
 
 from pipeline.study.outcome import TrialOutcome
-from pipeline.study.plan import TrialPlan, search_id
+from pipeline.study.plan import TrialPlan
 from pipeline.study.ray_cluster import node_label
-from pipeline.study.stream import DONE, WAIT, StudyStream
+from pipeline.study.stream import DONE, WAIT, TrialSource
 from pipeline.study.trial_process import METRIC, run_planned_trial
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,10 @@ def _trial_name(trial: Any) -> str:
 
 
 class _Stream(Searcher):
-    """The study's ``StudyStream`` as Tune's searcher: each free slot asks it for a trial; None tells Tune to ask
-    again once a trial ends."""
+    """The study's ``StudyStream`` (a suite's ``SuiteStream``) as Tune's searcher: each free slot asks it for a
+    trial; None tells Tune to ask again once a trial ends."""
 
-    def __init__(self, stream: StudyStream) -> None:
+    def __init__(self, stream: TrialSource) -> None:
         super().__init__(metric=METRIC, mode="max")
         self._stream = stream
         self._tuning: dict[str, TrialPlan] = {}
@@ -199,29 +199,42 @@ class _Stream(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         plan = self._tuning.pop(trial_id, None)
-        if plan is None or plan.search is None or plan.trial_index is None:
+        if plan is None:
             return
         value = None if error or not result or result.get(METRIC) is None else float(result[METRIC])
-        self._stream.tuning_finished(search_id(plan.method, plan.search), plan.trial_index, plan.params, value)
+        self._stream.tuning_finished(plan, value)
 
 
-class _TuningASHA(ASHAScheduler):
-    """ASHA for the tuning trials only: an evaluation trial in the same Tune run always runs to its end."""
+class _TuningASHA(FIFOScheduler):
+    """ASHA for tuning trials only, with its own rungs per study (a suite's tasks never compete with each other's
+    scores): an evaluation trial in the same Tune run always runs to its end."""
+
+    def __init__(self, per_study: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self._asha = {study: ASHAScheduler(**settings) for study, settings in per_study.items()}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return all([a.set_search_properties(metric, mode, **spec) for a in self._asha.values()])
+
+    def _of(self, trial: Any) -> ASHAScheduler | None:
+        plan = trial.config.get("plan") if trial.config else None
+        return self._asha.get(plan["study"]) if plan and plan["phase"] == "tune" else None
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        if _is_tuning(trial):
-            super().on_trial_add(tune_controller, trial)
+        if (asha := self._of(trial)) is not None:
+            asha.on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        return super().on_trial_result(tune_controller, trial, result) if _is_tuning(trial) else self.CONTINUE
+        asha = self._of(trial)
+        return asha.on_trial_result(tune_controller, trial, result) if asha is not None else self.CONTINUE
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
-        if _is_tuning(trial):
-            super().on_trial_complete(tune_controller, trial, result)
+        if (asha := self._of(trial)) is not None:
+            asha.on_trial_complete(tune_controller, trial, result)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        if _is_tuning(trial):
-            super().on_trial_remove(tune_controller, trial)
+        if (asha := self._of(trial)) is not None:
+            asha.on_trial_remove(tune_controller, trial)
 
 
 def _is_tuning(trial: Any) -> bool:
@@ -229,14 +242,14 @@ def _is_tuning(trial: Any) -> bool:
 
 
 def run_stream(
-    stream: StudyStream,
+    stream: TrialSource,
     settings: RunSettings,
     on_outcome: Callable[[TrialOutcome], None],
-    asha: dict[str, Any] | None,
+    asha: dict[str, dict[str, Any]],
     most_trials: int,
 ) -> None:
-    """The whole study in one Tune run: every trial the stream hands out, until it says DONE (at most
-    ``most_trials``, the bound Tune needs)."""
+    """A whole study, or a suite's every task, in one Tune run: every trial the stream hands out, until it says
+    DONE (at most ``most_trials``, the bound Tune needs). ``asha``: ASHA's settings for each study that uses it."""
     if most_trials <= 0:
         return
     _tuner(
@@ -245,5 +258,5 @@ def run_stream(
         {},
         num_samples=most_trials,
         search_alg=_Stream(stream),
-        scheduler=_TuningASHA(**asha) if asha else None,
+        scheduler=_TuningASHA(asha) if asha else None,
     ).fit()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.report.decisions import MethodDecision, StudyDecisions, decide
 from pipeline.results.row import TrialRow
@@ -26,7 +26,7 @@ from pipeline.results.study_results import rows_of
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import MethodSpec, StudySpec
 from pipeline.study.batch_search import Batches, suggest
-from pipeline.study.plan import TrialPlan, eval_key, evaluation_needed
+from pipeline.study.plan import TrialPlan, eval_key, evaluation_needed, search_id
 
 WAIT = "wait"
 DONE = "done"
@@ -56,6 +56,14 @@ class Search:
     def suggest(self, index: int) -> dict[str, Any]:
         seen = [self.history[i] for i in range(self.batches.first_of_batch(index))]
         return suggest(self.space, self.seed, index, seen, self.batches.startup)
+
+
+class TrialSource(Protocol):
+    """What one Tune run asks for trials: a study's ``StudyStream``, or a suite's streams together."""
+
+    def next_plan(self) -> TrialPlan | str: ...
+
+    def tuning_finished(self, plan: TrialPlan, value: float | None) -> None: ...
 
 
 # The decisions that say which seeds each method needs, from the recorded rows (None: every seed runs).
@@ -101,19 +109,29 @@ class StudyStream:
 
     def next_plan(self) -> TrialPlan | str:
         """The next trial to run, ``WAIT`` (ask again when a trial ends) or ``DONE``."""
-        plan = self._next_tuning() or self._next_evaluation()
-        if plan is not None:
-            self._emitted.add(plan.key)
-            return plan
-        if any(self._open.values()) or self._emitted - self.table.keys():
-            return WAIT
-        return DONE
+        plan = self.next_tuning() or self.next_evaluation()
+        return plan if plan is not None else self.idle()
 
-    def tuning_finished(self, search_id: str, index: int, params: dict[str, Any], value: float | None) -> None:
+    def next_tuning(self) -> TrialPlan | None:
+        """A tuning trial of a search whose batch is ready, if any."""
+        return self._emit(self._next_tuning())
+
+    def next_evaluation(self) -> TrialPlan | None:
+        """The evaluation trial that goes first of those ready, if any."""
+        ready = self.evaluation_ready()
+        return self._emit(self._plan_of(ready[1], ready[2])) if ready is not None else None
+
+    def idle(self) -> str:
+        """With no trial to hand out: ``WAIT`` while running trials may open more work, else ``DONE``."""
+        return WAIT if any(self._open.values()) or self._emitted - self.table.keys() else DONE
+
+    def tuning_finished(self, plan: TrialPlan, value: float | None) -> None:
         """A tuning trial ended with objective ``value`` (None: it failed)."""
+        if plan.search is None or plan.trial_index is None:
+            return
         for s in self.searches:
-            if s.search_id == search_id:
-                s.history[index] = (params, value)
+            if s.search_id == search_id(plan.method, plan.search):
+                s.history[plan.trial_index] = (plan.params, value)
 
     # ------------------------------------------------------------------------------------------- what is known
 
@@ -147,18 +165,26 @@ class StudyStream:
         index = self._open[s.search_id].pop(0)
         return s.make_plan(s.suggest(index), index)
 
-    def _next_evaluation(self) -> TrialPlan | None:
+    def _emit(self, plan: TrialPlan | None) -> TrialPlan | None:
+        if plan is not None:
+            self._emitted.add(plan.key)
+        return plan
+
+    def evaluation_ready(self) -> tuple[tuple[float, ...], MethodSpec, int] | None:
+        """(priority, method, seed) of the evaluation trial that goes first (lowest priority) of those ready, if
+        any; a suite compares priorities across its tasks' streams."""
         rows = self.table.rows()
         self._select_finished(rows)
         decisions = self.decisions()
         ready = [
-            (method, seed)
+            (self._priority(method.name, seed, decisions, rows), method, seed)
             for method, seed in evaluation_needed(self.spec, decisions)
             if eval_key(method.name, seed) not in self._emitted and method.name in self._selections
         ]
-        if not ready:
-            return None
-        method, seed = min(ready, key=lambda ms: self._priority(ms[0].name, ms[1], decisions, rows))
+        return min(ready, key=lambda ready: ready[0]) if ready else None
+
+    def _plan_of(self, method: MethodSpec, seed: int) -> TrialPlan:
+        decisions = self.decisions()
         round_ = decisions.round_of(seed) if decisions is not None else None
         return self._plan_eval(method, seed, self._selections[method.name].params, round_)
 

@@ -40,7 +40,9 @@ def test_crop_is_a_window_of_the_zero_padded_image():
     padded = F.pad(x, (2, 2, 2, 2))
     offsets = []
     for i in range(len(x)):
-        matches = [(r, c) for r in range(5) for c in range(5) if torch.equal(out[i], padded[i, :, r:r + 16, c:c + 16])]
+        matches = [
+            (r, c) for r in range(5) for c in range(5) if torch.equal(out[i], padded[i, :, r : r + 16, c : c + 16])
+        ]
         assert len(matches) == 1, i
         offsets.append(matches[0])
     assert len(set(offsets)) > 5  # offsets really vary (24 draws over 25 windows)

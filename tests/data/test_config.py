@@ -17,8 +17,16 @@ def test_defaults_are_the_briefs():
     assert (cfg.name, cfg.root, cfg.val_fraction, cfg.label_noise) == ("mnist1d", None, 0.2, 0.0)
     assert (cfg.shift_noise_std, cfg.shift_correlation, cfg.augment, cfg.cutout) == (0.0, 0.0, True, 0)
     assert cfg.synthetic.model_dump() == dict(
-        n_samples=2000, n_features=40, n_classes=2, n_informative=20, n_redundant=10, n_repeated=0,
-        n_clusters_per_class=2, class_sep=1.0, flip_y=0.01, random_state=42,
+        n_samples=2000,
+        n_features=40,
+        n_classes=2,
+        n_informative=20,
+        n_redundant=10,
+        n_repeated=0,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        flip_y=0.01,
+        random_state=42,
     )
 
 
@@ -90,8 +98,10 @@ def test_bad_data_config_names_the_field(settings, match):
         (dict(n_features=0), r"synthetic\.n_features must be >= 1"),
         (dict(n_redundant=-1), r"synthetic\.n_redundant must be >= 0"),
         (dict(n_features=25), r"n_informative \+ n_redundant \+ n_repeated = 30 exceeds n_features=25"),
-        (dict(n_informative=2, n_redundant=0, n_classes=3),
-         r"n_classes \* n_clusters_per_class = 6 exceeds 2 \*\* n_informative = 4"),
+        (
+            dict(n_informative=2, n_redundant=0, n_classes=3),
+            r"n_classes \* n_clusters_per_class = 6 exceeds 2 \*\* n_informative = 4",
+        ),
         (dict(class_sep=0.0), r"synthetic\.class_sep must be a finite number > 0"),
         (dict(flip_y=1.5), r"synthetic\.flip_y must lie in \[0, 1\]"),
         (dict(random_state=-1), r"synthetic\.random_state must lie in \[0, 2\*\*32\)"),

@@ -92,8 +92,10 @@ def test_digits_and_mnist1d_are_standardised_with_one_training_mean_and_std(name
 
 
 def test_synthetic_follows_its_settings():
-    cfg = DataConfig(name="synthetic", synthetic=SyntheticConfig(n_samples=500, n_features=12, n_classes=3,
-                                                                  n_informative=6, n_redundant=2))
+    cfg = DataConfig(
+        name="synthetic",
+        synthetic=SyntheticConfig(n_samples=500, n_features=12, n_classes=3, n_informative=6, n_redundant=2),
+    )
     data = build_dataset(cfg, 0)
     assert (len(data.train), len(data.val), len(data.test)) == (300, 100, 100)
     assert data.input_shape == (12,) and data.num_classes == 3

@@ -65,7 +65,9 @@ def test_mnist1d_cnn_computes_convbase():
     model = build_model(ModelConfig(preset="mnist1d_cnn"), (40,), 10, seed=0)
     convs = layers_of(model, nn.Conv1d)
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
-        (1, 25, (5,), (2,), (1,)), (25, 25, (3,), (2,), (1,)), (25, 25, (3,), (2,), (1,))
+        (1, 25, (5,), (2,), (1,)),
+        (25, 25, (3,), (2,), (1,)),
+        (25, 25, (3,), (2,), (1,)),
     ]
     (head,) = layers_of(model, nn.Linear)
     assert head.in_features == 125  # 25 channels x length 5 (40 -> 19 -> 10 -> 5)

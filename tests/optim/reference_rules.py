@@ -95,8 +95,10 @@ class Oracle:
             with torch.enable_grad():
                 loss = self.loss_fn(self.model, batch)
                 grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-            grads = [torch.zeros_like(p) if gr is None else gr.detach().clone()
-                     for p, gr in zip(self.params, grads, strict=False)]
+            grads = [
+                torch.zeros_like(p) if gr is None else gr.detach().clone()
+                for p, gr in zip(self.params, grads, strict=False)
+            ]
         else:
             with torch.no_grad():
                 loss = self.loss_fn(self.model, batch)
@@ -163,8 +165,7 @@ class ASAMRule:
 class MPSAMRule:
     """Multi-perturbation SAM, with the interface's draw order."""
 
-    def __init__(self, rho=0.05, n_perturbations=5, strategy="mixed", adaptive=False,
-                 generator=None):
+    def __init__(self, rho=0.05, n_perturbations=5, strategy="mixed", adaptive=False, generator=None):
         assert generator is not None, "the reference needs an explicit generator"
         assert strategy in ("gradient", "random", "mixed")
         self.rho = rho
@@ -178,8 +179,7 @@ class MPSAMRule:
     def _eps_r(self, theta, rho):
         z = []
         for th in theta:  # one draw per parameter, param_groups order
-            zi = torch.randn(th.shape, generator=self.gen, dtype=th.dtype,
-                             device=self.gen.device)
+            zi = torch.randn(th.shape, generator=self.gen, dtype=th.dtype, device=self.gen.device)
             z.append(zi.to(th.device))
         z_norm = norm(z)  # no eps, as in the spec
         return [rho * zi / z_norm for zi in z]
@@ -272,8 +272,7 @@ class FSAMRule:
 class XSAMRule:
     """Explicit SAM: k ascent steps, slerp between v0 and v1, alpha grid search."""
 
-    def __init__(self, rho=0.15, rho_max=None, steps=1, dynamic=True, alpha=1.0,
-                 alpha_grid=None, search_every=1):
+    def __init__(self, rho=0.15, rho_max=None, steps=1, dynamic=True, alpha=1.0, alpha_grid=None, search_every=1):
         self.rho = rho
         self.rho_max = rho_max
         self.k = steps
@@ -356,8 +355,7 @@ class LETSReference:
 
     BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-12
 
-    def __init__(self, oracle, rule, rho_lr=0.01, rho_min=1e-4, rho_max=None,
-                 hessian="diagonal", update_every=1):
+    def __init__(self, oracle, rule, rho_lr=0.01, rho_min=1e-4, rho_max=None, hessian="diagonal", update_every=1):
         assert hessian in ("diagonal", "finite_difference", "identity")
         self.oracle = oracle
         self.rule = rule
@@ -387,8 +385,8 @@ class LETSReference:
             self.n_updates += 1
             self.m = self.BETA1 * self.m + (1 - self.BETA1) * grad
             self.v = self.BETA2 * self.v + (1 - self.BETA2) * grad * grad
-            m_hat = self.m / (1 - self.BETA1 ** self.n_updates)
-            v_hat = self.v / (1 - self.BETA2 ** self.n_updates)
+            m_hat = self.m / (1 - self.BETA1**self.n_updates)
+            v_hat = self.v / (1 - self.BETA2**self.n_updates)
             self.log_rho = self.log_rho - self.rho_lr * m_hat / (math.sqrt(v_hat) + self.ADAM_EPS)
             self.rho = min(max(math.exp(self.log_rho), self.rho_min), self.rho_max)
             self.log_rho = math.log(self.rho)

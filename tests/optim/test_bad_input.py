@@ -35,20 +35,32 @@ def _sgd():
         (lambda: LETS(SAM(_sgd()), hessian="full"), r"unknown hessian 'full'.*diagonal"),
         (lambda: LETS(SAM(_sgd()), update_every=0), r"update_every=0"),
         (lambda: LETS(SAM(_sgd(), rho=0.05), rho_min=0.1, rho_max=1.0), r"rho \(0\.05\) must lie in"),
-        (lambda: create_optimizer("samm", [torch.nn.Parameter(torch.zeros(2))], lr=0.1),
-         r"unknown optimizer 'samm'; valid names: sgd, sam, asam, mpsam, fsam, xsam, lets-sam"),
-        (lambda: create_optimizer("sam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, sigma=0.5),
-         r"optimizer 'sam' does not take sigma; it takes: rho"),
-        (lambda: create_optimizer("sgd", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, rho=0.5),
-         r"optimizer 'sgd' does not take rho"),
-        (lambda: create_optimizer("lets-fsam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, n_perturbations=3),
-         r"does not take n_perturbations; it takes: .*rho_lr"),
-        (lambda: create_optimizer("sam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, base="lion"),
-         r"unknown base optimizer 'lion'; valid bases: sgd, adamw"),
+        (
+            lambda: create_optimizer("samm", [torch.nn.Parameter(torch.zeros(2))], lr=0.1),
+            r"unknown optimizer 'samm'; valid names: sgd, sam, asam, mpsam, fsam, xsam, lets-sam",
+        ),
+        (
+            lambda: create_optimizer("sam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, sigma=0.5),
+            r"optimizer 'sam' does not take sigma; it takes: rho",
+        ),
+        (
+            lambda: create_optimizer("sgd", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, rho=0.5),
+            r"optimizer 'sgd' does not take rho",
+        ),
+        (
+            lambda: create_optimizer("lets-fsam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, n_perturbations=3),
+            r"does not take n_perturbations; it takes: .*rho_lr",
+        ),
+        (
+            lambda: create_optimizer("sam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, base="lion"),
+            r"unknown base optimizer 'lion'; valid bases: sgd, adamw",
+        ),
         # a misspelt name or key: the nearest valid one
         (lambda: create_optimizer("samm", [torch.nn.Parameter(torch.zeros(2))], lr=0.1), r"did you mean 'sam'\?"),
-        (lambda: create_optimizer("fsam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, sigmaa=0.5),
-         r"does not take sigmaa; .*did you mean 'sigma'\?"),
+        (
+            lambda: create_optimizer("fsam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, sigmaa=0.5),
+            r"does not take sigmaa; .*did you mean 'sigma'\?",
+        ),
         (lambda: LETS(SAM(_sgd()), hessian="diagonl"), r"did you mean 'diagonal'\?"),
         (lambda: MPSAM(_sgd(), strategy="mixd"), r"did you mean 'mixed'\?"),
     ],
@@ -76,8 +88,7 @@ def test_step_without_closure_explains_the_protocol():
 
 def test_create_optimizer_routes_each_hyperparameter_to_its_layer():
     params = [torch.nn.Parameter(torch.zeros(2))]
-    opt = create_optimizer("lets-fsam", params, lr=0.1, momentum=0.8, rho=0.07, sigma=0.5, rho_lr=0.02,
-                           update_every=3)
+    opt = create_optimizer("lets-fsam", params, lr=0.1, momentum=0.8, rho=0.07, sigma=0.5, rho_lr=0.02, update_every=3)
     assert isinstance(opt, LETS) and isinstance(opt.inner, FSAM)
     assert (opt.rho_lr, opt.update_every, opt.inner.sigma) == (0.02, 3, 0.5)
     assert opt.rho == pytest.approx(0.07) and opt.rho_max == pytest.approx(0.7)

@@ -32,8 +32,17 @@ ALLOWED_STATE_KEYS = {"momentum_buffer", "exp_avg", "exp_avg_sq", "grad_ema", "r
 
 def test_registry_has_every_spec_name():
     assert NAMES == [
-        "sgd", "sam", "asam", "mpsam", "fsam", "xsam",
-        "lets-sam", "lets-asam", "lets-fsam", "lets-xsam", "lets-mpsam",
+        "sgd",
+        "sam",
+        "asam",
+        "mpsam",
+        "fsam",
+        "xsam",
+        "lets-sam",
+        "lets-asam",
+        "lets-fsam",
+        "lets-xsam",
+        "lets-mpsam",
     ]
 
 

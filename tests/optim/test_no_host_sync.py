@@ -18,6 +18,7 @@ HOST_READS = ["item", "__bool__", "__float__", "__int__", "__index__", "tolist",
 
 def _forbid_host_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     for attr in HOST_READS:
+
         def refuse(self, *args, _attr=attr, **kwargs):
             raise AssertionError(f"host read Tensor.{_attr} inside step")
 

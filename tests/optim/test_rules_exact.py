@@ -69,8 +69,7 @@ def quadratic():
 
     train = [batch() for _ in range(N_STEPS)]
     val = [batch() for _ in range(3)]
-    return Problem("quadratic", lambda: QuadModel(torch.Generator().manual_seed(1)),
-                   _quad_loss, train, val, _one_group)
+    return Problem("quadratic", lambda: QuadModel(torch.Generator().manual_seed(1)), _quad_loss, train, val, _one_group)
 
 
 def _bce_loss(model, batch):
@@ -123,8 +122,7 @@ def mlp_bn():
 
     def make_model():
         torch.manual_seed(5)
-        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(),
-                             nn.Linear(8, 3)).double()
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).double()
 
     return Problem("mlp_bn", make_model, _ce_loss, train, val, _mlp_groups)
 
@@ -134,8 +132,7 @@ PROBLEMS = {p.name: p for p in (quadratic(), logistic(), mlp_bn())}
 
 # --------------------------------------------------------------------------- harness
 def _sgd(problem, model, lr=0.05, momentum=0.9, weight_decay=1e-3):
-    return torch.optim.SGD(problem.groups(model), lr=lr, momentum=momentum,
-                           weight_decay=weight_decay)
+    return torch.optim.SGD(problem.groups(model), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def _build_impl_inner(problem, model, variant, hp, foreach, **sgd_kw):
@@ -159,6 +156,7 @@ def _closure(opt, model, loss_fn, batch):
         if torch.is_grad_enabled():
             loss.backward()
         return loss
+
     return closure
 
 
@@ -169,12 +167,14 @@ def _float_buffers(model):
 
 def _assert_models_close(impl_model, ref_model, t):
     for (name, p), (_, q) in zip(impl_model.named_parameters(), ref_model.named_parameters(), strict=False):
-        torch.testing.assert_close(p.detach(), q.detach(), rtol=RTOL, atol=ATOL,
-                                   msg=lambda m, name=name: f"step {t}, param {name}: {m}")
+        torch.testing.assert_close(
+            p.detach(), q.detach(), rtol=RTOL, atol=ATOL, msg=lambda m, name=name: f"step {t}, param {name}: {m}"
+        )
     ref_bufs = _float_buffers(ref_model)
     for name, b in _float_buffers(impl_model).items():
-        torch.testing.assert_close(b, ref_bufs[name], rtol=RTOL, atol=ATOL,
-                                   msg=lambda m, name=name: f"step {t}, buffer {name}: {m}")
+        torch.testing.assert_close(
+            b, ref_bufs[name], rtol=RTOL, atol=ATOL, msg=lambda m, name=name: f"step {t}, buffer {name}: {m}"
+        )
 
 
 def run_side_by_side(problem, variant, hp, foreach, lets=None, n_steps=N_STEPS, **sgd_kw):
@@ -203,11 +203,17 @@ def run_side_by_side(problem, variant, hp, foreach, lets=None, n_steps=N_STEPS, 
         else:
             loss = opt.step(closure, _closure(opt, model, problem.loss_fn, val_batch))
         ref_loss = driver.step(batch, val_batch)
-        torch.testing.assert_close(torch.as_tensor(loss).detach(), ref_loss, rtol=RTOL,
-                                   atol=ATOL, msg=lambda m, t=t: f"step {t}, returned loss: {m}")
+        torch.testing.assert_close(
+            torch.as_tensor(loss).detach(),
+            ref_loss,
+            rtol=RTOL,
+            atol=ATOL,
+            msg=lambda m, t=t: f"step {t}, returned loss: {m}",
+        )
         if lets is not None:
             assert opt.rho == pytest.approx(driver.rho, rel=RTOL), (
-                f"step {t}: LETS.rho {opt.rho} != reference {driver.rho}")
+                f"step {t}: LETS.rho {opt.rho} != reference {driver.rho}"
+            )
         _assert_models_close(model, ref_model, t)
     return opt, driver, (model, ref_model)
 
@@ -221,33 +227,38 @@ VARIANT_CASES = {
     "fsam-adaptive": ("fsam", dict(rho=0.1, sigma=0.5, lmbda=0.8, adaptive=True)),
     "xsam-k1": ("xsam", dict(rho=0.15)),
     "xsam-k2-every3": ("xsam", dict(rho=0.15, steps=2, search_every=3)),
-    "xsam-k2-grid": ("xsam", dict(rho=0.15, steps=2, rho_max=0.4,
-                                  alpha_grid=[0.0, 0.5, 1.0, 1.5])),
+    "xsam-k2-grid": ("xsam", dict(rho=0.15, steps=2, rho_max=0.4, alpha_grid=[0.0, 0.5, 1.0, 1.5])),
     "xsam-static-k1": ("xsam", dict(rho=0.15, dynamic=False)),
     "xsam-static-k2": ("xsam", dict(rho=0.15, steps=2, dynamic=False, alpha=0.5)),
 }
 for _strategy, _n in (("mixed", 5), ("gradient", 4), ("random", 3)):
     for _adaptive in (False, True):
         VARIANT_CASES[f"mpsam-{_strategy}{'-adaptive' if _adaptive else ''}"] = (
-            "mpsam", dict(rho=0.1, n_perturbations=_n, strategy=_strategy, adaptive=_adaptive))
+            "mpsam",
+            dict(rho=0.1, n_perturbations=_n, strategy=_strategy, adaptive=_adaptive),
+        )
 
 LETS_CASES = {
     f"lets-sam-{h}-every{u}": ("sam", dict(rho=0.1), dict(hessian=h, update_every=u, rho_lr=0.1))
-    for h in ("diagonal", "finite_difference", "identity") for u in (1, 2)
+    for h in ("diagonal", "finite_difference", "identity")
+    for u in (1, 2)
 }
-LETS_CASES.update({
-    # Large rho_lr and a tight box: rho is clipped at rho_max / rho_min.
-    "lets-sam-clipped": ("sam", dict(rho=0.1),
-                         dict(hessian="identity", rho_lr=0.5, rho_min=0.09, rho_max=0.12)),
-    "lets-asam-fd": ("asam", dict(rho=0.5), dict(hessian="finite_difference", rho_lr=0.1)),
-    "lets-fsam-diag": ("fsam", dict(rho=0.1), dict(hessian="diagonal", rho_lr=0.1)),
-    "lets-fsam-fd": ("fsam", dict(rho=0.1), dict(hessian="finite_difference", rho_lr=0.1,
-                                                 update_every=2)),
-    "lets-xsam-k2-diag": ("xsam", dict(rho=0.15, steps=2), dict(hessian="diagonal", rho_lr=0.1)),
-    "lets-xsam-identity": ("xsam", dict(rho=0.15), dict(hessian="identity", rho_lr=0.1)),
-    "lets-mpsam-adaptive": ("mpsam", dict(rho=0.1, n_perturbations=3, adaptive=True),
-                            dict(hessian="identity", rho_lr=0.1)),
-})
+LETS_CASES.update(
+    {
+        # Large rho_lr and a tight box: rho is clipped at rho_max / rho_min.
+        "lets-sam-clipped": ("sam", dict(rho=0.1), dict(hessian="identity", rho_lr=0.5, rho_min=0.09, rho_max=0.12)),
+        "lets-asam-fd": ("asam", dict(rho=0.5), dict(hessian="finite_difference", rho_lr=0.1)),
+        "lets-fsam-diag": ("fsam", dict(rho=0.1), dict(hessian="diagonal", rho_lr=0.1)),
+        "lets-fsam-fd": ("fsam", dict(rho=0.1), dict(hessian="finite_difference", rho_lr=0.1, update_every=2)),
+        "lets-xsam-k2-diag": ("xsam", dict(rho=0.15, steps=2), dict(hessian="diagonal", rho_lr=0.1)),
+        "lets-xsam-identity": ("xsam", dict(rho=0.15), dict(hessian="identity", rho_lr=0.1)),
+        "lets-mpsam-adaptive": (
+            "mpsam",
+            dict(rho=0.1, n_perturbations=3, adaptive=True),
+            dict(hessian="identity", rho_lr=0.1),
+        ),
+    }
+)
 
 problem_param = pytest.mark.parametrize("problem", list(PROBLEMS.values()), ids=list(PROBLEMS))
 foreach_param = pytest.mark.parametrize("foreach", [False, True], ids=["loop", "foreach"])
@@ -293,11 +304,16 @@ def _side_by_side(problem, foreach, *variants):
 @problem_param
 def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
     rho = 0.1
-    models, opts = _side_by_side(problem, foreach, ("sam", dict(rho=rho)),
-                                 ("mpsam", dict(rho=rho, n_perturbations=1, strategy="gradient", adaptive=False)))
+    models, opts = _side_by_side(
+        problem,
+        foreach,
+        ("sam", dict(rho=rho)),
+        ("mpsam", dict(rho=rho, n_perturbations=1, strategy="gradient", adaptive=False)),
+    )
     for t in range(N_STEPS):
-        losses = [opt.step(_closure(opt, m, problem.loss_fn, problem.train[t]))
-                  for opt, m in zip(opts, models, strict=False)]
+        losses = [
+            opt.step(_closure(opt, m, problem.loss_fn, problem.train[t])) for opt, m in zip(opts, models, strict=False)
+        ]
         assert torch.equal(losses[0], losses[1]), f"step {t}: losses differ"
         for (name, p), (_, q) in zip(models[0].named_parameters(), models[1].named_parameters(), strict=False):
             assert torch.equal(p, q), f"step {t}: {name} differs (max {(p - q).abs().max()})"
@@ -309,8 +325,9 @@ def test_mpsam_gradient_n1_is_sam_bitwise(problem, foreach):
 @problem_param
 def test_xsam_static_k1_equals_sam(problem, foreach):
     rho = 0.1
-    models, opts = _side_by_side(problem, foreach, ("sam", dict(rho=rho)),
-                                 ("xsam", dict(rho=rho, steps=1, dynamic=False)))
+    models, opts = _side_by_side(
+        problem, foreach, ("sam", dict(rho=rho)), ("xsam", dict(rho=rho, steps=1, dynamic=False))
+    )
     start = [p.detach().clone() for p in models[0].parameters()]
     for t in range(N_STEPS):
         for opt, m in zip(opts, models, strict=False):
@@ -348,8 +365,9 @@ def _concave_problem():
 def test_mpsam_adaptive_all_zero_weights_fall_back_to_mean(strategy, foreach):
     problem = _concave_problem()
     hp = dict(rho=0.5, n_perturbations=5, strategy=strategy, adaptive=True)
-    _, driver, (model, _) = run_side_by_side(problem, "mpsam", hp, foreach, n_steps=3,
-                                             lr=0.01, momentum=0.0, weight_decay=0.0)
+    _, driver, (model, _) = run_side_by_side(
+        problem, "mpsam", hp, foreach, n_steps=3, lr=0.01, momentum=0.0, weight_decay=0.0
+    )
     # The fallback branch was really taken at every step, and the update was not zero.
     assert driver.rule.all_zero_history == [True, True, True]
     start = problem.make_model()
@@ -384,4 +402,5 @@ def test_bn_num_batches_tracked_once_per_step(case):
     assert int(ref_bn.num_batches_tracked) == N_STEPS
     assert int(bn.num_batches_tracked) == N_STEPS, (
         f"num_batches_tracked={int(bn.num_batches_tracked)} after {N_STEPS} steps: "
-        "BatchNorm state changed outside the clean pass")
+        "BatchNorm state changed outside the clean pass"
+    )

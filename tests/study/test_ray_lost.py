@@ -52,9 +52,7 @@ def test_a_lost_ray_is_reported_at_once_and_the_same_command_resumes(tmp_path: P
     study = write_tiny_study(tmp_path, trials=TRIALS, epochs=EPOCHS)
     out = tmp_path / "out"
     table = out / "tiny" / "trials.parquet"
-    first = sam_study(
-        "run", str(study), "--out", str(out), "--verbose", stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    first = sam_study("run", str(study), "--out", str(out), "--verbose", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     doomed: list[psutil.Process] = []
     try:
         wait_for_rows(first, table, rows=2)

@@ -13,19 +13,21 @@ SAM = MethodSpec.model_validate({"name": "sam", "search": {"rho": {"low": 0.01, 
 
 
 def tune_row(index: int, rho: float, val: float | None, status: str = "ok", **extra: object) -> TrialRow:
-    return make_row(**{
-        "phase": "tune",
-        "trial_key": f"tune/sam/search0/trial{index}",
-        "search": 0,
-        "trial_index": index,
-        "status": status,
-        "val_accuracy": val,
-        "val_loss": extra.pop("val_loss", 1.0),
-        "test_accuracy": extra.pop("test_accuracy", 0.5),
-        "wall_time_s": 2.0,
-        "params_json": json.dumps({"rho": rho}),
-        **extra,
-    })
+    return make_row(
+        **{
+            "phase": "tune",
+            "trial_key": f"tune/sam/search0/trial{index}",
+            "search": 0,
+            "trial_index": index,
+            "status": status,
+            "val_accuracy": val,
+            "val_loss": extra.pop("val_loss", 1.0),
+            "test_accuracy": extra.pop("test_accuracy", 0.5),
+            "wall_time_s": 2.0,
+            "params_json": json.dumps({"rho": rho}),
+            **extra,
+        }
+    )
 
 
 def test_the_best_validation_accuracy_wins_and_test_accuracy_is_ignored() -> None:

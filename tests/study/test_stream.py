@@ -22,7 +22,7 @@ from pipeline.results.selection import Selection
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import StudySpec, parse_study
 from pipeline.study import driver
-from pipeline.study.plan import TrialPlan, eval_key, search_id, trials_left
+from pipeline.study.plan import TrialPlan, eval_key, trials_left
 from pipeline.study.stream import DONE, WAIT, StudyStream
 from tests.rows import make_row
 
@@ -89,7 +89,7 @@ def content(plan: TrialPlan) -> tuple[Any, ...]:
 
 @dataclass
 class Harness:
-    """A ``StudyStream`` over the trials table at ``path``, built as ``driver._run_trials`` builds it (the searches
+    """A ``StudyStream`` over the trials table at ``path``, built as ``driver.run_trials`` builds it (the searches
     and plans by the driver's own ``_searches`` and ``_plan``), with Ray Tune's part played by hand."""
 
     spec: StudySpec
@@ -152,7 +152,7 @@ class Harness:
         if plan.phase == "tune":
             assert plan.search is not None and plan.trial_index is not None
             value = scores.get("val_accuracy")
-            self.stream.tuning_finished(search_id(plan.method, plan.search), plan.trial_index, plan.params, value)
+            self.stream.tuning_finished(plan, value)
         row = make_row(
             study=plan.study,
             trial_key=plan.key,

@@ -91,8 +91,6 @@ def test_a_new_phase_keeps_the_last_measure_until_every_slot_has_finished_a_tria
     assert left.estimate(130.0)[0] == pytest.approx(3 * 10 / 2)  # not 3 * 10 / (10 / 40)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(3, "~5 s"), (42, "~40 s"), (600, "~10 min"), (7500, "~2 h 5 min")]
-)
+@pytest.mark.parametrize(("seconds", "text"), [(3, "~5 s"), (42, "~40 s"), (600, "~10 min"), (7500, "~2 h 5 min")])
 def test_durations_read_as_estimates(seconds: float, text: str) -> None:
     assert duration(seconds) == text

@@ -34,8 +34,15 @@ KILLER = textwrap.dedent(
 
 def _metrics(result):
     history = [dataclasses.replace(r, seconds=0.0) for r in result.history]
-    return (result.status, result.test_accuracy, result.test_loss, result.final_test_accuracy,
-            result.best_epoch, history, result.rho_trajectory)
+    return (
+        result.status,
+        result.test_accuracy,
+        result.test_loss,
+        result.final_test_accuracy,
+        result.best_epoch,
+        history,
+        result.rho_trajectory,
+    )
 
 
 @pytest.mark.slow
@@ -47,7 +54,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, optimizer, 
     settings = dict(
         data={"name": "mnist1d"},
         model={"name": "mlp", "hidden": (32, 32), "dropout": 0.2, "batchnorm": True},
-        optimizer=optimizer, hparams=hparams, schedule="cosine", lr=0.05, batch_size=256, epochs=5, seed=7,
+        optimizer=optimizer,
+        hparams=hparams,
+        schedule="cosine",
+        lr=0.05,
+        batch_size=256,
+        epochs=5,
+        seed=7,
         device="cpu",
     )
     uninterrupted = run_trial(TrialConfig.model_validate(settings))
@@ -66,8 +79,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, optimizer, 
 
 
 def test_a_checkpoint_of_another_trial_or_not_ours_is_refused(tmp_path):
-    cfg = TrialConfig.model_validate({"data": {"name": "synthetic"}, "epochs": 1, "checkpoint_dir": str(tmp_path),
-                                      "device": "cpu"})
+    cfg = TrialConfig.model_validate(
+        {"data": {"name": "synthetic"}, "epochs": 1, "checkpoint_dir": str(tmp_path), "device": "cpu"}
+    )
     run_trial(cfg)
     other = cfg.model_copy(update={"seed": 5})
     with pytest.raises(ValueError, match="different trial configuration"):

@@ -32,8 +32,16 @@ def small(**overrides) -> TrialConfig:
 def _metrics(result):
     """Everything in a result that must repeat exactly, times aside."""
     history = [dataclasses.replace(r, seconds=0.0) for r in result.history]
-    return (result.status, result.test_accuracy, result.test_loss, result.val_loss, result.train_loss,
-            result.final_test_accuracy, history, result.rho_trajectory)
+    return (
+        result.status,
+        result.test_accuracy,
+        result.test_loss,
+        result.val_loss,
+        result.train_loss,
+        result.final_test_accuracy,
+        history,
+        result.rho_trajectory,
+    )
 
 
 def test_same_seed_gives_bitwise_identical_results_and_different_seeds_differ():
@@ -97,8 +105,9 @@ def test_the_test_split_is_never_read_before_the_final_evaluation(monkeypatch):
 @pytest.mark.parametrize("name", list_optimizers())
 def test_batchnorm_running_stats_move_once_per_step_under_every_optimizer(name):
     recorder = _Recorder()
-    result = run_trial(small(optimizer=name, epochs=1, model={"name": "mlp", "hidden": (16,), "batchnorm": True}),
-                       recorder)
+    result = run_trial(
+        small(optimizer=name, epochs=1, model={"name": "mlp", "hidden": (16,), "batchnorm": True}), recorder
+    )
     bns = [m for m in recorder.model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert bns and result.status == "ok"
     for bn in bns:

@@ -2,14 +2,17 @@
 
 A study is an experiment named after it, tagged as a model-training experiment. One parent run per study folder
 holds the study file, the resolved spec, the selection and the report; it is found again by its ``study_dir`` tag,
-so a resumed study continues its parent run. Once a study has started, a failing MLflow call does not stop it
-(``keep_going``); ``sam-study sync-mlflow`` rebuilds from the trials table whatever MLflow missed.
+so a resumed study continues its parent run. A suite is one experiment named after the suite: the suite's run
+(``role = suite``) is the parent of each task's study run, which is the parent of that task's trial runs. Once a
+study has started, a failing MLflow call does not stop it (``keep_going``); ``sam-study sync-mlflow`` rebuilds from
+the trials table whatever MLflow missed.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,17 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
 
 
+SUITE_ROLE = "suite"  # the tag ``role`` of a suite's run, the parent of its tasks' study runs
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """The suite a study belongs to: the experiment of the whole suite, and the suite's run to nest under."""
+
+    experiment: str
+    run_id: str
+
+
 class StudyTracking:
     """The driver's side: the experiment, the parent run, and the clean-up of orphaned child runs.
 
@@ -32,27 +46,36 @@ class StudyTracking:
     """
 
     def __init__(
-        self, uri: str, study: str, study_dir: Path, artifact_root: Path | None, *, reopen: bool = True
+        self,
+        uri: str,
+        study: str,
+        study_dir: Path,
+        artifact_root: Path | None,
+        *,
+        reopen: bool = True,
+        suite: SuiteRun | None = None,
+        role: str = PARENT_ROLE,
     ) -> None:
         self.uri = uri
         self.lost: str | None = None  # after keep_going: why MLflow was given up on, once a call failed
         self._warn: Callable[[str], None] | None = None
         self.client = client(uri)
-        experiment = self.client.get_experiment_by_name(study)
+        name = suite.experiment if suite is not None else study
+        experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
-            location = (artifact_root / study).resolve().as_uri() if artifact_root is not None else None
-            self.experiment_id = self.client.create_experiment(study, artifact_location=location)
+            location = (artifact_root / name).resolve().as_uri() if artifact_root is not None else None
+            self.experiment_id = self.client.create_experiment(name, artifact_location=location)
         else:
             self.experiment_id = experiment.experiment_id
         if experiment is None or experiment.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
             self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         self.study_dir = str(study_dir.resolve())
-        self.parent_run_id = self._find_or_create_parent(study, reopen)
+        self.parent_run_id = self._find_or_create_parent(study, reopen, role, suite)
 
-    def _find_or_create_parent(self, study: str, reopen: bool) -> str:
+    def _find_or_create_parent(self, study: str, reopen: bool, role: str, suite: SuiteRun | None) -> str:
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.role = '{PARENT_ROLE}' and tags.study_dir = '{self.study_dir}'",
+            filter_string=f"tags.role = '{role}' and tags.study_dir = '{self.study_dir}'",
             max_results=1,
             order_by=["attributes.start_time DESC"],
         )
@@ -61,7 +84,9 @@ class StudyTracking:
             if reopen:
                 self.client.update_run(run_id, status="RUNNING")
             return run_id
-        tags = {"role": PARENT_ROLE, "study": study, "study_dir": self.study_dir}
+        tags = {"role": role, "study": study, "study_dir": self.study_dir}
+        if suite is not None:  # MLflow's own tag: the UI shows the study's run nested under the suite's
+            tags |= {"mlflow.parentRunId": suite.run_id, "suite": suite.experiment}
         return self.client.create_run(self.experiment_id, tags=tags, run_name=study).info.run_id
 
     def keep_going(self, warn: Callable[[str], None]) -> None:
@@ -91,6 +116,14 @@ class StudyTracking:
             copy.write_text(redact(study_file.read_text()))
             self.client.log_artifact(self.parent_run_id, str(copy), "study")
         self.log_spec(resolved)
+
+    def log_suite(self, suite_file: Path, resolved: dict[str, Any]) -> None:
+        """A suite's run: the suite file as written (less any password) and the resolved suite."""
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / suite_file.name
+            copy.write_text(redact(suite_file.read_text()))
+            self.client.log_artifact(self.parent_run_id, str(copy), "suite")
+        self.client.log_dict(self.parent_run_id, redacted(resolved), "suite/resolved_suite.json")
 
     def log_spec(self, resolved: dict[str, Any]) -> None:
         """The resolved spec as ``study/resolved_spec.json`` and as params (those not logged yet); passwords as ***."""
