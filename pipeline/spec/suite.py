@@ -4,7 +4,8 @@ A suite file is a study file whose ``data`` and ``model`` move into a list of ``
 its model, and optionally its own ``training`` and ``tuning`` (laid key by key over the shared ones) and extra
 ``methods`` of its own (appended to the shared ones). Each task becomes a whole ``StudySpec`` here, validated at the
 door like a study file: an error names the task's field (``tasks[mnist1d_cnn].training.epochs``). ``claims`` are
-the statements the suite report puts to the test; ``aggregate`` says how scores are aggregated over tasks.
+the statements the suite report puts to the test; ``aggregate`` says how scores are aggregated over tasks;
+``published`` sets a paper's own table beside the suite's runs of the same task.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SUITE_FILE = "suite.json"  # the resolved suite, written into the suite folder w
 # What a task sets itself; everything else of a study is shared by the whole suite.
 TASK_KEYS = ("name", "description", "data", "model", "training", "tuning", "methods")
 _MERGED = ("training", "tuning")  # a task's own values are laid key by key over the shared ones
-_SUITE_ONLY = ("tasks", "claims", "aggregate")
+_SUITE_ONLY = ("tasks", "claims", "aggregate", "published")
 
 
 class ClaimSpec(BaseModel):
@@ -56,6 +57,19 @@ class ClaimSpec(BaseModel):
         return self
 
 
+class PublishedSpec(BaseModel):
+    """A paper's published table for one task, to set beside the suite's own runs: per method, the mean and the
+    standard deviation (ddof 0) of ``metric`` over ``seeds`` runs."""
+
+    model_config = _FROZEN
+
+    source: str = Field(min_length=1)
+    task: str
+    seeds: int = Field(ge=1)
+    metric: Metric = "test_accuracy"
+    values: dict[str, tuple[float, float]] = Field(min_length=1)
+
+
 class AggregateSpec(BaseModel):
     """How scores are aggregated over tasks: raw (the metric as recorded), or normalised per task so that the
     ``baseline`` method's mean scores 0 and the best method's mean scores 1 (``baseline_to_best``)."""
@@ -78,6 +92,7 @@ class _SuiteShape(BaseModel):
     tasks: tuple[dict[str, Any], ...] = Field(min_length=1)
     claims: tuple[ClaimSpec, ...] = ()
     aggregate: AggregateSpec = AggregateSpec()
+    published: tuple[PublishedSpec, ...] = ()
 
 
 class SuiteSpec(BaseModel):
@@ -90,6 +105,7 @@ class SuiteSpec(BaseModel):
     tasks: tuple[StudySpec, ...]
     claims: tuple[ClaimSpec, ...] = ()
     aggregate: AggregateSpec = AggregateSpec()
+    published: tuple[PublishedSpec, ...] = ()
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -153,9 +169,15 @@ def parse_suite(raw: Any, source: str = "<suite>") -> SuiteSpec:
     if repeated:
         raise StudySpecError(f"{source}: tasks: names must be unique; repeated: {', '.join(repeated)}")
     suite = SuiteSpec(
-        name=shape.name, description=shape.description, tasks=studies, claims=shape.claims, aggregate=shape.aggregate
+        name=shape.name,
+        description=shape.description,
+        tasks=studies,
+        claims=shape.claims,
+        aggregate=shape.aggregate,
+        published=shape.published,
     )
     _check_claims(suite, source)
+    _check_published(suite, source)
     _check_aggregate(suite, source)
     return suite
 
@@ -222,6 +244,22 @@ def _check_claims(suite: SuiteSpec, source: str) -> None:
                 raise StudySpecError(f"{where}.{field}: task(s) {', '.join(missing)} do not run {name!r}")
         if not suite.claim_tasks(claim):
             raise StudySpecError(f"{where}: no task runs both {claim.method!r} and {claim.against!r}")
+
+
+def _check_published(suite: SuiteSpec, source: str) -> None:
+    for i, table in enumerate(suite.published):
+        where = f"{source}: published[{i}]"
+        if table.task not in suite.task_names:
+            hint = did_you_mean(table.task, suite.task_names)
+            raise StudySpecError(f"{where}.task: no task {table.task!r} ({', '.join(suite.task_names)}){hint}")
+        task = suite.task(table.task)
+        for method, (_, std) in table.values.items():
+            if not _runs(task, method):
+                names = [m.name for m in task.methods]
+                hint = did_you_mean(method, names)
+                raise StudySpecError(f"{where}.values.{method}: task {table.task} does not run {method!r}{hint}")
+            if std < 0:
+                raise StudySpecError(f"{where}.values.{method}: the standard deviation must be >= 0, got {std}")
 
 
 def _check_aggregate(suite: SuiteSpec, source: str) -> None:

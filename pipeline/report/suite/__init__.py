@@ -18,6 +18,7 @@ from pipeline.report.suite.analysis import SuiteAnalysis, analyse_suite
 from pipeline.report.suite.claims import judge_claims
 from pipeline.report.suite.figures import draw_suite_figures
 from pipeline.report.suite.markdown import render_suite, suite_verdict
+from pipeline.report.suite.published import published_rows
 from pipeline.report.write import ReportOutcome, write_report
 from pipeline.results.folder import FIGURES_DIR, REPORT_FILE, STATS_FILE
 from pipeline.results.study_results import StudyFolderError, load_study_results
@@ -74,7 +75,13 @@ def write_suite_report(suite_dir: str | Path) -> SuiteReportOutcome:
     analyses = {t: o.analysis for t, o in outcomes.items()}
     results = {t: load_study_results(suite_dir / t) for t in suite.task_names}
     analysis = analyse_suite(suite, str(suite_dir), analyses)
-    analysis = replace(analysis, claims=judge_claims(suite, analyses, results))
+    level = analysis.confidence_level
+    published = tuple(
+        row
+        for table in suite.published
+        for row in published_rows(table, results[table.task], analyses[table.task].statistics.diverged, level)
+    )
+    analysis = replace(analysis, claims=judge_claims(suite, analyses, results), published=published)
     analysis = replace(analysis, verdict=suite_verdict(analysis))
     figures_dir = suite_dir / FIGURES_DIR
     shutil.rmtree(figures_dir, ignore_errors=True)

@@ -72,6 +72,7 @@ class SuiteAnalysis:
     seeds: dict[str, dict[str, int]]  # task -> method -> evaluation runs recorded
     trial_seconds: dict[str, float]  # task -> the summed wall time of its trials
     claims: tuple = ()  # ClaimResult, filled by pipeline.report.suite.claims
+    published: tuple = ()  # PublishedRow: a paper's table beside the suite's runs
     verdict: str = ""
     problems: tuple[str, ...] = field(default_factory=tuple)
 

@@ -77,7 +77,7 @@ def render_suite(a: SuiteAnalysis, figures: list[FigureFile], skipped: list[Skip
     if a.description:
         lines += [a.description, ""]
     lines += ["## Verdict", "", a.verdict, ""]
-    lines += _tasks_table(a) + _aggregate_table(a) + _decisions_table(a) + _claims_section(a)
+    lines += _tasks_table(a) + _aggregate_table(a) + _decisions_table(a) + _claims_section(a) + _published(a)
     lines += ["## Figures", ""]
     for f in figures:
         lines += [f"### {f.title}", "", f"![{f.title}](figures/{f.name})", "", f.caption, ""]
@@ -163,6 +163,33 @@ def _claims_section(a: SuiteAnalysis) -> list[str]:
         f"metric a {DESCRIPTIVE} at the study's confidence level over the seeds both ran (descriptive: not "
         "corrected for the other comparisons). The cost ratio is the wall time of one trained model with tuning "
         "counted (the method's whole search plus one run) over the other method's.",
+        "",
+    ]
+    return lines
+
+
+def _published(a: SuiteAnalysis) -> list[str]:
+    if not a.published:
+        return []
+    level = f"{a.confidence_level:.0%}"
+    lines = [
+        "## Published figures beside ours",
+        "",
+        f"| source | task | method | published (mean ± std, runs) | ours, first seeds (mean ± std) | ours, every seed "
+        f"(mean, {level} t interval) | published mean inside |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in a.published:
+        first = "–" if r.first_mean is None else f"{r.first_mean:.4f} ± {r.first_std:.4f} ({r.first_runs})"
+        every = "–" if r.mean is None else f"{r.mean:.4f} {_interval(r.low, r.high)} ({r.runs})"
+        inside = "–" if r.inside is None else ("yes" if r.inside else "no")
+        lines.append(
+            f"| {r.source} | {r.task} | {r.method} | {r.published_mean:.4f} ± {r.published_std:.4f} "
+            f"({r.published_runs}) | {first} | {every} | {inside} |"
+        )
+    lines += [
+        "",
+        "Standard deviations with ddof 0, as published; the t interval is of the mean over every seed run.",
         "",
     ]
     return lines
