@@ -17,10 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
+from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder, recorded_tracking
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import StudyResults
 from pipeline.spec.study import StudySpec
+from pipeline.spec.suite import SUITE_FILE
+from pipeline.study.mlflow.parent import SuiteRun
 from pipeline.study.mlflow.sync import ChildRecord, SyncedStudy
 from pipeline.study.mlflow.uri import is_server
 from pipeline.study.plan import TrialPlan, trials_left
@@ -31,9 +33,12 @@ from pipeline.study.trial_process import child_params, child_tags, epoch_series,
 def sync(results: StudyResults, uri: str) -> str:
     """Fill MLflow at ``uri`` from ``results``; returns the line that says what was done."""
     spec, study_dir = results.spec, results.study_dir
-    # Used only when the experiment is new: OUT/mlartifacts for OUT/<study>, as `sam-study run` puts it.
-    artifact_root = None if is_server(uri) else study_dir.parent / MLFLOW_ARTIFACTS_DIR
-    study = SyncedStudy(uri, spec.name, study_dir, artifact_root)
+    suite = _suite_of(study_dir)
+    # Used only when the experiment is new: OUT/mlartifacts for OUT/<study> (or OUT/<suite>/<task>), as
+    # `sam-study run` puts it.
+    out = study_dir.parent.parent if suite is not None else study_dir.parent
+    artifact_root = None if is_server(uri) else out / MLFLOW_ARTIFACTS_DIR
+    study = SyncedStudy(uri, spec.name, study_dir, artifact_root, suite)
     if not study.has_spec():
         study.log_spec(json.loads(StudyFolder(study_dir).spec.read_text()))
     counts = {"created": 0, "completed": 0, "there": 0}
@@ -54,6 +59,15 @@ def sync(results: StudyResults, uri: str) -> str:
         + (f"; parent: logged {', '.join(uploaded)}" if uploaded else "; parent: up to date")
         + ("; parent run ended (FINISHED)" if ended else "")
     )
+
+
+def _suite_of(study_dir: Path) -> SuiteRun | None:
+    """A suite's task: the suite's experiment and run, which its study run is nested under."""
+    suite_dir = study_dir.parent
+    recorded = recorded_tracking(suite_dir) if (suite_dir / SUITE_FILE).is_file() else None
+    if recorded is None:
+        return None
+    return SuiteRun(suite_dir.name, recorded.parent_run_id)
 
 
 def _parent_files(study_dir: Path) -> list[tuple[Path, str | None]]:

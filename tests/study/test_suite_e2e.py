@@ -109,6 +109,11 @@ def test_mlflow_nests_each_tasks_study_run_under_the_suite_run_and_each_trial_un
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
         keys = sorted(r.data.tags["trial_key"] for r in children)
         assert keys == sorted(tables(out)[task].trial_key)
+    # sync-mlflow on a task finds its study run under the suite's experiment: nothing to create, no new experiment.
+    synced = run_to_end("sync-mlflow", str(out / "tiny_suite" / "small"), timeout=300)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert f"(parent run {studies['small'].info.run_id}): created 0, completed 0" in synced.stdout
+    assert {e.name for e in client.search_experiments()} == {"Default", "tiny_suite"}
     artifacts = {f.path for f in client.list_artifacts(suite.info.run_id, "report")}
     assert {"report/report.md", "report/stats.json", "report/figures"} <= artifacts
     assert {f.path for f in client.list_artifacts(suite.info.run_id, "suite")} >= {"suite/tiny_suite.yaml"}

@@ -16,7 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from pipeline.study.mlflow._client import TRIAL_ROLE, flatten_params, terminal_state
 from pipeline.study.mlflow.child import FINAL_STEP, log_result
-from pipeline.study.mlflow.parent import StudyTracking
+from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
 
 SYNCED_TAG = "synced_from_trials_table"  # "true" on a child run that sync-mlflow created or completed
 # Child runs logged before the per-epoch series moved under `epoch/` hold them unprefixed, and the selected model's
@@ -44,8 +44,10 @@ class ChildRecord:
 class SyncedStudy(StudyTracking):
     """The parent run of a finished (or stopped) study, opened to back-fill it; it is not set RUNNING again."""
 
-    def __init__(self, uri: str, study: str, study_dir: Path, artifact_root: Path | None) -> None:
-        super().__init__(uri, study, study_dir, artifact_root, reopen=False)
+    def __init__(
+        self, uri: str, study: str, study_dir: Path, artifact_root: Path | None, suite: SuiteRun | None = None
+    ) -> None:
+        super().__init__(uri, study, study_dir, artifact_root, reopen=False, suite=suite)
 
     def children_by_key(self) -> dict[str, list[Any]]:
         """The active child runs, by their ``trial_key`` tag (a key may have several after an outage)."""
