@@ -10,8 +10,8 @@ import traceback
 from pathlib import Path
 
 from pipeline.cli.exit_codes import ExitCode
-from pipeline.spec.study import StudySpecError, parse_study
-from pipeline.spec.suite import SuiteSpec, is_suite, parse_suite, read_yaml
+from pipeline.spec.study import StudySpecError, parse_study, read_yaml
+from pipeline.spec.suite import SuiteSpec, is_suite, parse_suite
 from pipeline.study.mlflow.secrets import redact
 
 DEBUG_VARIABLE = "SAM_STUDY_DEBUG"  # set to 1: tracebacks with every error, as --debug

@@ -535,8 +535,8 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     return spec
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Read and validate a study file."""
+def read_yaml(path: str | Path) -> Any:
+    """A study or suite file, parsed; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -545,7 +545,11 @@ def load_study(path: str | Path) -> StudySpec:
     except (OSError, UnicodeDecodeError) as error:
         raise StudySpecError(f"{path}: cannot be read: {error}") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise StudySpecError(f"{path}: not valid YAML: {error}") from None
-    return parse_study(raw, str(path))
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file."""
+    return parse_study(read_yaml(path), str(path))

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.spec.study import (
@@ -23,6 +22,7 @@ from pipeline.spec.study import (
     StudySpec,
     StudySpecError,
     check_every_trial_builds,
+    read_yaml,
     validation_messages,
 )
 from pipeline.spec.suggest import did_you_mean
@@ -275,21 +275,6 @@ def _check_aggregate(suite: SuiteSpec, source: str) -> None:
     references = {t.reference for t in suite.tasks}
     if len(references) > 1:  # a task cannot change it (reference is shared), but say so if it ever could
         raise StudySpecError(f"{source}: reference: every task must share one reference, got {sorted(references)}")
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A study or suite file, parsed; errors name the file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise StudySpecError(f"{path}: no such study file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise StudySpecError(f"{path}: cannot be read: {error}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise StudySpecError(f"{path}: not valid YAML: {error}") from None
 
 
 def load_suite(path: str | Path) -> SuiteSpec:
