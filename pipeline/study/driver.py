@@ -56,6 +56,7 @@ from pipeline.study.ray_tune import RunSettings
 from pipeline.study.search_space import search_space
 from pipeline.study.stream import Rounds, Search, StudyStream, TrialSource
 from pipeline.study.suite_stream import SuiteStream
+from pipeline.study.time_left import TimeLeft
 
 __all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
 
@@ -243,8 +244,12 @@ def open_study(
     table = TrialsTable(where.folder.table)
     removed = tracking.remove_unrecorded_children(table.keys())
     slots = _slots(spec, cluster)
-    print(_header(spec, where, cluster, slots, tracking.parent_run_id, len(table)), file=stream, flush=True)
-    if library_log is not None:
+    if suite is None:
+        header = _header(spec, where, cluster, slots, tracking.parent_run_id, len(table))
+    else:  # a suite's task: where Ray and MLflow are, the suite's header said
+        header = _task_header(spec, where, tracking.parent_run_id, len(table))
+    print(header, file=stream, flush=True)
+    if library_log is not None and suite is None:
         print(f"Ray's, MLflow's and Optuna's own output: {library_log} (--verbose: here)", file=stream, flush=True)
     if removed:
         print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
@@ -273,6 +278,11 @@ def run_trials(studies: list[_Running], name: str, folder: Path) -> list[dict[st
     started = time.monotonic()
     streams = [_study_stream(study) for study in studies]
     source: TrialSource = streams[0] if len(streams) == 1 else SuiteStream(streams)
+    if len(studies) > 1:  # a suite: one estimate of the time left over every task, whose trials share the slots
+        shared = TimeLeft(studies[0].slots)
+        for study in studies:
+            study.progress.share(shared, lambda: [key for s in studies for key in s.progress.left()])
+        shared.begin([key for s in studies for key in s.progress.left()])
     progress = {study.spec.name: study.progress for study in studies}
     most = sum(trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies)
     asha = {
@@ -450,6 +460,13 @@ def _header(spec: StudySpec, where: Where, cluster: Cluster, slots: int, parent_
         f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
         f"trial(s) at a time); results in {where.folder.path}; MLflow at {where.uri} (parent run "
         f"{parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
+    )
+
+
+def _task_header(spec: StudySpec, where: Where, parent_run_id: str, done: int) -> str:
+    return (
+        f"task {spec.name}: {len(spec.methods)} methods, {_seeds_phrase(spec)}; results in {where.folder.path} "
+        f"(MLflow run {parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
     )
 
 

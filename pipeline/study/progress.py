@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from pipeline.provenance import STUDY_STACK, code_digest, library_versions
@@ -34,14 +34,32 @@ class Progress:
         self.ran = 0
         self.stream: StudyStream | None = None  # what is left, as the study's stream sees it
         self.time_left = TimeLeft(slots)
-        for row in table.rows():  # a resumed study knows its methods' times from the start
-            self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
+        self._pending: Callable[[], list[str]] | None = None  # the Tune run's trials left (a suite: every task's)
+        self._measure_recorded()
         self.provenance = {VERSION_PREFIX + k: v for k, v in library_versions(STUDY_STACK).items()}
         self.provenance["code_digest"] = code_digest()
 
+    def _key(self, method: str) -> str:
+        """A method's key in the time estimate: a suite's tasks share one, and a method's time differs by task."""
+        return f"{self.label}/{method}" if self.label else method
+
+    def _measure_recorded(self) -> None:
+        for row in self.table.rows():  # a resumed study knows its methods' times from the start
+            self.time_left.measured(self._key(row.method), row.wall_time_s, whole=not row.stopped_by_scheduler)
+
+    def left(self) -> list[str]:
+        """This task's trials still to run or running, as keys of the time estimate."""
+        return [self._key(m) for m in self.stream.left()] if self.stream is not None else []
+
+    def share(self, time_left: TimeLeft, pending: Callable[[], list[str]]) -> None:
+        """Estimate the time left with ``time_left``, shared by every task of a suite, over ``pending``, the trials
+        every task has left: the slots are shared, so one task's time left is the suite's."""
+        self.time_left, self._pending = time_left, pending
+        self._measure_recorded()
+
     def begin(self, pending: Sequence[str], most: int) -> None:
         """The trials start with ``pending`` to run (their methods), ``most`` at most if rounds of seeds are added."""
-        self.time_left.begin(pending)
+        self.time_left.begin([self._key(m) for m in pending])
         more = f", at most {most} if every comparison takes every seed" if most > len(pending) else ""
         print(f"{self._prefix()}{len(pending)} trial(s) to run{more}", file=self.out, flush=True)
 
@@ -57,10 +75,10 @@ class Progress:
         except TableWriteError as error:
             raise StopStudy(StudyWriteError(str(error))) from error
         self.ran += 1
-        self.time_left.measured(row.method, row.wall_time_s, whole=not row.stopped_by_scheduler)
-        self.time_left.finished(row.method, row.wall_time_s, time.monotonic())
+        self.time_left.measured(self._key(row.method), row.wall_time_s, whole=not row.stopped_by_scheduler)
+        self.time_left.finished(self._key(row.method), row.wall_time_s, time.monotonic())
         if self.stream is not None:
-            self.time_left.set_pending(self.stream.left())
+            self.time_left.set_pending(self._pending() if self._pending is not None else self.left())
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
         print(self._line(outcome.plan, row), file=self.out, flush=True)

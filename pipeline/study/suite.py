@@ -94,7 +94,9 @@ def run_suite(
                 where.uri, tracking.experiment_id, tracking.parent_run_id, tuple(credential_vars(where.uri))
             )
             record_tracking(suite_dir, record)
-            print(_header(suite, suite_dir, tracking.parent_run_id), file=stream, flush=True)
+            print(_header(suite, suite_dir, cluster, where.uri, tracking.parent_run_id), file=stream, flush=True)
+            if library_log:
+                print(f"Ray's, MLflow's and Optuna's own output: {suite_dir / LOG_FILE} (--verbose: here)", file=stream)
             run = SuiteRun(suite.name, tracking.parent_run_id)
             log = suite_dir / LOG_FILE if library_log else None
             studies = [open_study(spec, suite_file, w, cluster, stream, log, suite=run) for spec, w in tasks]
@@ -119,10 +121,11 @@ def _check_suite_folder(suite: SuiteSpec, suite_dir: Path) -> None:
         )
 
 
-def _header(suite: SuiteSpec, suite_dir: Path, run_id: str) -> str:
+def _header(suite: SuiteSpec, suite_dir: Path, cluster: Cluster, uri: str, run_id: str) -> str:
     return (
-        f"suite {suite.name}: {len(suite.tasks)} tasks ({', '.join(suite.task_names)}), each a study with its own "
-        f"folder under {suite_dir}; MLflow suite run {run_id}"
+        f"suite {suite.name}: {len(suite.tasks)} tasks ({', '.join(suite.task_names)}), each a study in its own "
+        f"folder under {suite_dir}; Ray at {cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, "
+        f"{cluster.gpus:g} GPU); MLflow at {uri} (suite run {run_id})"
     )
 
 

@@ -84,7 +84,8 @@ def test_a_suite_runs_each_task_as_a_study_in_one_tune_run_with_a_suite_report(
     assert set(frames["wide"].method) == {"sgd", "sam", "fsam"} and set(frames["small"].method) == {"sgd", "sam"}
     # One Tune run for the whole suite: one experiment folder under OUT/ray.
     assert len([p for p in (out / "ray").iterdir() if p.is_dir()]) == 1
-    assert "suite tiny_suite: 2 tasks (small, wide)" in stdout
+    assert "suite tiny_suite: 2 tasks (small, wide), each a study in its own folder" in stdout
+    assert "task small: 2 methods" in stdout and "task wide: 3 methods" in stdout
     assert "small: [tune " in stdout and "wide: [eval " in stdout
     report = (suite_dir / "report.md").read_text()
     assert "# Suite report: tiny_suite" in report and "| SAM beats SGD |" in report
