@@ -524,6 +524,11 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     """Validate an already-parsed study mapping; errors name ``source`` and the field."""
     if not isinstance(raw, dict):
         raise StudySpecError(f"{source}: a study file must be a mapping of fields, got {type(raw).__name__}")
+    if "tasks" in raw:
+        raise StudySpecError(
+            f"{source}: a suite file (it has tasks:), not a single study; `sam-study run` runs suites, this "
+            "command takes a study file"
+        )
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:

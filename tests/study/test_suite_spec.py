@@ -149,3 +149,12 @@ def test_the_shipped_suites_are_valid() -> None:
     for name in ("cpu_suite.yaml", "gpu_suite.yaml"):
         suite = load_suite(root / name)
         assert len(suite.tasks) >= 2 and suite.claims
+
+
+def test_a_command_that_takes_one_study_refuses_a_suite_file_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(SUITE))
+    assert main(["nightly", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "a suite file (it has tasks:), not a single study" in capsys.readouterr().err
