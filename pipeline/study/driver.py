@@ -17,7 +17,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,7 +41,6 @@ from pipeline.results.table import TrialsTable
 from pipeline.seeding import search_seed
 from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError, comparable
 from pipeline.study import ray_tune
-from pipeline.study._ray_compat import StopStudy
 from pipeline.study.batch_search import Batches
 from pipeline.study.cluster_watch import ClusterWatch
 from pipeline.study.errors import RayLost, StudyInterrupted, StudyWriteError
@@ -51,7 +50,8 @@ from pipeline.study.mlflow.secrets import credential_vars, redact, use_credentia
 from pipeline.study.mlflow.uri import check_cluster, check_tracking_uri, default_tracking_uri, is_server, ui_hint
 from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
 from pipeline.study.progress import Progress, decision_line
-from pipeline.study.ray_cluster import Cluster, abandon_ray, start_ray, stop_ray
+from pipeline.study.ray_cluster import Cluster
+from pipeline.study.ray_session import ray_session
 from pipeline.study.ray_tune import RunSettings
 from pipeline.study.search_space import search_space
 from pipeline.study.stream import Rounds, Search, StudyStream, TrialSource
@@ -144,49 +144,6 @@ def run_study(
             selections = run_trials([study], spec.name, where.folder.path)[0]
             return finish(study, selections, started)
     raise AssertionError("unreachable")  # the with block returns or raises
-
-
-@contextlib.contextmanager
-def ray_session(
-    address: str | None,
-    stack: contextlib.ExitStack,
-    on_ray_lost: Callable[[RayLost], None] | None,
-    lost_error: Callable[[Cluster, ClusterWatch], RayLost],
-) -> Iterator[Cluster]:
-    """Ray, started (or joined) for the block and stopped after it, watched: an error inside the block that came
-    from losing Ray is raised as ``lost_error``'s ``RayLost``. If Ray's core holds the main thread so that it cannot
-    be, ``on_ray_lost`` gets the error from the watch's thread (after ``stack`` is closed: the terminal back)."""
-    cluster = start_ray(address)
-    watch = None
-    if cluster.gcs_address:
-
-        def stuck() -> None:
-            if on_ray_lost is not None:
-                error = lost_error(cluster, watch)
-                stack.close()
-                on_ray_lost(error)
-
-        watch = ClusterWatch(cluster.gcs_address, stuck).start()
-    lost = False
-    try:
-        yield cluster
-    except StopStudy as stop:
-        raise stop.error from stop.__cause__
-    except BaseException as error:
-        # A Ctrl-C is the user's, unless the watch itself interrupted: a terminal's Ctrl-C also reaches Ray's
-        # processes, whose GCS may then be gone by the time it is probed.
-        interrupted = isinstance(error, KeyboardInterrupt) and watch is not None and watch.lost is None
-        lost = watch is not None and not interrupted and watch.confirm_lost()
-        if lost:
-            raise lost_error(cluster, watch) from error
-        raise
-    finally:
-        if watch is not None:
-            watch.stop()  # before Ray stops: an embedded Ray's GCS going down is no loss then
-        if lost:
-            abandon_ray()
-        else:
-            stop_ray()
 
 
 def _ray_lost(spec: StudySpec, where: Where, cluster: Cluster, watch: ClusterWatch) -> RayLost:

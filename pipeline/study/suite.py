@@ -31,7 +31,6 @@ from pipeline.study.driver import (
     finish,
     open_study,
     prepare,
-    ray_session,
     run_trials,
     write_study_file,
 )
@@ -42,6 +41,7 @@ from pipeline.study.mlflow.secrets import credential_vars
 from pipeline.study.mlflow.uri import ui_hint
 from pipeline.study.plan import trials_left
 from pipeline.study.ray_cluster import Cluster
+from pipeline.study.ray_session import ray_session
 
 __all__ = ["SuiteOutcome", "run_suite"]
 
