@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from pipeline.cli import main
 from pipeline.report.suite import is_suite_folder, write_suite_report
 from pipeline.report.suite.analysis import normalised
 from pipeline.report.suite.claims import HELD, MIXED, NOT_HELD, SOME, UNDECIDED, verdict
@@ -181,3 +182,17 @@ def test_normalised_scores_run_from_the_baseline_to_the_best(tmp_path: Path) -> 
     np.testing.assert_allclose(means[:, sgd], 0.0, atol=1e-12)
     np.testing.assert_allclose(best, 1.0)
     assert a.normalisation == "baseline_to_best" and not a.problems
+
+
+def test_sam_study_report_writes_a_suite_folders_reports_and_refuses_a_study_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite_dir = write_suite(tmp_path)
+    assert main(["report", str(suite_dir), "--metric", "val_accuracy"]) == 2
+    assert "--metric apply to a study folder" in capsys.readouterr().err
+    assert not (suite_dir / "report.md").exists()
+    assert main(["report", str(suite_dir), "--no-mlflow"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Across 3 tasks (test accuracy, raw scores), fsam has the highest IQM")
+    assert f"suite report: {suite_dir / 'report.md'}" in out
+    assert (suite_dir / "report.md").is_file() and (suite_dir / "t2" / "report.md").is_file()
