@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+from matplotlib.figure import Figure
 
 from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.accuracy import accuracy_figure
@@ -53,13 +56,24 @@ def draw_figures(analysis: StudyAnalysis, out_dir: Path) -> tuple[list[FigureFil
         ("compute.png", compute_figure),
         ("shift.png", shift_figure),
     )
+    return draw_each(drawers, analysis, out_dir)
+
+
+def draw_each(
+    drawers: Sequence[tuple[str, Callable[[Any], tuple[Figure, str, str]]]], subject: Any, out_dir: Path
+) -> tuple[list[FigureFile], list[SkippedFigure]]:
+    """Draw ``(file name, draw(subject) -> (figure, title, caption))`` pairs in order into ``out_dir``.
+
+    A figure that raises ``NotApplicable`` is left out silently, ``Skip`` or any other error is reported as
+    skipped, and either way its stale file is removed.
+    """
     written: list[FigureFile] = []
     skipped: list[SkippedFigure] = []
     for name, draw in drawers:
         path = out_dir / name
         try:
             with matplotlib.rc_context(STYLE):
-                fig, title, caption = draw(analysis)
+                fig, title, caption = draw(subject)
                 save(fig, path)
         except NotApplicable:
             path.unlink(missing_ok=True)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 from matplotlib.patches import Patch, Rectangle
 
-from pipeline.report.figures.draw import FigureFile, SkippedFigure
-from pipeline.report.figures.style import DECISION_COLORS, METHOD_COLOR, REFERENCE_COLOR, STYLE, new_figure, save
+from pipeline.report.figures.draw import FigureFile, SkippedFigure, draw_each
+from pipeline.report.figures.style import DECISION_COLORS, METHOD_COLOR, REFERENCE_COLOR, new_figure
 from pipeline.report.suite.analysis import SuiteAnalysis
 
 
@@ -27,18 +26,7 @@ def draw_suite_figures(a: SuiteAnalysis, out_dir: Path) -> tuple[list[FigureFile
         ("profiles.png", _profiles),
         ("task_decisions.png", _task_decisions),
     )
-    written, skipped = [], []
-    for name, draw in drawers:
-        try:
-            with matplotlib.rc_context(STYLE):
-                fig, title, caption = draw(a)
-                save(fig, out_dir / name)
-            written.append(FigureFile(name, title, caption))
-        except Exception as error:  # noqa: BLE001 - one figure's failure must not cost the others
-            (out_dir / name).unlink(missing_ok=True)
-            skipped.append(SkippedFigure(name, f"could not be drawn: {type(error).__name__}: {error}"))
-    return written, skipped
-
+    return draw_each(drawers, a, out_dir)
 
 def _score_label(a: SuiteAnalysis) -> str:
     metric = a.metric.replace("_", " ")
