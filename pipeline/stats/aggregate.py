@@ -4,8 +4,9 @@ statistical precipice", and its library rliable; Dolan and Moré 2002 for perfor
 Scores of one method are an array of shape ``(n_seeds, n_tasks)``, higher is better, NaN where a seed was not run
 (a sequential study gives each task its own number of seeds). Every function reads the finite values only.
 
-- ``iqm``: the interquartile mean of all runs of all tasks pooled (the 25% trimmed mean, as rliable's
-  ``aggregate_iqm``); a task with more runs weighs more, as in rliable.
+- ``iqm``: the interquartile mean of all runs of all tasks pooled (the 25% trimmed mean, rliable's
+  ``aggregate_iqm``), with every task weighing the same: a sequential study stops a method early on the tasks
+  where it is decided, and pooling its runs as they are would weigh its other tasks more than the reference's.
 - ``improvement_probability``: P(X > Y) per task from all pairs of runs (ties count half: the Mann-Whitney U over
   n_x n_y), averaged over the tasks, as rliable's ``probability_of_improvement``.
 - ``stratified_bootstrap_interval``: a percentile interval of any such statistic, resampling each method's runs
@@ -22,6 +23,7 @@ computed on the same arrays (with pandas 2), and against hand-computed cases.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,9 +43,25 @@ def _runs(scores, name: str = "scores") -> np.ndarray:
 
 
 def iqm(scores) -> float:
-    """The interquartile mean of every finite score, all tasks pooled: ``scipy.stats.trim_mean(x, 0.25)``."""
+    """The interquartile mean of every finite score, all tasks pooled, each task weighing the same.
+
+    With the same number of runs on every task this is ``scipy.stats.trim_mean(x, 0.25)``, rliable's IQM. With
+    different numbers it is that trimmed mean over the runs of each task repeated until every task has as many
+    (the least common multiple of the counts), computed with weights instead of copies.
+    """
     s = _runs(scores)
-    return float(stats.trim_mean(s[np.isfinite(s)], proportiontocut=0.25))
+    finite = np.isfinite(s)
+    counts = finite.sum(axis=0)
+    per_task = math.lcm(*(int(c) for c in counts))
+    total = per_task * s.shape[1]  # runs after the repeats, as Python ints: the lcm can exceed int64
+    cut = (total // 4) / total  # trim_mean cuts int(0.25 n) runs from each end
+    values = s[finite]
+    weights = np.broadcast_to(1.0 / (counts * s.shape[1]), s.shape)[finite]
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    upper = np.cumsum(weights)
+    kept = np.clip(np.minimum(upper, 1.0 - cut) - np.maximum(upper - weights, cut), 0.0, None)
+    return float(np.sum(kept * values) / np.sum(kept))
 
 
 def improvement_probability(scores_x, scores_y) -> float:

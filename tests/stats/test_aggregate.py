@@ -46,9 +46,27 @@ def test_iqm_is_the_25_percent_trimmed_mean_of_every_run_pooled() -> None:
     assert iqm(X) == pytest.approx(stats.trim_mean(X.ravel(), 0.25))
 
 
-def test_iqm_reads_the_runs_a_task_has() -> None:
+def test_iqm_reads_the_runs_a_task_has_and_weighs_every_task_the_same() -> None:
     ragged = np.array([[1.0, 10.0], [2.0, 20.0], [np.nan, 30.0], [np.nan, 40.0]])
-    assert iqm(ragged) == pytest.approx(stats.trim_mean([1.0, 2.0, 10.0, 20.0, 30.0, 40.0], 0.25))
+    # Task 0's two runs count twice each, as if it had four: 1 1 2 2 10 20 30 40, trim 2 from each end.
+    assert iqm(ragged) == pytest.approx((2 + 2 + 10 + 20) / 4)
+    assert iqm(ragged) == pytest.approx(stats.trim_mean([1.0, 1.0, 2.0, 2.0, 10.0, 20.0, 30.0, 40.0], 0.25))
+    # Counts 3 and 2: repeated 2 and 3 times to 6 each, 12 runs, trim 3 from each end.
+    odd = np.array([[0.1, 5.0], [0.2, 6.0], [0.3, np.nan]])
+    repeated = np.r_[np.repeat([0.1, 0.2, 0.3], 2), np.repeat([5.0, 6.0], 3)]
+    assert iqm(odd) == pytest.approx(stats.trim_mean(repeated, 0.25))
+
+
+def test_a_method_stopped_early_on_one_task_keeps_the_iqm_of_the_same_scores() -> None:
+    # A sequential study gives the method 20 runs on its good task and 5 on its bad one. Pooled as they are, the
+    # good task would fill the middle half; each task weighing the same, the IQM is that of 20 runs on each.
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(0.9, 0.01, 20), rng.normal(0.6, 0.01, 20)
+    full = np.c_[good, bad]
+    stopped = np.c_[good, np.r_[bad[:5], np.full(15, np.nan)]]
+    assert iqm(np.c_[good, np.repeat(bad[:5], 4)]) == pytest.approx(iqm(stopped))
+    assert abs(iqm(stopped) - iqm(full)) < 0.02
+    assert stats.trim_mean(np.r_[good, bad[:5]], 0.25) > iqm(full) + 0.1  # what pooling as-is would report
 
 
 def test_improvement_probability_counts_pairs_within_each_task_and_ties_half() -> None:

@@ -28,6 +28,7 @@ def draw_suite_figures(a: SuiteAnalysis, out_dir: Path) -> tuple[list[FigureFile
     )
     return draw_each(drawers, a, out_dir)
 
+
 def _score_label(a: SuiteAnalysis) -> str:
     metric = a.metric.replace("_", " ")
     if a.normalisation == "raw":
@@ -51,9 +52,9 @@ def _iqm(a: SuiteAnalysis):
     ax.set_xlabel(f"IQM of {_score_label(a)}")
     ax.grid(axis="x", alpha=0.3)
     caption = (
-        f"Interquartile mean (the 25% trimmed mean of every run of every task pooled) of each method across the "
-        f"{len(a.tasks)} tasks, with its {a.confidence_level:.0%} stratified bootstrap interval (each task's runs "
-        f"resampled within the task). The reference {a.reference} in orange."
+        f"Interquartile mean (the 25% trimmed mean of every run of every task pooled, each task weighing the same) "
+        f"of each method across the {len(a.tasks)} tasks, with its {a.confidence_level:.0%} stratified bootstrap "
+        f"interval (each task's runs resampled within the task). The reference {a.reference} in orange."
     )
     return fig, "IQM across tasks", caption
 
