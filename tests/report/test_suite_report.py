@@ -129,6 +129,13 @@ def test_the_suite_report_recomputes_from_the_tasks_tables(tmp_path: Path) -> No
         "ASAM beats SAM": UNDECIDED,
         "F-SAM beats ASAM": UNDECIDED,  # +0.0154 over 3 seeds, t interval about [-0.012, 0.042]
     }
+    # A claim over every task is the same comparison as the table's: the same P(> sam) and the same interval.
+    claim, g = next(c for c in a.claims if c.name == "F-SAM beats SAM"), a.aggregate("fsam")
+    assert (claim.improvement, claim.improvement_low, claim.improvement_high) == (
+        g.improvement,
+        g.improvement_low,
+        g.improvement_high,
+    )
     # A pair without the reference: a paired t interval over the seeds both ran.
     [pair] = next(c for c in a.claims if c.name == "F-SAM beats ASAM").per_task
     x, y = runs(suite_dir, "fsam")[:, 0], runs(suite_dir, "asam")[:, 0]

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.report.analysis import StudyAnalysis
-from pipeline.report.suite.pairs import PairDecision, pair_decision
+from pipeline.report.suite.pairs import PairDecision, improvement_with_interval, pair_decision, pair_key
 from pipeline.seeding import bootstrap_stream
 from pipeline.spec.suite import SuiteSpec
 from pipeline.stats import (
     friedman_test,
-    improvement_probability,
     iqm,
     performance_profile,
     signed_rank_over_tasks,
@@ -114,7 +113,9 @@ def analyse_suite(suite: SuiteSpec, suite_dir: str, tasks: dict[str, StudyAnalys
     decisions = tuple(
         pair_decision(t, tasks[t], m, suite.reference) for t in suite.task_names for m in shared if m != suite.reference
     )
-    aggregates, friedman = _aggregates(suite, shared, scores, means, decisions, first.statistics.confidence_level)
+    aggregates, friedman = _aggregates(
+        suite, shared, scores, means, decisions, first.statistics.confidence_level, first.statistics.metric
+    )
     taus = _taus(means)
     return SuiteAnalysis(
         suite=suite.name,
@@ -157,10 +158,10 @@ def _aggregates(
     means: np.ndarray,
     decisions: tuple[PairDecision, ...],
     level: float,
+    metric: str,
 ) -> tuple[tuple[MethodAggregate, ...], tuple[float | None, float | None]]:
     ref = methods.index(suite.reference)
-    rng = bootstrap_stream(suite.aggregate.bootstrap_seed, "suite-aggregates")
-    reps = suite.aggregate.bootstrap_reps
+    seed, reps = suite.aggregate.bootstrap_seed, suite.aggregate.bootstrap_reps
     n_tasks = means.shape[0]
     p, p_holm = signed_rank_over_tasks(means, ref) if n_tasks >= 2 else (None, None)
     friedman = friedman_test(means) if n_tasks >= 2 and len(methods) >= 3 else None
@@ -168,13 +169,13 @@ def _aggregates(
     out = []
     for j, method in enumerate(methods):
         x, y = scores[:, :, j], scores[:, :, ref]
+        # One stream per statistic and method: a method's interval does not depend on which others the suite runs.
+        rng = bootstrap_stream(seed, f"iqm:{method}:{metric}:{','.join(suite.task_names)}")
         low, high = stratified_bootstrap_interval(iqm, [x], rng, reps=reps, confidence_level=level)
         poi = poi_low = poi_high = None
         if j != ref:
-            poi = improvement_probability(x, y)
-            poi_low, poi_high = stratified_bootstrap_interval(
-                improvement_probability, [x, y], rng, reps=reps, confidence_level=level
-            )
+            key = pair_key(method, suite.reference, metric, suite.task_names)
+            poi, poi_low, poi_high = improvement_with_interval(x, y, seed=seed, reps=reps, level=level, key=key)
         mine = [d.decision for d in decisions if d.method == method]
         out.append(
             MethodAggregate(

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.report.analysis import StudyAnalysis
-from pipeline.report.suite.pairs import PairDecision, pair_decision
+from pipeline.report.suite.pairs import PairDecision, improvement_with_interval, pair_decision, pair_key
 from pipeline.results.study_results import StudyResults, higher_is_better
-from pipeline.seeding import bootstrap_stream
 from pipeline.spec.suite import ClaimSpec, SuiteSpec
-from pipeline.stats import improvement_probability, stratified_bootstrap_interval
 
 HELD, SOME, MIXED, NOT_HELD, UNDECIDED = "held", "held on some tasks", "mixed", "not held", "undecided"
 
@@ -77,11 +75,13 @@ def _judge(
     x, y = _scores(claim, tasks, analyses, results, metric)
     poi = low = high = None
     if all(np.isfinite(x[:, k]).any() and np.isfinite(y[:, k]).any() for k in range(len(tasks))):
-        poi = improvement_probability(x, y)
-        rng = bootstrap_stream(suite.aggregate.bootstrap_seed, f"claim:{claim.name}")
-        level = analyses[tasks[0]].statistics.confidence_level
-        low, high = stratified_bootstrap_interval(
-            improvement_probability, [x, y], rng, reps=suite.aggregate.bootstrap_reps, confidence_level=level
+        poi, low, high = improvement_with_interval(
+            x,
+            y,
+            seed=suite.aggregate.bootstrap_seed,
+            reps=suite.aggregate.bootstrap_reps,
+            level=analyses[tasks[0]].statistics.confidence_level,
+            key=pair_key(claim.method, claim.against, metric, tasks),
         )
     return ClaimResult(
         name=claim.name,

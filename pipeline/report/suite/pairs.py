@@ -16,7 +16,8 @@ import numpy as np
 
 from pipeline.report.analysis import StudyAnalysis, estimate_in_metric_units, in_metric_units
 from pipeline.results.study_results import StudyResults, higher_is_better
-from pipeline.stats import paired_comparison
+from pipeline.seeding import bootstrap_stream
+from pipeline.stats import improvement_probability, paired_comparison, stratified_bootstrap_interval
 
 SEQUENTIAL, FIXED, DESCRIPTIVE = "sequential", "fixed design", "paired t interval"
 
@@ -118,3 +119,18 @@ def _descriptive(
     return PairDecision(
         task, method, against, metric, decision, p.mean_difference, p.ci_low, p.ci_high, p.n, DESCRIPTIVE
     )
+
+
+def improvement_with_interval(
+    x: np.ndarray, y: np.ndarray, *, seed: int, reps: int, level: float, key: str
+) -> tuple[float, float, float]:
+    """P(X > Y) over the tasks of ``x`` and ``y`` (each ``(n_seeds, n_tasks)``) with its stratified bootstrap
+    interval. The bootstrap's stream depends on ``key`` (the pair, metric and tasks) alone, so the same comparison
+    gets the same interval in the table across tasks and in a claim."""
+    rng = bootstrap_stream(seed, f"improvement:{key}")
+    low, high = stratified_bootstrap_interval(improvement_probability, [x, y], rng, reps=reps, confidence_level=level)
+    return improvement_probability(x, y), low, high
+
+
+def pair_key(method: str, against: str, metric: str, tasks: tuple[str, ...] | list[str]) -> str:
+    return f"{method}>{against}:{metric}:{','.join(tasks)}"
