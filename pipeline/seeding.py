@@ -44,7 +44,7 @@ def data_stream(seed: int, purpose: str) -> np.random.Generator:
 
 
 def bootstrap_stream(seed: int, purpose: str) -> np.random.Generator:
-    """A numpy generator for one bootstrap of a report ("suite-aggregates", "claim:<name>", ...)."""
+    """A numpy generator for one bootstrap of a report ("iqm:<method>:...", "improvement:<pair>:...")."""
     return np.random.default_rng(_sequence(check_seed(seed), zlib.crc32(f"bootstrap:{purpose}".encode())))
 
 
