@@ -89,11 +89,11 @@ def test_a_study_outlives_its_mlflow_server_and_sync_mlflow_back_fills_it(
     with mlflow_server_process(store, tmp_path) as restarted:
         # Whether the kill caught a trial half-logged is down to timing; make sure both leftovers of an outage
         # are there: a child cut off after two epochs (left RUNNING) and a second child of a recorded trial.
-        # The cut-off child goes to the last trial that ran wholly after the kill (no child run recorded): in one
-        # streaming Tune run, which trial that is depends on the order trials were handed out.
-        late = table[table.mlflow_run_id.isna() | (table.mlflow_run_id == "")].trial_key.iloc[-1]
+        # Which trials ran before, across and after the kill depends on the order one streaming Tune run handed
+        # them out, so both are chosen from what the table and the store hold, not by name.
+        late = ran_wholly_after_the_kill(restarted.uri, table)
         cut_off = cut_off_child(restarted.uri, table, late)
-        duplicate = duplicate_child(restarted.uri, table, "tune/sam/search0/trial0")
+        duplicate = duplicate_child(restarted.uri, table, recorded_before_the_kill(table))
         capsys.readouterr()
         assert main(["sync-mlflow", str(study_dir), "--tracking-uri", restarted.uri]) == 0, capsys.readouterr()
         first = capsys.readouterr().out
@@ -117,6 +117,26 @@ def test_a_study_outlives_its_mlflow_server_and_sync_mlflow_back_fills_it(
 def _children(client: mlflow.MlflowClient, key: str) -> list[Run]:
     experiment = client.get_experiment_by_name("tiny")
     return client.search_runs([experiment.experiment_id], f"tags.role = 'trial' and tags.trial_key = '{key}'")
+
+
+def _unrecorded(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table.mlflow_run_id.isna() | (table.mlflow_run_id == "")]
+
+
+def ran_wholly_after_the_kill(uri: str, table: pd.DataFrame) -> str:
+    """The last recorded trial with no child run at all: it started after the server was gone. (A trial that was
+    running at the kill has no run id in its row either, but it may have left a RUNNING child behind.)"""
+    client = mlflow.MlflowClient(uri)
+    untouched = [key for key in _unrecorded(table).trial_key if not _children(client, key)]
+    assert untouched, "every trial reached MLflow: the outage was not injected"
+    return untouched[-1]
+
+
+def recorded_before_the_kill(table: pd.DataFrame) -> str:
+    """The first trial whose row holds its child run's id: MLflow recorded it completely."""
+    recorded = table.drop(_unrecorded(table).index)
+    assert len(recorded), "no trial reached MLflow before the kill"
+    return recorded.trial_key.iloc[0]
 
 
 def cut_off_child(uri: str, table: pd.DataFrame, key: str) -> str:
