@@ -59,7 +59,8 @@ COMMANDS = (
         "a fixed regression study compared with its last accepted baseline (exit 1 on a regression)",
         "Run a small fixed study and decide, per method, whether it regressed against the last "
         "accepted baseline: a one-sided paired t-test for 'worse by more than the study's margin', Holm-corrected, "
-        "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run.",
+        "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run; 4: the Ray "
+        "instance or cluster was lost (run it again); 130: interrupted.",
     ),
     Command(
         "sync-mlflow",

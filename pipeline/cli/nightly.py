@@ -1,19 +1,22 @@
 """`sam-study nightly STUDY.yaml`: run a small fixed study and compare it with the last accepted baseline.
 
 Exit 0: nothing regressed; 1: a method regressed (or a run that should have reproduced its baseline exactly
-did not); 2: a broken run (bad input, no baseline to compare with, a study that did not finish).
+did not); 2: a broken run (bad input, no baseline to compare with, a study that did not finish); 4: the Ray
+instance or cluster was lost (run it again); 130: interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipeline.cli.exit_codes import ExitCode
+from pipeline.cli.ray_lost import end_ray_lost
 from pipeline.cli.run import add_output_arguments, add_where_arguments, show_traceback
 from pipeline.spec.study import StudySpec, StudySpecError, load_study
 
@@ -55,7 +58,7 @@ def command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sam-study-baseline-") as scratch:
         try:
             uri, baseline_rows, baseline = _find_baseline(args, spec, out, Path(scratch))
-            outcome = _run_night(args, spec, out, uri, baseline_rows)
+            outcome = _run_night(args, spec, out, uri, baseline_rows, Path(scratch))
             return _decide(args, spec, uri, outcome, baseline_rows, baseline)
         except _Broken as broken:
             return _broken(str(broken))
@@ -90,7 +93,12 @@ def _find_baseline(
 
 
 def _run_night(
-    args: argparse.Namespace, spec: StudySpec, out: Path, uri: str, baseline_rows: list[TrialRow] | None
+    args: argparse.Namespace,
+    spec: StudySpec,
+    out: Path,
+    uri: str,
+    baseline_rows: list[TrialRow] | None,
+    scratch: Path,
 ) -> StudyOutcome:
     """The night's study, in a folder of its own: OUT/<study>/<UTC time>. With sequential seeds, each method's
     rounds go on while its comparison with the baseline is undecided."""
@@ -110,11 +118,25 @@ def _run_night(
             address=args.address,
             folder=folder,
             library_log=not args.verbose,
+            on_ray_lost=lambda error: _end_ray_lost(error, scratch),
             rounds=rounds,
         )
-    except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError, RayLost) as error:
+    except RayLost as error:
+        show_traceback(args, error)
+        _end_ray_lost(error, scratch)
+    except (StudySpecError, TrackingError, ClusterError, StudyInterrupted, StudyWriteError) as error:
         show_traceback(args, error)
         raise _Broken(f"the nightly study did not finish: {error}") from None
+
+
+def _end_ray_lost(error: Exception, scratch: Path) -> NoReturn:
+    """The night cannot be decided: say so and end the process with RAY_LOST (see ``pipeline.cli.ray_lost``). A
+    night is not resumed: the same command runs a whole new one, in a folder of its own."""
+    shutil.rmtree(scratch, ignore_errors=True)  # the process ends without the temporary folder's own clean-up
+    end_ray_lost(
+        f"error: the nightly study did not finish, so nothing was decided: {error}\n"
+        "run the same command again for a new night"
+    )
 
 
 def _decide(

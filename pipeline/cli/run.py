@@ -8,8 +8,10 @@ import shlex
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.cli.exit_codes import ExitCode
+from pipeline.cli.ray_lost import end_ray_lost
 from pipeline.spec.study import StudySpecError, parse_study, read_yaml
 from pipeline.spec.suite import SuiteSpec, is_suite, parse_suite
 from pipeline.study.mlflow.secrets import redact
@@ -87,7 +89,7 @@ def command(args: argparse.Namespace) -> int:
             tracking_uri=args.tracking_uri,
             address=args.address,
             library_log=not args.verbose,
-            on_ray_lost=lambda error: _exit_ray_lost(args, error),
+            on_ray_lost=lambda error: _end_ray_lost(args, error),
         )
     except (StudySpecError, TrackingError, ClusterError, StudyWriteError) as error:
         show_traceback(args, error)
@@ -95,8 +97,7 @@ def command(args: argparse.Namespace) -> int:
         return ExitCode.BAD_INPUT
     except RayLost as error:
         show_traceback(args, error)
-        _report_ray_lost(args, error)
-        return ExitCode.RAY_LOST
+        _end_ray_lost(args, error)
     except StudyInterrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -122,12 +123,6 @@ def command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _report_ray_lost(args: argparse.Namespace, error: Exception) -> None:
-    print(f"error: {error}\nresume with: {resume_command(args)}", file=sys.stderr, flush=True)
-
-
-def _exit_ray_lost(args: argparse.Namespace, error: Exception) -> None:
-    """From the driver's watch thread, while Ray's core holds the main thread: report, and end the process now
-    (Ray's core would end it with exit code 1 a minute later). Every recorded trial is in the table already."""
-    _report_ray_lost(args, error)
-    os._exit(ExitCode.RAY_LOST)
+def _end_ray_lost(args: argparse.Namespace, error: Exception) -> NoReturn:
+    """From the main thread or the driver's watch thread alike: report, then end the process (see ``ray_lost``)."""
+    end_ray_lost(f"error: {error}\nresume with: {resume_command(args)}")

@@ -106,9 +106,15 @@ def signal_all(processes: Iterable[psutil.Process], sig: signal.Signals) -> None
 def kill_tree(root: subprocess.Popen) -> None:
     """SIGKILL ``root`` (a process this test started, leader of its own session) and every process below it, all
     at once; returns once every one of them is gone. The tree is taken before the first signal: a process whose
-    parent dies moves to init, out of the tree. Its process group catches one forked in the meantime."""
+    parent dies moves to init, out of the tree. Its process group catches one forked in the meantime. The group is
+    stopped first: a driver must not record another trial while the tree is taken (a test checks the table it saw
+    just before the kill)."""
+    alive = root.poll() is None  # not yet reaped: its process group is still the one this test made
+    if alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(root.pid, signal.SIGSTOP)
     doomed = tree(root.pid)
-    if root.poll() is None:  # not yet reaped: its process group is still the one this test made
+    if alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(root.pid, signal.SIGKILL)
     signal_all(doomed, signal.SIGKILL)

@@ -89,11 +89,11 @@ def sam_study(*args: str, **popen: object) -> subprocess.Popen[str]:
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(  # type: ignore[call-overload]
-        [sys.executable, "-m", "pipeline", *args], env=env, text=True, preexec_fn=_default_sigint, **popen
+        [sys.executable, "-m", "pipeline", *args], env=env, text=True, preexec_fn=default_sigint, **popen
     )
 
 
-def _default_sigint() -> None:
+def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

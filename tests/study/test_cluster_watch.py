@@ -57,7 +57,9 @@ def test_the_main_thread_taking_the_loss_over_stops_on_stuck(listener: socket.so
 def test_an_error_is_confirmed_as_a_loss_at_once_when_the_port_is_gone(listener: socket.socket) -> None:
     """The main thread may fail on the dead cluster before the watch has noticed: confirm_lost probes itself."""
     interrupted = threading.Event()
-    watch = ClusterWatch(address(listener), None, every_s=60, interrupt=interrupted.set).start()
+    # every_s: the watch's own first probe comes after confirm_lost has stopped it; confirm_lost waits every_s / 3
+    # between its probes.
+    watch = ClusterWatch(address(listener), None, every_s=3, interrupt=interrupted.set).start()
     listener.close()
     assert watch.confirm_lost() is True and watch.lost is not None
     assert not interrupted.is_set()
