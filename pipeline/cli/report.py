@@ -90,8 +90,7 @@ def _attach(args: argparse.Namespace, recorded, outcome, stream: TextIO) -> bool
 def _attach_files(args: argparse.Namespace, recorded, files, figures_dir, tags, stream: TextIO) -> bool:
     """Attach report files to a recorded MLflow run; False (with the reason on stderr) if they cannot be."""
     from pipeline.study.mlflow.errors import TrackingError
-    from pipeline.study.mlflow.secrets import use_credentials
-    from pipeline.study.mlflow.uri import check_tracking_uri, ui_hint
+    from pipeline.study.mlflow.uri import resolve_tracking, ui_hint
 
     # The study's URI was recorded without its password; the names of the variables that held it were.
     unset = [n for n in recorded.credentials_from if not os.environ.get(n)]
@@ -104,8 +103,7 @@ def _attach_files(args: argparse.Namespace, recorded, files, figures_dir, tags, 
         )
         return False
     try:
-        uri = use_credentials(args.tracking_uri or recorded.tracking_uri)
-        check_tracking_uri(uri)
+        uri = resolve_tracking(args.tracking_uri or recorded.tracking_uri)
         from pipeline.study.mlflow.parent import attach_report
 
         attach_report(uri, recorded.parent_run_id, files, figures_dir, tags)

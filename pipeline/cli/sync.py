@@ -30,12 +30,11 @@ def command(args: argparse.Namespace) -> int:
     # Imported only now: MLflow takes seconds to import, and a bad folder should fail fast.
     from pipeline.study.backfill import sync
     from pipeline.study.mlflow.errors import TrackingError
-    from pipeline.study.mlflow.secrets import redact, use_credentials
-    from pipeline.study.mlflow.uri import check_tracking_uri
+    from pipeline.study.mlflow.secrets import redact
+    from pipeline.study.mlflow.uri import resolve_tracking
 
     try:
-        uri = use_credentials(uri)  # a password in it moves into the environment, out of every message
-        check_tracking_uri(uri)
+        uri = resolve_tracking(uri)  # a password in it moves into the environment, out of every message
         print(sync(results, uri))
     except TrackingError as error:
         print(f"error: {error}", file=sys.stderr)

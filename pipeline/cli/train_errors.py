@@ -8,11 +8,11 @@ is not.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import ValidationError
 
 from pipeline.cli.train_args import flag_paths
+from pipeline.spec.errors import FieldError, field_errors
 
 # The configs that model-level checks run on; a check at the top (no location) is the hyperparameters' check.
 _MODELS = {("data",), ("data", "synthetic"), ("model",)}
@@ -21,7 +21,7 @@ _HPARAMS = ("hparams",)
 
 def validation_messages(error: ValidationError) -> list[str]:
     """One line per error of a TrialConfig built from the flags, each naming the flag."""
-    return [_message(item) for item in error.errors()]
+    return [_message(item) for item in field_errors(error)]
 
 
 def name_flags(message: str, scope: tuple[str, ...] = _HPARAMS) -> str:
@@ -42,13 +42,13 @@ def name_flags(message: str, scope: tuple[str, ...] = _HPARAMS) -> str:
     return text.replace(f"got {subject.group()}=", "got ") if subject else text
 
 
-def _message(item: Any) -> str:
-    loc = tuple(str(part) for part in item["loc"])
-    message = str(item["msg"]).removeprefix("Value error, ")
+def _message(item: FieldError) -> str:
+    loc = tuple(str(part) for part in item.loc)
+    message = item.message
     # The longest path with a flag: a union's error adds the member it tried (('hparams', 'rho', 'bool')).
     flag = next((flag_paths()[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in flag_paths()), None)
     if flag is not None and message.startswith("Input should"):  # pydantic's own check: "Input should be > 0"
-        return f"{flag} {message.removeprefix('Input ')}, got {item['input']!r}"
+        return f"{flag} {message.removeprefix('Input ')}, got {item.input!r}"
     if not loc:
         scope = _HPARAMS  # TrialConfig's own check is the hyperparameters'
     elif loc in _MODELS:

@@ -9,7 +9,6 @@ its optimizer would reject fails now rather than inside a trial an hour later.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,14 +29,14 @@ from pydantic import (
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
 from pipeline.optim import get_variant, hyperparameter_names, list_optimizers
-from pipeline.spec.suggest import did_you_mean, keys_at, literal_choices
+from pipeline.spec.errors import first_message, format_validation_error
+from pipeline.spec.suggest import did_you_mean
 from pipeline.train.config import HyperValue, TrialConfig
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # Training settings a method may search besides its optimizer's own hyperparameters.
 SEARCHABLE_TRAINING = ("lr", "weight_decay", "momentum")
-SPEC_FILE = "spec.json"  # the resolved spec, written into the study folder when a study starts
 
 
 class StudySpecError(ValueError):
@@ -218,7 +217,7 @@ def _seeds_kind(value: Any) -> str | None:
 
 
 # Tags of the two forms of evaluation.seeds. Pydantic puts a tag into an error's path; names of this shape are
-# the ones _format_validation_error leaves out, so an error reads evaluation.seeds.start.
+# the ones spec/errors.py leaves out, so an error reads evaluation.seeds.start.
 _LIST, _ROUNDS = "Seeds[list]", "Seeds[rounds]"
 SeedsField = Annotated[
     Annotated[tuple[int, ...], Tag(_LIST)] | Annotated[SequentialSeeds, Tag(_ROUNDS)],
@@ -450,74 +449,13 @@ def check_every_trial_builds(spec: StudySpec) -> None:
         try:
             spec.trial_config(method, spec.evaluation.seed_list[0])
         except ValidationError as error:
-            raise StudySpecError(f"{where}.hparams: {_first_message(error)}") from None
+            raise StudySpecError(f"{where}.hparams: {first_message(error)}") from None
         for key, param in method.search.items():
             for value in param.values():
                 try:
                     spec.trial_config(method, spec.evaluation.seed_list[0], {key: value})
                 except ValidationError as error:
-                    raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {_first_message(error)}") from None
-
-
-def _first_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    message = str(first["msg"]).removeprefix("Value error, ")
-    loc = ".".join(str(p) for p in first["loc"])
-    return f"{loc}: {message}" if loc else message
-
-
-def _location(loc: tuple[Any, ...], raw: Any) -> str:
-    """``('methods', 1, 'search', 'rho', 'low')`` -> ``methods[sam].search.rho.low`` (the method's name
-    when the file gives one, else its index)."""
-    parts: list[str] = []
-    node = raw
-    for part in loc:
-        if isinstance(part, int):
-            label = str(part)
-            if isinstance(node, list) and part < len(node):
-                item = node[part]
-                if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    label = item["name"]
-                node = item
-            else:
-                node = None
-            parts.append(f"[{label}]")
-            continue
-        node = node.get(part) if isinstance(node, dict) else None
-        parts.append(f".{part}" if parts else str(part))
-    return "".join(parts)
-
-
-def _format_validation_error(error: ValidationError, raw: Any) -> str:
-    return "; ".join(f"{where}: {message}" if where else message for where, message in validation_messages(error, raw))
-
-
-def validation_messages(error: ValidationError, raw: Any) -> list[tuple[str, str]]:
-    """(field, message) of each error: ``('methods[sam].search.rho.low', 'must be ...')``."""
-    lines = []
-    for item in error.errors():
-        # Pydantic appends the failing model's name to the path of a model-level check; drop such tails.
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() and "[" in p))
-        message = _message(item, loc)
-        where = _location(loc, raw)
-        nested = re.match(r"^(search\.[\w.-]+): (.*)$", message, re.DOTALL)
-        if nested:  # a method-level check about one searched value: extend the path rather than repeat it
-            where, message = f"{where}.{nested.group(1)}", nested.group(2)
-        lines.append((where, message))
-    return lines
-
-
-def _message(item: Any, loc: tuple[Any, ...]) -> str:
-    """Pydantic's message for one error, with the input it refused and the nearest valid name or key."""
-    message = str(item["msg"]).removeprefix("Value error, ")
-    if item["type"] == "extra_forbidden":
-        hint = did_you_mean(loc[-1], keys_at(StudySpec, loc[:-1])) if loc else ""
-        return f"unknown key{hint or '; remove it or check its spelling'}"
-    if item["type"] not in ("value_error", "assertion_error") and "input" in item:
-        message = f"{message} (got {item['input']!r})"
-    if item["type"] == "literal_error" and isinstance(item.get("input"), str):
-        message += did_you_mean(item["input"], literal_choices(item.get("ctx", {}).get("expected", "")))
-    return message
+                    raise StudySpecError(f"{where}.search.{key}: {value!r} fails: {first_message(error)}") from None
 
 
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
@@ -532,7 +470,7 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:
-        raise StudySpecError(f"{source}: {_format_validation_error(error, raw)}") from None
+        raise StudySpecError(f"{source}: {format_validation_error(error, raw, StudySpec)}") from None
     try:
         check_every_trial_builds(spec)
     except StudySpecError as error:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.spec.errors import format_validation_error, validation_messages
 from pipeline.spec.study import (
     NAME_PATTERN,
     Metric,
@@ -23,7 +24,6 @@ from pipeline.spec.study import (
     StudySpecError,
     check_every_trial_builds,
     read_yaml,
-    validation_messages,
 )
 from pipeline.spec.suggest import did_you_mean
 
@@ -96,16 +96,28 @@ class _SuiteShape(BaseModel):
 
 
 class SuiteSpec(BaseModel):
-    """A validated suite: its name, a ``StudySpec`` per task (named after the task), its claims and aggregation."""
+    """A validated suite: its name, a ``StudySpec`` per task (named after the task), its claims and aggregation.
 
-    model_config = ConfigDict(frozen=True)
+    The checks across fields (unique task names; claims, published tables and the aggregation naming tasks and
+    methods that exist) live here, so a suite read back from ``suite.json`` is checked as one read from its file."""
 
-    name: str
+    model_config = _FROZEN
+
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    tasks: tuple[StudySpec, ...]
+    tasks: tuple[StudySpec, ...] = Field(min_length=1)
     claims: tuple[ClaimSpec, ...] = ()
     aggregate: AggregateSpec = AggregateSpec()
     published: tuple[PublishedSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SuiteSpec:
+        # One validator, so the checks run in this order and the first failure is the one reported.
+        _check_unique_tasks(self)
+        _check_claims(self)
+        _check_published(self)
+        _check_aggregate(self)
+        return self
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -157,29 +169,23 @@ def parse_suite(raw: Any, source: str = "<suite>") -> SuiteSpec:
     try:
         shape = _SuiteShape.model_validate(suite_keys)
     except ValidationError as error:
-        messages = validation_messages(error, raw)
-        raise StudySpecError(f"{source}: " + "; ".join(f"{w}: {m}" if w else m for w, m in messages)) from None
+        raise StudySpecError(f"{source}: {format_validation_error(error, raw, _SuiteShape)}") from None
     for key in ("data", "model"):
         if key in raw:
             raise StudySpecError(f"{source}: {key}: a suite sets {key} per task; move it into each of tasks[...]")
     shared = {k: v for k, v in raw.items() if k not in ("name", "description", *_SUITE_ONLY)}
     studies = tuple(_task_study(task, i, shared, source) for i, task in enumerate(shape.tasks))
-    names = [s.name for s in studies]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise StudySpecError(f"{source}: tasks: names must be unique; repeated: {', '.join(repeated)}")
-    suite = SuiteSpec(
-        name=shape.name,
-        description=shape.description,
-        tasks=studies,
-        claims=shape.claims,
-        aggregate=shape.aggregate,
-        published=shape.published,
-    )
-    _check_claims(suite, source)
-    _check_published(suite, source)
-    _check_aggregate(suite, source)
-    return suite
+    try:
+        return SuiteSpec(
+            name=shape.name,
+            description=shape.description,
+            tasks=studies,
+            claims=shape.claims,
+            aggregate=shape.aggregate,
+            published=shape.published,
+        )
+    except ValidationError as error:
+        raise StudySpecError(f"{source}: {format_validation_error(error, raw, SuiteSpec)}") from None
 
 
 def _task_study(task: dict[str, Any], index: int, shared: dict[str, Any], source: str) -> StudySpec:
@@ -208,7 +214,8 @@ def _task_study(task: dict[str, Any], index: int, shared: dict[str, Any], source
         study = StudySpec.model_validate(raw)
         check_every_trial_builds(study)
     except ValidationError as error:
-        messages = [_task_message(field, message, task, source) for field, message in validation_messages(error, raw)]
+        fields = validation_messages(error, raw, StudySpec)
+        messages = [_task_message(field, message, task, source) for field, message in fields]
         raise StudySpecError("; ".join(messages)) from None
     except StudySpecError as error:
         raise StudySpecError(f"{where}.{error}") from None
@@ -227,54 +234,61 @@ def _task_message(field: str, message: str, task: dict[str, Any], source: str) -
     return f"{source}: {field} (in task {task['name']}): {message}" if field else f"{source}: {message}"
 
 
-def _check_claims(suite: SuiteSpec, source: str) -> None:
+def _check_unique_tasks(suite: SuiteSpec) -> None:
+    names = list(suite.task_names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"tasks: names must be unique; repeated: {', '.join(repeated)}")
+
+
+def _check_claims(suite: SuiteSpec) -> None:
     for claim in suite.claims:
-        where = f"{source}: claims[{claim.name}]"
+        where = f"claims[{claim.name}]"
         for task in claim.tasks:
             if task not in suite.task_names:
                 hint = did_you_mean(task, suite.task_names)
-                raise StudySpecError(f"{where}.tasks: no task {task!r} ({', '.join(suite.task_names)}){hint}")
+                raise ValueError(f"{where}.tasks: no task {task!r} ({', '.join(suite.task_names)}){hint}")
         for field in ("method", "against"):
             name = getattr(claim, field)
             if name not in suite.methods:
                 hint = did_you_mean(name, suite.methods)
-                raise StudySpecError(f"{where}.{field}: no method {name!r} ({', '.join(suite.methods)}){hint}")
+                raise ValueError(f"{where}.{field}: no method {name!r} ({', '.join(suite.methods)}){hint}")
             missing = [t for t in claim.tasks if not _runs(suite.task(t), name)]
             if missing:
-                raise StudySpecError(f"{where}.{field}: task(s) {', '.join(missing)} do not run {name!r}")
+                raise ValueError(f"{where}.{field}: task(s) {', '.join(missing)} do not run {name!r}")
         if not suite.claim_tasks(claim):
-            raise StudySpecError(f"{where}: no task runs both {claim.method!r} and {claim.against!r}")
+            raise ValueError(f"{where}: no task runs both {claim.method!r} and {claim.against!r}")
 
 
-def _check_published(suite: SuiteSpec, source: str) -> None:
+def _check_published(suite: SuiteSpec) -> None:
     for i, table in enumerate(suite.published):
-        where = f"{source}: published[{i}]"
+        where = f"published[{i}]"
         if table.task not in suite.task_names:
             hint = did_you_mean(table.task, suite.task_names)
-            raise StudySpecError(f"{where}.task: no task {table.task!r} ({', '.join(suite.task_names)}){hint}")
+            raise ValueError(f"{where}.task: no task {table.task!r} ({', '.join(suite.task_names)}){hint}")
         task = suite.task(table.task)
         for method, (_, std) in table.values.items():
             if not _runs(task, method):
                 names = [m.name for m in task.methods]
                 hint = did_you_mean(method, names)
-                raise StudySpecError(f"{where}.values.{method}: task {table.task} does not run {method!r}{hint}")
+                raise ValueError(f"{where}.values.{method}: task {table.task} does not run {method!r}{hint}")
             if std < 0:
-                raise StudySpecError(f"{where}.values.{method}: the standard deviation must be >= 0, got {std}")
+                raise ValueError(f"{where}.values.{method}: the standard deviation must be >= 0, got {std}")
 
 
-def _check_aggregate(suite: SuiteSpec, source: str) -> None:
+def _check_aggregate(suite: SuiteSpec) -> None:
     baseline = suite.aggregate.baseline
     if suite.aggregate.normalisation == "raw":
         return
     missing = [t.name for t in suite.tasks if not _runs(t, baseline)]
     if missing:
-        raise StudySpecError(
-            f"{source}: aggregate.baseline: {baseline!r} is not a method of task(s) {', '.join(missing)}; "
+        raise ValueError(
+            f"aggregate.baseline: {baseline!r} is not a method of task(s) {', '.join(missing)}; "
             "baseline_to_best normalisation needs it on every task (or use normalisation: raw)"
         )
     references = {t.reference for t in suite.tasks}
     if len(references) > 1:  # a task cannot change it (reference is shared), but say so if it ever could
-        raise StudySpecError(f"{source}: reference: every task must share one reference, got {sorted(references)}")
+        raise ValueError(f"reference: every task must share one reference, got {sorted(references)}")
 
 
 def load_suite(path: str | Path) -> SuiteSpec:

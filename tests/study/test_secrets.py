@@ -18,6 +18,7 @@ from pipeline.cli import main
 from pipeline.results.folder import TRACKING_FILE, TrackingRecord, record_tracking
 from pipeline.study.mlflow.errors import TrackingError
 from pipeline.study.mlflow.secrets import credential_vars, redact, split_credentials, use_credentials
+from pipeline.study.mlflow.uri import resolve_tracking
 from tests.stats.synthetic_study import write_study
 from tests.study.study_files import run_to_end, write_tiny_study
 
@@ -91,6 +92,19 @@ def test_use_credentials_sets_the_environment_and_refuses_a_cluster(clean_env: p
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice" and os.environ["MLFLOW_TRACKING_PASSWORD"] == SECRET
     assert credential_vars("http://127.0.0.1:5000") == ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]
     assert credential_vars("sqlite:///x.db") == []
+
+
+def test_resolve_tracking_moves_the_password_out_then_checks_the_store(clean_env: pytest.MonkeyPatch) -> None:
+    """The one set-up every command runs: credentials into the environment first, then the check, on the bare URI."""
+    assert resolve_tracking("sqlite:///x.db") == "sqlite:///x.db"
+    with pytest.raises(TrackingError, match="every node"):
+        resolve_tracking(f"http://alice:{SECRET}@127.0.0.1:9", address="127.0.0.1:6379")
+    with pytest.raises(TrackingError) as unreachable:  # discard port: nothing listens
+        resolve_tracking(f"http://alice:{SECRET}@127.0.0.1:9")
+    assert "cannot be reached" in str(unreachable.value) and SECRET not in str(unreachable.value)
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == SECRET
+    with pytest.raises(TrackingError, match="not supported"):
+        resolve_tracking("./mlruns")
 
 
 def test_an_unreachable_server_is_named_without_its_password(tmp_path: Path, capsys, clean_env) -> None:

@@ -158,3 +158,60 @@ def test_a_command_that_takes_one_study_refuses_a_suite_file_saying_so(
     path.write_text(yaml.safe_dump(SUITE))
     assert main(["nightly", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "a suite file (it has tasks:), not a single study" in capsys.readouterr().err
+
+
+MODEL_CHECKS = [
+    pytest.param(
+        lambda d: d["tasks"][1].update(name="digits"), "tasks: names must be unique; repeated: digits", id="repeated"
+    ),
+    pytest.param(
+        lambda d: d["claims"][0].update(method="fsamm"),
+        "claims[F-SAM beats SAM].method: no method 'fsamm' (sgd, sam, fsam, lets-sam); did you mean 'fsam'?",
+        id="claim-method",
+    ),
+    pytest.param(
+        lambda d: d.update(aggregate={"normalisation": "baseline_to_best", "baseline": "adam"}),
+        "aggregate.baseline: 'adam' is not a method of task(s) digits, synthetic",
+        id="aggregate-baseline",
+    ),
+    pytest.param(
+        lambda d: d.update(published=[{"source": "p", "task": "digits", "seeds": 5, "values": {"lets-sam": [1, 0]}}]),
+        "published[0].values.lets-sam: task digits does not run 'lets-sam'",
+        id="published-method",
+    ),
+    pytest.param(lambda d: d.update(extra=1), "extra: unknown key", id="extra-key"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), MODEL_CHECKS)
+def test_the_model_itself_checks_across_fields_so_every_reader_gets_the_checks(change, message: str) -> None:
+    """``SuiteSpec.model_validate`` (how ``suite.json`` is read back) refuses what ``parse_suite`` refuses."""
+    from pydantic import ValidationError
+
+    from pipeline.spec.errors import format_validation_error
+    from pipeline.spec.suite import SuiteSpec
+
+    dump = parse_suite(SUITE, "suite.yaml").model_dump(mode="json")
+    SuiteSpec.model_validate(dump)  # the dump of a valid suite is valid
+    bad = copy.deepcopy(dump)
+    change(bad)
+    with pytest.raises(ValidationError) as error:
+        SuiteSpec.model_validate(bad)
+    assert message in format_validation_error(error.value, bad, SuiteSpec)
+
+
+def test_a_suite_json_that_fails_the_checks_is_refused_by_the_report_naming_the_field(tmp_path: Path) -> None:
+    import json
+
+    from pipeline.report.suite import read_suite
+    from pipeline.results.study_results import StudyFolderError
+    from pipeline.spec.suite import SUITE_FILE
+
+    dump = parse_suite(SUITE, "suite.yaml").model_dump(mode="json")
+    (tmp_path / SUITE_FILE).write_text(json.dumps(dump))
+    assert read_suite(tmp_path).task_names == ("digits", "synthetic")
+    dump["claims"][0]["method"] = "fsamm"
+    (tmp_path / SUITE_FILE).write_text(json.dumps(dump))
+    with pytest.raises(StudyFolderError) as error:
+        read_suite(tmp_path)
+    assert "cannot be read as a suite (claims[F-SAM beats SAM].method: no method 'fsamm'" in str(error.value)

@@ -8,10 +8,18 @@ import re
 from typing import Any
 
 from mlflow.tracking import MlflowClient
+from mlflow.utils import validation
 
 PARENT_ROLE = "study"  # the tag ``role`` of a study's parent run
 TRIAL_ROLE = "trial"  # ... and of a trial's child run
 PAGE = 1000  # runs per search_runs page
+
+# MLflow's own limits on one log_batch request, under its own names (mlflow/utils/validation.py, verified on MLflow
+# 3.17): a request over them is refused, so a param is cut to MAX_PARAM_VAL_LENGTH characters and a batch split at
+# the counts. Read from MLflow rather than restated, so a version that changes them is followed.
+MAX_PARAMS_TAGS_PER_BATCH: int = validation.MAX_PARAMS_TAGS_PER_BATCH  # 100
+MAX_METRICS_PER_BATCH: int = validation.MAX_METRICS_PER_BATCH  # 1000
+MAX_PARAM_VAL_LENGTH: int = validation.MAX_PARAM_VAL_LENGTH  # 6000
 
 # MLflow's HTTP client retries a failing call for about four minutes by default (7 retries, backoff factor 2, a
 # 120 s timeout per attempt), so a dead server would stall every trial that long. Here it costs seconds: nothing is

@@ -15,7 +15,14 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from pipeline._io import finite_or_none
-from pipeline.study.mlflow._client import TRIAL_ROLE, client, flatten_params, terminal_state
+from pipeline.study.mlflow._client import (
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    TRIAL_ROLE,
+    client,
+    flatten_params,
+    terminal_state,
+)
 from pipeline.study.mlflow.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -78,7 +85,7 @@ class TrialTracking:
         flat = flatten_params(params)
         self.client.log_batch(
             run.info.run_id,
-            params=[Param(k, v[:6000]) for k, v in sorted(flat.items())],
+            params=[Param(k, v[:MAX_PARAM_VAL_LENGTH]) for k, v in sorted(flat.items())],
         )
         self.run_id = run.info.run_id
 
@@ -105,7 +112,8 @@ class TrialTracking:
     def _flush(self) -> None:
         assert self.run_id is not None
         while self._pending:
-            batch, self._pending = self._pending[:1000], self._pending[1000:]
+            n = MAX_METRICS_PER_BATCH
+            batch, self._pending = self._pending[:n], self._pending[n:]
             self.client.log_batch(self.run_id, metrics=batch)
         self._last_flush = time.monotonic()
 

@@ -19,7 +19,16 @@ from typing import Any
 from mlflow.entities import Param, ViewType
 from mlflow.tracking import MlflowClient
 
-from pipeline.study.mlflow._client import PAGE, PARENT_ROLE, client, flatten_params, reason, terminal_state
+from pipeline.study.mlflow._client import (
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    PAGE,
+    PARENT_ROLE,
+    client,
+    flatten_params,
+    reason,
+    terminal_state,
+)
 from pipeline.study.mlflow.errors import TrackingError
 from pipeline.study.mlflow.secrets import redact, redacted
 
@@ -133,9 +142,10 @@ class StudyTracking:
         for method in resolved["methods"]:
             params.update(flatten_params({f"method.{method['name']}": method}))
         existing = self.client.get_run(self.parent_run_id).data.params
-        new = [Param(k, v[:6000]) for k, v in sorted(params.items()) if k not in existing]
-        for start in range(0, len(new), 100):
-            self.client.log_batch(self.parent_run_id, params=new[start : start + 100])
+        new = [Param(k, v[:MAX_PARAM_VAL_LENGTH]) for k, v in sorted(params.items()) if k not in existing]
+        n = MAX_PARAMS_TAGS_PER_BATCH
+        for start in range(0, len(new), n):
+            self.client.log_batch(self.parent_run_id, params=new[start : start + n])
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         self._guarded(

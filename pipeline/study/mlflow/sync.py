@@ -14,7 +14,13 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 
-from pipeline.study.mlflow._client import TRIAL_ROLE, flatten_params, terminal_state
+from pipeline.study.mlflow._client import (
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    TRIAL_ROLE,
+    flatten_params,
+    terminal_state,
+)
 from pipeline.study.mlflow.child import FINAL_STEP, log_result
 from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
 
@@ -87,7 +93,7 @@ class SyncedStudy(StudyTracking):
         have_params = existing.data.params if existing is not None else {}
         have_metrics = existing.data.metrics if existing is not None else {}
         flat = flatten_params(record.params)
-        params = [Param(k, v[:6000]) for k, v in sorted(flat.items()) if k not in have_params]
+        params = [Param(k, v[:MAX_PARAM_VAL_LENGTH]) for k, v in sorted(flat.items()) if k not in have_params]
         now = int(time.time() * 1000)
         stamp = record.end_ms or now
         metrics: list[Metric] = []
@@ -104,11 +110,12 @@ class SyncedStudy(StudyTracking):
             if v is not None and k not in have_metrics
         ]
         tags = [RunTag(k, v) for k, v in {**record.tags, SYNCED_TAG: "true"}.items()]
-        for start in range(0, max(len(params), len(metrics), 1), 100):
+        n = MAX_PARAMS_TAGS_PER_BATCH  # metrics in the same steps, well under MAX_METRICS_PER_BATCH
+        for start in range(0, max(len(params), len(metrics), 1), n):
             self.client.log_batch(
                 run_id,
-                metrics=metrics[start : start + 100],
-                params=params[start : start + 100],
+                metrics=metrics[start : start + n],
+                params=params[start : start + n],
                 tags=tags if start == 0 else [],
             )
         if record.result is not None:

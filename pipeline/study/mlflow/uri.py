@@ -10,7 +10,7 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from pipeline.results.folder import MLFLOW_STORE
 from pipeline.study.mlflow.errors import TrackingError
-from pipeline.study.mlflow.secrets import redact
+from pipeline.study.mlflow.secrets import redact, use_credentials
 
 
 def default_tracking_uri(out_dir: str | Path) -> str:
@@ -50,6 +50,15 @@ def check_tracking_uri(uri: str) -> None:
                 f"the MLflow server at {redact(uri)} cannot be reached ({redact(str(error))}); start it, or check "
                 "--tracking-uri"
             ) from None
+
+
+def resolve_tracking(uri: str, address: str | None = None) -> str:
+    """The tracking URI a command uses: its password moved into this process's environment (``use_credentials``;
+    ``address``, a Ray cluster's, refuses one), then checked usable from here (``check_tracking_uri``). The URI
+    returned carries no password, so it may be printed and recorded; raises TrackingError."""
+    bare = use_credentials(uri, address)
+    check_tracking_uri(bare)
+    return bare
 
 
 UI_PORT = 5000  # `mlflow ui`'s default port
