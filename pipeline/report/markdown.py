@@ -8,36 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline.report.analysis import (
-    CORRECTION_NAMES,
-    TEST_NAMES,
-    StudyAnalysis,
-    estimate_in_metric_units,
-    in_metric_units,
-)
+from pipeline.formatting import cell, p_value, significant
 from pipeline.report.decisions import PROCEDURE, UNDECIDED_MEANING, MethodDecision, StudyDecisions
 from pipeline.report.figures import FigureFile, SkippedFigure
+from pipeline.report.method_section import method_section
+from pipeline.report.metric_units import estimate_in_metric_units, in_metric_units
+from pipeline.report.stats_record import StudyAnalysis
+from pipeline.report.verdict import CORRECTION_NAMES, TEST_NAMES
 from pipeline.results.folder import FIGURES_DIR
-
-
-def _f(value: Any, digits: int = 4, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if value != value:  # NaN
-        return "–"
-    if value in (float("inf"), float("-inf")):
-        return "∞" if value > 0 else "−∞"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return "< 0.0001" if value < 1e-4 else f"{value:.3g}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
@@ -58,7 +36,7 @@ def render(a: StudyAnalysis, figures: list[FigureFile], skipped: list[SkippedFig
         out += _decisions(a.decisions)
     out += _results(a)
     out += _figures(figures, skipped)
-    out += _method(a)
+    out += method_section(a)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -105,17 +83,17 @@ def _decision_row(d: StudyDecisions, m: MethodDecision) -> list[str]:
     estimate, interval = "–", "–"
     if look is not None:
         low, high = in_metric_units(d, look.ci_low, look.ci_high)
-        estimate = _f(estimate_in_metric_units(d, look.estimate), signed=True)
-        interval = f"[{_f(low, signed=True)}, {_f(high, signed=True)}]"
+        estimate = cell(estimate_in_metric_units(d, look.estimate), signed=True)
+        interval = f"[{cell(low, signed=True)}, {cell(high, signed=True)}]"
     fixed = "–"
     if m.fixed_design is not None:
-        fixed = " / ".join(_f(n) for n in m.fixed_design)
+        fixed = " / ".join(cell(n) for n in m.fixed_design)
     decision = m.decision if m.closed else f"{m.decision} (open: next look at {m.next_n})"
     return [
         m.method,
         f"**{decision}**" if m.decided_at is not None else decision,
         str(m.seeds_spent),
-        _f(m.decided_at),
+        cell(m.decided_at),
         estimate,
         interval,
         fixed,
@@ -138,15 +116,15 @@ def _results(a: StudyAnalysis) -> list[str]:
         ci = summary.ci if summary else None
         mean_std = "–"
         if summary and summary.mean is not None:
-            mean_std = _f(summary.mean) + (f" ± {_f(summary.std)}" if summary.std is not None else "")
+            mean_std = cell(summary.mean) + (f" ± {cell(summary.std)}" if summary.std is not None else "")
         label = f"**{count.method}** (reference)" if count.method == a.reference else count.method
         rows.append(
             [
                 label,
                 f"{count.ok}/{count.diverged}/{count.failed}/{count.missing}",
                 mean_std,
-                f"[{_f(ci.low)}, {_f(ci.high)}]" if ci else "–",
-                _f(ranks.get(count.method), 2),
+                f"[{cell(ci.low)}, {cell(ci.high)}]" if ci else "–",
+                cell(ranks.get(count.method), 2),
             ]
         )
     out += _table(
@@ -227,17 +205,17 @@ def _versus_row(v) -> list[str]:
     return [
         v.method,
         str(v.n_pairs),
-        _f(p.mean_difference, signed=True),
-        f"[{_f(p.ci_low, signed=True)}, {_f(p.ci_high, signed=True)}]",
-        _p(p.t_p_value),
-        _p(p.wilcoxon_p_value) + ("" if p.wilcoxon_method == "exact" else f" ({p.wilcoxon_method})"),
-        _p(v.t_p_adjusted),
-        _p(v.wilcoxon_p_adjusted),
-        _f(v.d_z, 2, signed=True),
-        _f(v.hedges_g, 2, signed=True),
-        _f(v.p_better, 2),
+        cell(p.mean_difference, signed=True),
+        f"[{cell(p.ci_low, signed=True)}, {cell(p.ci_high, signed=True)}]",
+        p_value(p.t_p_value),
+        p_value(p.wilcoxon_p_value) + ("" if p.wilcoxon_method == "exact" else f" ({p.wilcoxon_method})"),
+        p_value(v.t_p_adjusted),
+        p_value(v.wilcoxon_p_adjusted),
+        cell(v.d_z, 2, signed=True),
+        cell(v.hedges_g, 2, signed=True),
+        cell(v.p_better, 2),
         f"**{v.outcome}**" if v.significant else v.outcome,
-        _f(v.seeds_needed) if v.seeds_needed is not None else "–",
+        cell(v.seeds_needed) if v.seeds_needed is not None else "–",
     ]
 
 
@@ -249,8 +227,8 @@ def _ranks(a: StudyAnalysis) -> list[str]:
     if r.friedman is not None:
         out.append(
             f"Friedman test over {r.n_seeds} seed(s) and {r.friedman.n_methods} methods: χ² = "
-            f"{r.friedman.statistic:.3f}, p = {_p(r.friedman.p_value)}. "
-            f"Nemenyi critical difference at α = {a.statistics.alpha:g}: {_f(r.critical_difference, 2)} "
+            f"{r.friedman.statistic:.3f}, p = {p_value(r.friedman.p_value)}. "
+            f"Nemenyi critical difference at α = {a.statistics.alpha:g}: {cell(r.critical_difference, 2)} "
             "(two methods whose average ranks differ by more than this differ significantly)."
         )
     elif r.average_ranks:
@@ -263,17 +241,17 @@ def _costs(a: StudyAnalysis) -> list[str]:
     rows = [
         [
             c.method,
-            _f(c.passes_per_step, 2),
-            _f(c.seconds_per_epoch, 3),
+            cell(c.passes_per_step, 2),
+            cell(c.seconds_per_epoch, 3),
             str(c.eval_runs),
-            _f(c.eval_time_s, 1),
-            _f(c.mean_run_time_s, 1),
-            _f(c.time_vs_sgd, 2),
+            cell(c.eval_time_s, 1),
+            cell(c.mean_run_time_s, 1),
+            cell(c.time_vs_sgd, 2),
             str(c.tuning_trials),
-            _f(c.tuning_time_s, 1),
-            _f(c.total_time_s, 1),
-            _f(c.gain_vs_sgd, signed=True),
-            _f(c.gain_per_extra_sgd_run, signed=True),
+            cell(c.tuning_time_s, 1),
+            cell(c.total_time_s, 1),
+            cell(c.gain_vs_sgd, signed=True),
+            cell(c.gain_per_extra_sgd_run, signed=True),
         ]
         for c in a.costs
     ]
@@ -327,15 +305,15 @@ def _lets(a: StudyAnalysis, level: int) -> list[str]:
                 x.lets_method,
                 x.tuned_method,
                 str(x.n_pairs),
-                _f(x.lets_mean),
-                _f(x.tuned_mean),
-                _f(x.mean_difference, signed=True),
-                f"[{_f(x.ci_low, signed=True)}, {_f(x.ci_high, signed=True)}]" if x.ci_low is not None else "–",
-                _p(x.t_p_holm),
-                _f(x.lets_run_time_s, 1),
-                _f(x.tuned_run_time_s, 1),
-                f"{_f(x.tuned_cost_per_model_s, 1)} ({x.tuning_trials} trials + 1 run)",
-                _f(ratio, 2),
+                cell(x.lets_mean),
+                cell(x.tuned_mean),
+                cell(x.mean_difference, signed=True),
+                f"[{cell(x.ci_low, signed=True)}, {cell(x.ci_high, signed=True)}]" if x.ci_low is not None else "–",
+                p_value(x.t_p_holm),
+                cell(x.lets_run_time_s, 1),
+                cell(x.tuned_run_time_s, 1),
+                f"{cell(x.tuned_cost_per_model_s, 1)} ({x.tuning_trials} trials + 1 run)",
+                cell(ratio, 2),
             ]
         )
     out += _table(
@@ -360,7 +338,7 @@ def _lets(a: StudyAnalysis, level: int) -> list[str]:
 
 
 def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in sorted(params.items()))
+    return ", ".join(f"{k} = {significant(v) if isinstance(v, float) else v}" for k, v in sorted(params.items()))
 
 
 def _tuning(a: StudyAnalysis) -> list[str]:
@@ -372,11 +350,11 @@ def _tuning(a: StudyAnalysis) -> list[str]:
         [
             t.method,
             _params(t.params) or f"({t.source}: the study file's values)",
-            _f(t.val_accuracy),
+            cell(t.val_accuracy),
             str(t.trials),
             str(t.diverged),
             str(t.failed),
-            _f(t.time_s, 1),
+            cell(t.time_s, 1),
         ]
         for t in tuned
     ]
@@ -393,7 +371,7 @@ def _shift(a: StudyAnalysis) -> list[str]:
         return []
     out = ["### Shifted test set", "", "Gap = test accuracy − shifted-test accuracy (what the shift costs).", ""]
     rows = [
-        [x.method, str(x.n), _f(x.test_mean), _f(x.shifted_mean), _f(x.gap_mean, signed=True), _f(x.gap_std)]
+        [x.method, str(x.n), cell(x.test_mean), cell(x.shifted_mean), cell(x.gap_mean, signed=True), cell(x.gap_std)]
         for x in a.shift
     ]
     out += _table(
@@ -408,118 +386,4 @@ def _figures(figures: list[FigureFile], skipped: list[SkippedFigure]) -> list[st
         out += [f"### {fig.title}", "", f"![{fig.title}]({FIGURES_DIR}/{fig.name})", "", fig.caption, ""]
     if skipped:
         out += ["Not drawn:", ""] + [f"- {s.name}: {s.reason}" for s in skipped] + [""]
-    return out
-
-
-def _method(a: StudyAnalysis) -> list[str]:
-    out = ["## Method", ""]
-    out += _design_bullets(a)
-    out += _sequential_bullets(a)
-    out += _statistics_bullets(a)
-    out += _provenance_bullets(a)
-    out.append("")
-    if a.notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
-    out += ["Every number above is in `stats.json`, and every trial in `trials.parquet`.", ""]
-    return out
-
-
-def _design_bullets(a: StudyAnalysis) -> list[str]:
-    """What was trained, on how many workers, with which seeds, and the tuning budget."""
-    p = a.provenance
-    training = p.get("training", {})
-    tuning = p.get("tuning", {})
-    out = [
-        f"- **Data and model**: {p.get('data', {}).get('name')} with "
-        f"{p.get('model', {}).get('preset') or p.get('model', {}).get('name')}; "
-        f"{training.get('epochs')} epochs, batch {training.get('batch_size')}, lr {training.get('lr')} "
-        f"({training.get('schedule')}), momentum {training.get('momentum')}, "
-        f"weight decay {training.get('weight_decay')}."
-    ]
-    workers = p.get("workers_per_trial", 1)
-    if workers > 1:
-        perturbation = training.get("perturbation", "global")
-        meaning = (
-            "each worker perturbs with its own minibatch gradient (m-sharpness); only the update is all-reduced"
-            if perturbation == "local"
-            else "the ascent gradient is all-reduced, so every worker applies the one-device perturbation"
-        )
-        out.append(f"- **Data-parallel**: {workers} workers per trial, {perturbation} perturbation: {meaning}.")
-    out.append(_seeds_bullet(a))
-    out.append(
-        f"- **Budget**: Optuna TPE, {tuning.get('trials')} trial(s) × {tuning.get('repeats')} search(es) per tuned "
-        f"method ({tuning.get('startup_trials')} random start), selecting on validation accuracy; scheduler "
-        f"{tuning.get('scheduler')}. Trials: {p.get('trials', {}).get('tune')} tuning, "
-        f"{p.get('trials', {}).get('eval')} evaluation, {_f(p.get('trials', {}).get('compute_s'), 0)} s of trial "
-        "time in all."
-    )
-    return out
-
-
-def _seeds_bullet(a: StudyAnalysis) -> str:
-    d = a.decisions
-    paired = "paired: the same seed gives every method the same initialisation, data order and split."
-    if d is None:
-        return f"- **Seeds**: {', '.join(str(x) for x in a.seeds)} ({len(a.seeds)}), {paired}"
-    looks = ", ".join(str(n) for n in d.looks)
-    return (
-        f"- **Seeds**: in rounds planned in advance, with looks at {looks} seeds (seeds 0 to {d.looks[-1] - 1} at "
-        f"most), each comparison until it was decided; {paired}"
-    )
-
-
-def _sequential_bullets(a: StudyAnalysis) -> list[str]:
-    """How a sequential study decided; the fixed-design tests below are then descriptive."""
-    d = a.decisions
-    if d is None:
-        return []
-    return [
-        f"- **Sequential decisions**: on {d.metric} (method − {d.reference} per seed; a loss is negated so that "
-        f"higher is better), {PROCEDURE}, at family-wise α = {d.alpha:g} over {len(d.methods)} comparison(s) and "
-        f"{len(d.looks)} planned look(s). Each look's one-sided levels and both intervals are in `decisions.json`. "
-        "The tests below are the fixed-design ones, descriptive here.",
-    ]
-
-
-def _statistics_bullets(a: StudyAnalysis) -> list[str]:
-    """The tests, the correction, what diverged runs count as, the intervals, the rank test and the power."""
-    s = a.statistics
-    level = round(100 * s.confidence_level)
-    sides = "two-sided" if s.alternative == "two-sided" else "one-sided (method better than the reference)"
-    diverged = (
-        f"scored as failures ({s.metric} = 0)"
-        if s.diverged == "failure" and a.higher_is_better
-        else "left out of the comparisons that need them"
-    )
-    return [
-        f"- **Tests**: on {s.metric}, each method against {a.reference}, paired by seed: the paired t-test "
-        "(`scipy.stats.ttest_rel`, its interval from `confidence_interval`) and the Wilcoxon signed-rank test "
-        f"(`scipy.stats.wilcoxon`, exact; sign-flip permutation when ties or zero differences make the exact "
-        f"table wrong), {sides}. The decision uses the {TEST_NAMES[s.test]}.",
-        f"- **Correction**: {CORRECTION_NAMES[s.correction]} across the family of methods compared with the "
-        f"reference, at α = {s.alpha:g}"
-        + (" (family-wise error rate)." if s.correction == "holm" else " (false discovery rate)."),
-        f"- **Diverged and failed runs**: diverged runs are counted per method and {diverged}; runs that failed "
-        "(an error, not divergence) or are missing are left out, so a comparison uses the seeds both methods have.",
-        f"- **Intervals**: every interval is a {level}% Student t-interval, at any number of seeds: of each "
-        "method's mean over its seeds, and of each paired mean difference"
-        + (" (one-sided, like the tests)" if s.alternative != "two-sided" else "")
-        + ". Its coverage holds for normally distributed scores however few the seeds; a bootstrap interval's "
-        "does not (at 3 seeds a nominal 95% BCa interval covers the mean about 72% of the time).",
-        "- **All methods**: the Friedman test over seeds (one dataset per study), average ranks (1 = best) and "
-        "Nemenyi's critical difference.",
-        f"- **Power**: the seeds a paired t-test needs to detect the observed d_z at α = {s.alpha:g} with power "
-        f"{s.power:g} (noncentral t), uncorrected.",
-    ]
-
-
-def _provenance_bullets(a: StudyAnalysis) -> list[str]:
-    """The code, library versions and machines the trials ran with."""
-    p = a.provenance
-    commits = p.get("git_commits") or ["unknown"]
-    out = [f"- **Code**: commit {', '.join(f'`{c}`' for c in commits)}."]
-    versions = p.get("versions", {})
-    if versions:
-        out.append("- **Versions**: " + ", ".join(f"{k} {'/'.join(v)}" for k, v in sorted(versions.items())) + ".")
-    out.append(f"- **Ran on**: {', '.join(p.get('devices') or ['?'])}; node(s) {', '.join(p.get('nodes') or ['?'])}.")
     return out

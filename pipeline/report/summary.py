@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
+from pipeline.formatting import short
 from pipeline.results.row import TrialRow
 from pipeline.results.selection import Selection, recorded_time_s
 from pipeline.results.study_results import rows_of
@@ -27,19 +27,13 @@ def summary_table(spec: StudySpec, rows: list[TrialRow], selections: dict[str, S
         else:
             acc = f"{accs[0]:.4f}" if accs else "-"
         selection = selections[method.name]
-        chosen = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(selection.params.items())) or selection.source
+        chosen = ", ".join(f"{k}={short(v)}" for k, v in sorted(selection.params.items())) or selection.source
         rho = dict(method.hparams).get("rho")
         if "rho" not in selection.params and rho is not None:
-            chosen += f" (rho={_fmt(rho)})"
+            chosen += f" (rho={short(rho)})"
         time_s = recorded_time_s([r for r in rows if r.method == method.name])
         lines.append(
             f"| {method.name}{' (reference)' if method.name == spec.reference else ''} | {acc} | {counts} | "
             f"{chosen} | {selection.tuning_trials} | {time_s:.0f} |"
         )
     return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)

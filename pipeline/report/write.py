@@ -16,11 +16,13 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from pipeline._io import write_json_atomically, write_text_atomically
-from pipeline.report.analysis import StudyAnalysis, analyse
+from pipeline.report.analysis import analyse
 from pipeline.report.figures import FigureFile, SkippedFigure, draw_figures
 from pipeline.report.markdown import render
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.results.folder import FIGURES_DIR, StudyFolder
 from pipeline.results.study_results import StudyFolderError, load_study_results
+from pipeline.spec.errors import described, field_errors
 from pipeline.spec.study import StatisticsSpec
 
 
@@ -65,9 +67,9 @@ def statistics_with(base: StatisticsSpec, overrides: dict[str, Any]) -> Statisti
     try:
         return StatisticsSpec.model_validate(values)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise StudyFolderError(f"--{field.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})") from None
+        first = field_errors(error)[0]
+        flag = "--" + ".".join(str(p) for p in first.loc).replace("_", "-")
+        raise StudyFolderError(f"{flag}: {described(first, StatisticsSpec)}") from None
 
 
 def write_report(study_dir: str | Path, overrides: dict[str, Any] | None = None) -> ReportOutcome:

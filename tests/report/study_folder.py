@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from pipeline.report.analysis import StudyAnalysis, analyse
+from pipeline.report.analysis import analyse
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.results.folder import TABLE_FILE
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import load_study_results

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline.report.analysis import StudyAnalysis
+from pipeline.report.stats_record import StudyAnalysis
 from tests.report.study_folder import analysis_of, write_changed_study
 
 LETS_PASSES = 2.1  # LETS-SAM: SAM's 2 passes plus a validation pass every 10 steps

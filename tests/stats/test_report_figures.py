@@ -9,7 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pipeline.report.analysis import (
+from pipeline.report.figures import FigureFile, SkippedFigure, critical_difference, draw, draw_figures, style
+from pipeline.report.stats_record import (
     LetsTrajectory,
     MethodCost,
     RunCounts,
@@ -18,7 +19,6 @@ from pipeline.report.analysis import (
     TuningPoint,
     TuningSummary,
 )
-from pipeline.report.figures import FigureFile, SkippedFigure, critical_difference, draw, draw_figures, style
 from pipeline.spec.study import StatisticsSpec
 from pipeline.stats.comparison import ComparisonSettings, compare_methods
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from pipeline.report.analysis import NOT_NEEDED, StudyAnalysis
 from pipeline.report.figures.axes import method_rows
 from pipeline.report.figures.skip import NO_COMPARISON, Skip
 from pipeline.report.figures.style import FAILURE_COLOR, METHOD_COLOR, REFERENCE_COLOR, new_figure
 from pipeline.report.figures.wording import better_word, ci_level, metric_label
+from pipeline.report.stats_record import NOT_NEEDED, StudyAnalysis
 
 
 def accuracy_figure(analysis: StudyAnalysis):

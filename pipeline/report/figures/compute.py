@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.axes import log_x
 from pipeline.report.figures.label_placement import place_labels
 from pipeline.report.figures.skip import NO_COMPARISON, Skip
 from pipeline.report.figures.style import METHOD_COLOR, REFERENCE_COLOR, new_figure
 from pipeline.report.figures.wording import better_word, ci_level, metric_label
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.stats.comparison import MethodSummary
 
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.skip import NO_COMPARISON, Skip
 from pipeline.report.figures.style import REFERENCE_COLOR, new_figure
+from pipeline.report.stats_record import StudyAnalysis
 
 # Heights in data units: the rank axis at 0, the CD bar at 2; below the axis the clique bars, then the labels.
 TOP = 3.1

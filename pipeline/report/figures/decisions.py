@@ -6,11 +6,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.report.analysis import StudyAnalysis, estimate_in_metric_units, in_metric_units
 from pipeline.report.decisions import MethodDecision, StudyDecisions
 from pipeline.report.figures.axes import panel_grid
 from pipeline.report.figures.skip import NotApplicable, Skip
 from pipeline.report.figures.style import DECISION_COLORS
+from pipeline.report.metric_units import estimate_in_metric_units, in_metric_units
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.results.study_results import higher_is_better
 
 BAND_COLOR = "tab:blue"

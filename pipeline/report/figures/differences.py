@@ -7,10 +7,11 @@ import math
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from pipeline.report.analysis import CORRECTION_NAMES, TEST_NAMES, StudyAnalysis, seeds_label
 from pipeline.report.figures.skip import NO_COMPARISON, Skip
 from pipeline.report.figures.style import OUTCOME_COLORS, new_figure
 from pipeline.report.figures.wording import adjusted_p_label, better_word, ci_level, metric_label
+from pipeline.report.stats_record import StudyAnalysis
+from pipeline.report.verdict import CORRECTION_NAMES, TEST_NAMES, seeds_label
 
 
 def differences_figure(analysis: StudyAnalysis):

@@ -10,7 +10,6 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.accuracy import accuracy_figure
 from pipeline.report.figures.compute import compute_figure
 from pipeline.report.figures.critical_difference import critical_difference_figure
@@ -21,6 +20,7 @@ from pipeline.report.figures.shift import shift_figure
 from pipeline.report.figures.skip import NotApplicable, Skip
 from pipeline.report.figures.style import STYLE, save
 from pipeline.report.figures.tuning import tuning_figure
+from pipeline.report.stats_record import StudyAnalysis
 
 
 @dataclass(frozen=True)

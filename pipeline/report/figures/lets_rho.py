@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pipeline.optim import learns_rho
-from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.axes import panel_grid
 from pipeline.report.figures.skip import Skip
+from pipeline.report.stats_record import StudyAnalysis
 
 
 def lets_rho_figure(analysis: StudyAnalysis):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.report.analysis import StudyAnalysis
 from pipeline.report.figures.axes import method_rows
 from pipeline.report.figures.skip import Skip
 from pipeline.report.figures.style import METHOD_COLOR, REFERENCE_COLOR, new_figure
+from pipeline.report.stats_record import StudyAnalysis
 
 
 def shift_figure(analysis: StudyAnalysis):

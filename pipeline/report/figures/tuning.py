@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import statistics
 
-from pipeline.report.analysis import StudyAnalysis, TuningPoint, TuningSummary
 from pipeline.report.figures.axes import log_x, panel_grid
 from pipeline.report.figures.skip import Skip
 from pipeline.report.figures.style import FAILURE_COLOR, METHOD_COLOR, REFERENCE_COLOR
+from pipeline.report.stats_record import StudyAnalysis, TuningPoint, TuningSummary
 
 DIVERGED_Y = 0.05  # fraction of the panel's height: where a diverged trial's × sits, in the band below the data
 SELECTED = "selected"  # the selected trial's marker label, so a reader of the figure object can find it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.report.analysis import StudyAnalysis
+from pipeline.report.stats_record import StudyAnalysis
 
 
 def metric_label(analysis: StudyAnalysis) -> str:

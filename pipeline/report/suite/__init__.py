@@ -22,6 +22,7 @@ from pipeline.report.suite.published import published_rows
 from pipeline.report.write import ReportOutcome, write_report
 from pipeline.results.folder import FIGURES_DIR, REPORT_FILE, STATS_FILE
 from pipeline.results.study_results import StudyFolderError, load_study_results
+from pipeline.spec.errors import format_validation_error
 from pipeline.spec.suite import SUITE_FILE, SuiteSpec
 
 SUITE_REPORT_FILE = REPORT_FILE
@@ -57,13 +58,20 @@ def is_suite_folder(path: str | Path) -> bool:
 
 
 def read_suite(suite_dir: Path) -> SuiteSpec:
+    """``suite.json``, validated by the model's own checks, as a suite file is."""
+    path = suite_dir / SUITE_FILE
     try:
-        return SuiteSpec.model_validate(json.loads((suite_dir / SUITE_FILE).read_text()))
-    except (OSError, json.JSONDecodeError, ValidationError) as error:
-        first = str(error).splitlines()[0]
-        raise StudyFolderError(
-            f"{suite_dir / SUITE_FILE}: cannot be read as a suite ({first}); run the suite again to rewrite it"
-        ) from None
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise _unreadable(path, str(error).splitlines()[0]) from None
+    try:
+        return SuiteSpec.model_validate(raw)
+    except ValidationError as error:
+        raise _unreadable(path, format_validation_error(error, raw, SuiteSpec)) from None
+
+
+def _unreadable(path: Path, problem: str) -> StudyFolderError:
+    return StudyFolderError(f"{path}: cannot be read as a suite ({problem}); run the suite again to rewrite it")
 
 
 def write_suite_report(suite_dir: str | Path) -> SuiteReportOutcome:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.report.analysis import StudyAnalysis
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.report.suite.pairs import PairDecision, improvement_with_interval, pair_decision, pair_key
 from pipeline.seeding import bootstrap_stream
 from pipeline.spec.suite import SuiteSpec

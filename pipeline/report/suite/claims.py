@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.report.analysis import StudyAnalysis
+from pipeline.report.stats_record import StudyAnalysis
 from pipeline.report.suite.pairs import PairDecision, improvement_with_interval, pair_decision, pair_key
-from pipeline.results.study_results import StudyResults, higher_is_better
+from pipeline.results.study_results import StudyResults, metric_sign
 from pipeline.spec.suite import ClaimSpec, SuiteSpec
 
 HELD, SOME, MIXED, NOT_HELD, UNDECIDED = "held", "held on some tasks", "mixed", "not held", "undecided"
@@ -108,9 +108,9 @@ def _scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The two methods' scores on ``metric``, ``(max seeds, n_tasks)`` each, NaN-padded, higher is better."""
     columns = []
+    sign = metric_sign(metric)
     for t in tasks:
         matrix = results[t].metric_matrix(metric, analyses[t].statistics.diverged)
-        sign = 1.0 if higher_is_better(metric) else -1.0
         columns.append([sign * matrix.scores[:, matrix.methods.index(m)] for m in (claim.method, claim.against)])
     rows = max(c[0].size for c in columns)
     x, y = np.full((rows, len(tasks)), np.nan), np.full((rows, len(tasks)), np.nan)

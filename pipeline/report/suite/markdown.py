@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from pipeline.formatting import MISSING, significant
 from pipeline.report.figures.draw import FigureFile, SkippedFigure
 from pipeline.report.suite.analysis import SuiteAnalysis
 from pipeline.report.suite.claims import HELD, MIXED, NOT_HELD, SOME, UNDECIDED, ClaimResult
 from pipeline.report.suite.pairs import DESCRIPTIVE, SEQUENTIAL
 
 
-def _f(x: float | None, digits: int = 4) -> str:
-    return "–" if x is None else f"{x:.{digits}g}"
-
-
 def _interval(low: float | None, high: float | None) -> str:
-    return "–" if low is None or high is None else f"[{low:.3g}, {high:.3g}]"
+    return MISSING if low is None or high is None else f"[{significant(low, 3)}, {significant(high, 3)}]"
 
 
 def suite_verdict(a: SuiteAnalysis) -> str:
@@ -45,7 +42,7 @@ def suite_verdict(a: SuiteAnalysis) -> str:
 def _rank_sentence(a: SuiteAnalysis) -> str:
     floor = 2.0 / 2 ** len(a.tasks)
     text = (
-        f"Over the tasks' means, the Friedman test gives p = {_f(a.friedman_p, 3)}"
+        f"Over the tasks' means, the Friedman test gives p = {significant(a.friedman_p, 3)}"
         if a.friedman_p is not None
         else "The Friedman test needs at least 2 tasks and 3 methods"
     )
@@ -111,8 +108,9 @@ def _aggregate_table(a: SuiteAnalysis) -> list[str]:
     ]
     for g in sorted(a.aggregates, key=lambda g: -g.iqm):
         lines.append(
-            f"| {g.method} | {g.iqm:.4g} | {_interval(g.iqm_low, g.iqm_high)} | {_f(g.improvement, 3)} | "
-            f"{_interval(g.improvement_low, g.improvement_high)} | {g.mean_rank:.2f} | {_f(g.signed_rank_p_holm, 3)} | "
+            f"| {g.method} | {g.iqm:.4g} | {_interval(g.iqm_low, g.iqm_high)} | {significant(g.improvement, 3)} | "
+            f"{_interval(g.improvement_low, g.improvement_high)} | {g.mean_rank:.2f} | "
+            f"{significant(g.signed_rank_p_holm, 3)} | "
             + ("reference" if g.method == a.reference else f"{g.wins}/{g.ties}/{g.losses}")
             + " |"
         )
@@ -131,7 +129,9 @@ def _decisions_table(a: SuiteAnalysis) -> list[str]:
         cells = []
         for m in methods:
             d = next(d for d in a.decisions if d.task == t and d.method == m)
-            cells.append(f"{d.decision} ({_f(d.estimate, 3)}, {d.n})" if d.estimate is not None else d.decision)
+            cells.append(
+                f"{d.decision} ({significant(d.estimate, 3)}, {d.n})" if d.estimate is not None else d.decision
+            )
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     rule = a.decisions[0].rule if a.decisions else SEQUENTIAL
     lines += [
@@ -153,9 +153,9 @@ def _claims_section(a: SuiteAnalysis) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for c in a.claims:
-        per_task = "; ".join(f"{d.task}: {d.decision} ({_f(d.estimate, 3)})" for d in c.per_task)
-        poi = f"{_f(c.improvement, 3)} {_interval(c.improvement_low, c.improvement_high)}"
-        cost = "; ".join(f"{t}: {_f(r, 3)}" for t, r in c.cost_ratio)
+        per_task = "; ".join(f"{d.task}: {d.decision} ({significant(d.estimate, 3)})" for d in c.per_task)
+        poi = f"{significant(c.improvement, 3)} {_interval(c.improvement_low, c.improvement_high)}"
+        cost = "; ".join(f"{t}: {significant(r, 3)}" for t, r in c.cost_ratio)
         lines.append(f"| {c.name} | {c.source or '–'} | **{c.verdict}** | {per_task} | {poi} | {cost} |")
     lines += [
         "",

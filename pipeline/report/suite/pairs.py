@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.report.analysis import StudyAnalysis, estimate_in_metric_units, in_metric_units
-from pipeline.results.study_results import StudyResults, higher_is_better
+from pipeline.report.metric_units import estimate_in_metric_units, in_metric_units
+from pipeline.report.stats_record import StudyAnalysis
+from pipeline.results.study_results import StudyResults, metric_sign
 from pipeline.seeding import bootstrap_stream
 from pipeline.stats import improvement_probability, paired_comparison, stratified_bootstrap_interval
 
@@ -79,7 +80,7 @@ def _fixed(task: str, analysis: StudyAnalysis, method: str) -> PairDecision:
     if v is None or v.paired is None:
         return PairDecision(task, method, analysis.reference, metric, "undecided", None, None, None, 0, FIXED)
     p = v.paired
-    better = p.mean_difference > 0 if analysis.higher_is_better else p.mean_difference < 0
+    better = metric_sign(metric) * p.mean_difference > 0
     decision = ("better" if better else "worse") if v.significant else "undecided"
     return PairDecision(
         task,
@@ -105,7 +106,7 @@ def _descriptive(
     if both.sum() < 2:
         return PairDecision(task, method, against, metric, "undecided", None, None, None, 0, DESCRIPTIVE)
     p = paired_comparison(x[both], y[both], confidence_level=analysis.statistics.confidence_level)
-    sign = 1.0 if higher_is_better(metric) else -1.0
+    sign = metric_sign(metric)
     low, high = sorted((sign * p.ci_low, sign * p.ci_high))  # oriented: above 0 is better
     margin = results.spec.evaluation.equivalence_margin
     if low > 0:
