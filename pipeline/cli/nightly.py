@@ -1,8 +1,8 @@
 """`sam-study nightly STUDY.yaml`: run a small fixed study and compare it with the last accepted baseline.
 
-Exit 0: nothing regressed; 1: a method regressed (or a run that should have reproduced its baseline exactly
-did not); 2: a broken run (bad input, no baseline to compare with, a study that did not finish); 4: the Ray
-instance or cluster was lost (run it again); 130: interrupted.
+Exit 0: nothing regressed; 2: a broken run (bad input, no baseline to compare with, a study that did not finish);
+4: the Ray instance or cluster was lost (run it again); 5: a method regressed (or a run that should have reproduced
+its baseline exactly did not); 130: interrupted (``pipeline.cli.exit_codes``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from pipeline.cli.exit_codes import ExitCode
+from pipeline.cli.exit_codes import NIGHTLY_EXIT, ExitCode
 from pipeline.cli.ray_lost import end_ray_lost
 from pipeline.cli.run import add_output_arguments, add_where_arguments, show_traceback
 from pipeline.spec.study import StudySpec, StudySpecError, load_study
 
 if TYPE_CHECKING:
+    from pipeline.report.nightly import Baseline
     from pipeline.results.row import TrialRow
     from pipeline.study.driver import StudyOutcome
 
@@ -69,18 +70,16 @@ def command(args: argparse.Namespace) -> int:
 
 def _find_baseline(
     args: argparse.Namespace, spec: StudySpec, out: Path, scratch: Path
-) -> tuple[str, list[TrialRow] | None, dict[str, Any] | None]:
+) -> tuple[str, list[TrialRow] | None, Baseline | None]:
     """The tracking URI and the baseline, found before anything runs: a night without one is refused at once."""
     # Imported only now: Ray and MLflow take seconds to import, and a bad file should fail fast.
     from pipeline.results.errors import StudyFolderError
     from pipeline.study.mlflow.errors import TrackingError
-    from pipeline.study.mlflow.secrets import use_credentials
-    from pipeline.study.mlflow.uri import check_tracking_uri, default_tracking_uri
+    from pipeline.study.mlflow.uri import default_tracking_uri, resolve_tracking
 
     uri = args.tracking_uri or spec.output.tracking_uri or default_tracking_uri(out)
     try:
-        uri = use_credentials(uri, args.address)  # a password in it moves into the environment
-        check_tracking_uri(uri)
+        uri = resolve_tracking(uri, args.address)  # a password in it moves into the environment
         baseline_rows, baseline = _baseline(args, spec, uri, scratch)
     except (TrackingError, StudyFolderError) as error:
         raise _Broken(str(error)) from None
@@ -102,7 +101,8 @@ def _run_night(
 ) -> StudyOutcome:
     """The night's study, in a folder of its own: OUT/<study>/<UTC time>. With sequential seeds, each method's
     rounds go on while its comparison with the baseline is undecided."""
-    from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
+    from pipeline.report.run_reports import study_report
+    from pipeline.study.driver import RayLost, Reports, StudyInterrupted, StudyWriteError, run_study
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.nightly import baseline_rounds
     from pipeline.study.ray_cluster import ClusterError
@@ -113,6 +113,7 @@ def _run_night(
         return run_study(
             spec,
             args.study,
+            Reports(study_report),
             out_dir=out,
             tracking_uri=uri,
             address=args.address,
@@ -145,27 +146,24 @@ def _decide(
     uri: str,
     outcome: StudyOutcome,
     baseline_rows: list[TrialRow] | None,
-    baseline: dict[str, Any] | None,
+    baseline: Baseline | None,
 ) -> int:
     """The verdict, written into the night's folder and onto its MLflow parent run, then printed."""
+    from pipeline.decisions.nightly import decide_night
+    from pipeline.report.nightly import Night, write_night
     from pipeline.study.mlflow import baseline as baselines
     from pipeline.study.mlflow.uri import ui_hint
-    from pipeline.study.nightly import decide, write_decision
 
-    decision = decide(spec, outcome.rows, baseline_rows)
+    decision = decide_night(spec, outcome.rows, baseline_rows)
     accepted = args.accept and decision.verdict != "broken"
-    context = {
-        "study": spec.name,
-        "run": {"study_dir": str(outcome.study_dir), "mlflow_run_id": outcome.parent_run_id},
-        "baseline": baseline,
-        "accepted": accepted,
-    }
-    files = write_decision(outcome.study_dir, decision, context)
+    exit_code = int(NIGHTLY_EXIT[decision.verdict])
+    night = Night(spec.name, outcome.study_dir, outcome.parent_run_id, baseline, accepted, exit_code)
+    files = write_night(decision, night)
     tags = {baselines.VERDICT_TAG: decision.verdict}
     if accepted:
         tags[baselines.ACCEPTED_TAG] = "true"
-    if baseline and baseline.get("mlflow_run_id"):
-        tags["nightly_baseline_run_id"] = baseline["mlflow_run_id"]
+    if baseline is not None and baseline.mlflow_run_id:
+        tags["nightly_baseline_run_id"] = baseline.mlflow_run_id
     try:
         baselines.record_nightly(uri, outcome.parent_run_id, files, tags)
     except Exception as error:  # noqa: BLE001 - the decision is in the folder; MLflow is where it is shown
@@ -175,31 +173,25 @@ def _decide(
     print(ui_hint(uri, outcome.experiment_id, outcome.parent_run_id))
     if args.accept and not accepted:
         print("not accepted as the baseline: a broken run cannot be one", file=sys.stderr)
-    return decision.exit_code
+    return exit_code
 
 
 def _baseline(
     args: argparse.Namespace, spec: StudySpec, uri: str, scratch: Path
-) -> tuple[list[TrialRow] | None, dict[str, Any] | None]:
-    """The baseline's rows and a description of where they came from (both None when there is none)."""
+) -> tuple[list[TrialRow] | None, Baseline | None]:
+    """The baseline's rows and where they came from (both None when there is none)."""
+    from pipeline.report.nightly import Baseline
     from pipeline.results.table import read_rows
     from pipeline.study.mlflow.baseline import find_accepted_baseline
 
     if args.baseline is not None:
         path = args.baseline.expanduser().resolve()
         rows = read_rows(path, study=spec.name)
-        return rows, {"source": "file", "path": str(path), "description": f"the trials table `{path}`"}
+        return rows, Baseline.from_file(path)
     found = find_accepted_baseline(uri, spec.name, scratch)
     if found is None:
         return None, None
-    rows = read_rows(found.table, study=spec.name)
-    description = f"the last accepted run, `{found.study_dir}` (MLflow run `{found.run_id}`)"
-    return rows, {
-        "source": "mlflow",
-        "mlflow_run_id": found.run_id,
-        "study_dir": found.study_dir,
-        "description": description,
-    }
+    return read_rows(found.table, study=spec.name), Baseline.from_mlflow(found.run_id, found.study_dir)
 
 
 def _broken(message: str) -> int:

@@ -6,17 +6,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from pipeline.decisions import MethodDecision
 from pipeline.provenance import STUDY_STACK, code_digest, library_versions
-from pipeline.report.decisions import MethodDecision
-from pipeline.results.row import VERSION_PREFIX, TrialRow
-from pipeline.results.study_results import higher_is_better
+from pipeline.results.row import TrialRow
+from pipeline.results.study_results import metric_sign
 from pipeline.results.table import TableWriteError, TrialsTable
+from pipeline.results.trial_contract import StudyProvenance, TrialOutcome, trial_row
 from pipeline.study._ray_compat import StopStudy
 from pipeline.study.errors import StudyWriteError
 from pipeline.study.mlflow.parent import StudyTracking
-from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import TrialPlan
-from pipeline.study.recording import trial_row
 from pipeline.study.stream import StudyStream
 from pipeline.study.time_left import TimeLeft, duration
 
@@ -36,8 +35,7 @@ class Progress:
         self.time_left = TimeLeft(slots)
         self._pending: Callable[[], list[str]] | None = None  # the Tune run's trials left (a suite: every task's)
         self._measure_recorded()
-        self.provenance = {VERSION_PREFIX + k: v for k, v in library_versions(STUDY_STACK).items()}
-        self.provenance["code_digest"] = code_digest()
+        self.provenance = StudyProvenance(code_digest(), library_versions(STUDY_STACK))
 
     def _key(self, method: str) -> str:
         """A method's key in the time estimate: a suite's tasks share one, and a method's time differs by task."""
@@ -69,7 +67,7 @@ class Progress:
     def __call__(self, outcome: TrialOutcome) -> None:
         if outcome.plan.key in self.table.keys():
             return  # a duplicate report of a recorded trial (Ray re-delivers after a driver restart)
-        row = trial_row(outcome.plan, outcome, self.provenance)
+        row = trial_row(outcome, self.provenance)
         try:
             self.table.append(row)
         except TableWriteError as error:
@@ -120,7 +118,7 @@ def decision_line(decision: MethodDecision, reference: str, metric: str) -> str:
     look = decision.looks[-1] if decision.looks else None
     if look is None:
         return f"{decision.method} against {reference}: undecided, {decision.stopped}"
-    sign = 1.0 if higher_is_better(metric) else -1.0
+    sign = metric_sign(metric)
     low, high = sorted((sign * look.ci_low, sign * look.ci_high))
     after = f"after {look.n} seeds ({sign * look.estimate:+.4g}, interval [{low:.4g}, {high:.4g}])"
     why = f"; stopped: {decision.stopped}" if decision.stopped else ""

@@ -5,7 +5,7 @@
   study's longest chains and go first;
 - an evaluation trial of a method whose configuration is known (every tuning trial of it recorded; a method
   without a search at once), for a seed it needs: every seed of a list; with sequential seeds, the seeds of its
-  next look as ``report.decisions`` reads them from the recorded rows (the reference: as many as the most any
+  next look as ``pipeline.decisions`` reads them from the recorded rows (the reference: as many as the most any
   open comparison needs); a list seed by seed, rounds earliest first, the reference first in a round, then the
   slowest method (so that the trials left at the very end are short);
 - ``WAIT`` while running trials may open more work, ``DONE`` once nothing runs and nothing is left.
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.report.decisions import MethodDecision, StudyDecisions, decide
+from pipeline.decisions import MethodDecision, StudyDecisions, decide
 from pipeline.results.row import TrialRow
 from pipeline.results.selection import Selection, select
 from pipeline.results.study_results import rows_of
@@ -71,7 +71,7 @@ Rounds = Callable[[list[TrialRow]], StudyDecisions | None]
 
 
 def _against_reference(spec: StudySpec) -> Rounds:
-    """A study's own rounds: each method against the reference (``report.decisions``); a list: every seed."""
+    """A study's own rounds: each method against the reference (``pipeline.decisions``); a list: every seed."""
     if not spec.evaluation.sequential:
         return lambda rows: None
     return lambda rows: decide(spec, rows)

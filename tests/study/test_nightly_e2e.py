@@ -1,6 +1,6 @@
 """`sam-study nightly` end to end on a real local Ray and an embedded MLflow store: the first night is
 accepted as the baseline, an unchanged night passes and reproduces it exactly, a night where one method is
-made worse by a configuration change fails with exit 1, and a baseline that no longer matches a run that
+made worse by a configuration change fails with exit 5, and a baseline that no longer matches a run that
 should reproduce it exactly is reported with the first differing metric."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_nightly_accepts_passes_flags_a_regression_and_a_determinism_break(
 
     # SAM at a learning rate 500 times smaller: far worse than its baseline; SGD is untouched.
     rc, log, worse = nightly(write_nightly(tmp_path, sam_lr=0.0001), out)
-    assert rc == 1, log
+    assert rc == 5, log  # ExitCode.REGRESSION
     assert worse["verdict"] == "regression" and worse["regressed"] == ["sam"]
     by_method = {m["method"]: m for m in worse["methods"]}
     assert by_method["sam"]["change"] < -worse["margin"] and by_method["sam"]["p_worse_holm"] <= worse["alpha"]
@@ -110,7 +110,7 @@ def test_nightly_accepts_passes_flags_a_regression_and_a_determinism_break(
     tampered = tmp_path / "tampered.parquet"
     table.to_parquet(tampered)
     rc, log, broken = nightly(study, out, "--baseline", str(tampered))
-    assert rc == 1, log
+    assert rc == 5, log  # ExitCode.REGRESSION
     assert broken["verdict"] == "regression" and broken["regressed"] == []
     [mismatch] = broken["determinism"]["mismatches"]
     assert (mismatch["method"], mismatch["seed"], mismatch["metric"]) == ("sgd", 1, "epoch 1 val_loss")

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.cli.exit_codes import NIGHTLY_EXIT, ExitCode
+from pipeline.decisions import NON_INFERIOR, REGRESSED, decide
+from pipeline.decisions.nightly import decide_night
 from pipeline.spec.study import parse_study
 from pipeline.stats.sequential import Schedule, sequential_decisions
-from pipeline.study.nightly import NON_INFERIOR, REGRESSED, against_baseline, decide
 from tests.rows import make_row
 from tests.study import test_nightly_e2e as e2e
 from tests.study.study_files import run_to_end
@@ -46,7 +48,8 @@ BASELINE = rows({m: [0.0] * 7 for m in ("sgd", "sam", "asam")})
 
 def test_an_unchanged_method_passes_at_the_first_look_and_a_much_worse_one_regresses() -> None:
     noisy = [-0.01, 0.02, -0.03]  # neither: its interval reaches below -δ and above it
-    rounds = against_baseline(SPEC, rows({"sgd": [0.0] * 3, "sam": [-0.2, -0.21, -0.19], "asam": noisy}), BASELINE)
+    current = rows({"sgd": [0.0] * 3, "sam": [-0.2, -0.21, -0.19], "asam": noisy})
+    rounds = decide(SPEC, current, baseline=BASELINE)
     by = {m.method: m for m in rounds.methods}
     assert by["sgd"].decision == NON_INFERIOR and by["sgd"].closed and by["sgd"].decided_at == 3
     assert by["sam"].decision == REGRESSED and by["sam"].looks[-1].estimate == pytest.approx(-0.2)
@@ -62,12 +65,13 @@ def test_an_unchanged_method_passes_at_the_first_look_and_a_much_worse_one_regre
 
 def test_the_verdict_is_regression_only_for_a_method_shown_worse_by_more_than_the_margin() -> None:
     current = rows({"sgd": [0.0] * 3, "sam": [0.0] * 3, "asam": [-0.2, -0.21, -0.19]})
-    decision = decide(SPEC, current, BASELINE)
-    assert decision.verdict == "regression" and decision.regressed == ["asam"] and decision.exit_code == 1
+    decision = decide_night(SPEC, current, BASELINE)
+    assert decision.verdict == "regression" and decision.regressed == ["asam"]
+    assert NIGHTLY_EXIT[decision.verdict] == ExitCode.REGRESSION
     # Seeds no look needed are not missing runs.
     assert decision.problems == [] and decision.counts["sgd"] == {"ok": 3, "diverged": 0, "failed": 0, "missing": 0}
-    passed = decide(SPEC, rows({m: [0.0] * 3 for m in ("sgd", "sam", "asam")}), BASELINE)
-    assert passed.verdict == "pass" and passed.exit_code == 0 and passed.tests == []
+    passed = decide_night(SPEC, rows({m: [0.0] * 3 for m in ("sgd", "sam", "asam")}), BASELINE)
+    assert passed.verdict == "pass" and NIGHTLY_EXIT[passed.verdict] == ExitCode.OK and passed.tests == []
     assert {m.method: m.decision for m in passed.rounds.methods} == dict.fromkeys(("sgd", "sam", "asam"), NON_INFERIOR)
 
 
@@ -75,7 +79,7 @@ def test_a_seed_the_baseline_lacks_ends_that_comparison_and_a_new_method_runs_ev
     short = [r for r in BASELINE if not (r.method == "sgd" and r.seed >= 3)]
     short = [r for r in short if r.method != "asam"]
     noisy = [-0.01, 0.02, -0.03]
-    rounds = against_baseline(SPEC, rows({"sgd": noisy, "sam": [0.0] * 3, "asam": [0.0] * 3}), short)
+    rounds = decide(SPEC, rows({"sgd": noisy, "sam": [0.0] * 3, "asam": [0.0] * 3}), baseline=short)
     by = {m.method: m for m in rounds.methods}
     assert by["sgd"].closed and by["sgd"].decision == "undecided"
     assert by["sgd"].stopped == "the baseline has no score on seed 3 (missing)"
@@ -121,7 +125,7 @@ def test_a_sequential_nightly_stops_early_when_nothing_changed_and_flags_a_regre
     worse = tmp_path / "worse.yaml"
     worse.write_text(NIGHTLY.format(sam_lr="    lr: 0.0001\n"))
     rc, log, bad, trials = night(worse, out)
-    assert rc == 1, log
+    assert rc == ExitCode.REGRESSION, log
     assert bad["verdict"] == "regression" and bad["regressed"] == ["sam"]
     assert bad["rounds"]["methods"]["sam"]["decision"] == REGRESSED
     assert "REGRESSION" in log

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.report.decisions import decide
+from pipeline.decisions import decide
 from pipeline.results.row import TrialRow
 from pipeline.results.table import read_rows
 from pipeline.spec.study import load_study
 from tests.study.processes import kill_tree
-from tests.study.study_files import run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import read_table, rows_recorded, run_to_end, sam_study, write_tiny_study
 from tests.study.test_kills import assert_same_results, children_by_key, table, wait_for
 
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ def run_until_killed(study: Path, out: Path, log: Path, when: Callable[[pd.DataF
             "run", str(study), "--out", str(out), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_for(lambda: path.exists() and when(pd.read_parquet(path)), what, process, timeout=300, log=log)
+        wait_for(lambda: rows_recorded(path) > 0 and when(read_table(path)), what, process, timeout=300, log=log)
     finally:
         kill_tree(process)
     assert when(table(out)), f"a row was recorded between the check and the kill: not {what}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pipeline.decisions.determinism import check_determinism, first_difference, why_not_comparable
 from pipeline.results.row import TrialRow
-from pipeline.study.determinism import check_determinism, first_difference, why_not_comparable
 from tests.rows import make_row
 
 
