@@ -13,21 +13,23 @@ back-filled child is found by its ``trial_key`` tag, not by that column.
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder, recorded_tracking
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import StudyResults
+from pipeline.results.table import whole_file
+from pipeline.results.trial_contract import TrialPlan, result_of_row
 from pipeline.spec.study import StudySpec
 from pipeline.spec.suite import SUITE_FILE
 from pipeline.study.mlflow.parent import SuiteRun
 from pipeline.study.mlflow.sync import ChildRecord, SyncedStudy
 from pipeline.study.mlflow.uri import is_server
-from pipeline.study.plan import TrialPlan, trials_left
-from pipeline.study.recording import RESULT_SCALARS
+from pipeline.study.plan import trials_left
 from pipeline.study.trial_process import child_params, child_tags, epoch_series, final_metrics
+from pipeline.train.config import TrialConfig
 
 
 def sync(results: StudyResults, uri: str) -> str:
@@ -49,7 +51,8 @@ def sync(results: StudyResults, uri: str) -> str:
         counts[done] += 1
         removed += extra
     others = len(set(children) - {r.trial_key for r in results.rows})
-    uploaded = study.sync_parent_files(_parent_files(study_dir))
+    with tempfile.TemporaryDirectory() as scratch:  # a table not yet compacted is logged as one file
+        uploaded = study.sync_parent_files(_parent_files(study_dir, Path(scratch)))
     ended = trials_left(spec, results.rows) == (0, 0) and study.end_parent()
     return (
         f"synced {study_dir} to MLflow at {uri} (parent run {study.parent_run_id}): created {counts['created']}, "
@@ -70,9 +73,9 @@ def _suite_of(study_dir: Path) -> SuiteRun | None:
     return SuiteRun(suite_dir.name, recorded.parent_run_id)
 
 
-def _parent_files(study_dir: Path) -> list[tuple[Path, str | None]]:
+def _parent_files(study_dir: Path, scratch: Path) -> list[tuple[Path, str | None]]:
     folder = StudyFolder(study_dir)
-    files: list[tuple[Path, str | None]] = [(folder.table, None)]
+    files: list[tuple[Path, str | None]] = [(whole_file(folder.table, scratch), None)]
     if folder.selection.exists():
         files.append((folder.selection, None))
     if folder.report.exists():
@@ -91,14 +94,14 @@ def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
         method=row.method,
         optimizer=row.optimizer,
         seed=row.seed,
-        config=row.config,
+        config=TrialConfig.model_validate(row.config),  # as the worker read it from its plan
         params=row.params,
         search=row.search,
         trial_index=row.trial_index,
         workers=spec.workers_per_trial,
     )
     status = "stopped" if row.stopped_by_scheduler else row.status
-    result = _result(row)
+    result = result_of_row(row)
     if result is None and status == "failed":
         result = {"error": row.error}  # what a failed trial logs
     epochs = [(int(record["epoch"]), epoch_series(record)) for record in row.history]
@@ -116,24 +119,6 @@ def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
         start_ms=end_ms - int(wall * 1000) if end_ms is not None and wall is not None else end_ms,
         end_ms=end_ms,
     )
-
-
-def _result(row: TrialRow) -> dict[str, Any] | None:
-    """The trial's ``result.json`` (a TrialResult), from a row of a trial that ran to its end; None otherwise."""
-    if not row.history_json:
-        return None
-    return {
-        "status": row.status,
-        "optimizer": row.optimizer,
-        "seed": row.seed,
-        **{k: getattr(row, k) for k in RESULT_SCALARS},
-        "history": row.history,
-        "rho_trajectory": list(row.rho_trajectory) if row.rho_trajectory is not None else None,
-        "device": row.device,
-        "versions": {k: v for k, v in row.versions.items() if v},
-        "config": row.config,
-        "error": row.error,
-    }
 
 
 def _ms(iso: str | None) -> int | None:

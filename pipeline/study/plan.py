@@ -1,61 +1,21 @@
 """What a study runs: one ``TrialPlan`` per trial, keyed so that a resumed study can tell what is done.
 
-A plan is plain data (it travels to a Ray worker inside the trial's config) and holds everything the
-trial needs: its TrialConfig, where to log, and the provenance the trials table records.
+The plan itself is part of the trial contract (``pipeline.results.trial_contract``): it holds everything the
+trial needs, its TrialConfig, where to log, and the provenance the trials table records.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pipeline.report.decisions import StudyDecisions, decide
+from pipeline.decisions import StudyDecisions, decide
 from pipeline.results.folder import StudyFolder
-from pipeline.results.row import TrialRow
+from pipeline.results.row import Phase, TrialRow
 from pipeline.results.study_results import rows_of
+from pipeline.results.trial_contract import Tracking, TrialPlan
 from pipeline.spec.study import MethodSpec, StudySpec
-
-Phase = Literal["tune", "eval"]
-
-
-@dataclass(frozen=True)
-class Tracking:
-    uri: str
-    experiment_id: str
-    parent_run_id: str
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    key: str
-    study: str
-    phase: Phase
-    method: str
-    optimizer: str
-    seed: int
-    config: dict[str, Any]  # TrialConfig.model_dump(mode="json")
-    params: dict[str, Any] = field(default_factory=dict)  # the searched values (tuning phase)
-    search: int | None = None  # tuning repeat
-    trial_index: int | None = None  # order within that search
-    round: int | None = None  # evaluation with sequential seeds: the round that first runs its seed
-    threads: int = 1
-    tracking: Tracking | None = None
-    git_commit: str = "unknown"
-    # Data-parallel trials: the Ray Train workers, what each gets, and where Ray Train keeps its run.
-    workers: int = 1
-    cpu_per_worker: float = 1.0
-    gpu_per_worker: float = 0.0
-    train_storage: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialPlan:
-        tracking = data.get("tracking")
-        return cls(**{**data, "tracking": Tracking(**tracking) if tracking else None})
 
 
 def tune_key(method: str, search: int, index: int) -> str:
@@ -125,7 +85,7 @@ def make_plan(
         method=method.name,
         optimizer=method.optimizer,
         seed=seed,
-        config=config.model_dump(mode="json"),
+        config=config,
         params=dict(params),
         search=search,
         trial_index=trial_index,

@@ -18,7 +18,7 @@ import torch
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer, get_device
 
-from pipeline.study.plan import TrialPlan
+from pipeline.results.trial_contract import TrialPlan
 from pipeline.study.ray_cluster import node_label
 from pipeline.study.trial_process import run_planned_trial
 from pipeline.train.data_parallel import DataParallel
@@ -31,7 +31,7 @@ def run_data_parallel(plan: TrialPlan, report_to_tune: Any) -> None:
     resources = {"CPU": plan.cpu_per_worker, **({"GPU": plan.gpu_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={"plan": plan.to_dict()},
+        train_loop_config=plan.to_tune(),
         scaling_config=ScalingConfig(num_workers=plan.workers, use_gpu=use_gpu, resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(
@@ -45,10 +45,9 @@ def run_data_parallel(plan: TrialPlan, report_to_tune: Any) -> None:
 
 
 def _worker(config: dict[str, Any]) -> None:
-    plan = TrialPlan.from_dict(config["plan"])
+    plan = TrialPlan.from_tune(config)
     torch.set_num_threads(max(1, int(plan.cpu_per_worker)))
-    trial_perturbation = plan.config.get("perturbation", "global")
-    parallel = DataParallel.from_process_group(trial_perturbation)
+    parallel = DataParallel.from_process_group(plan.config.perturbation)
     context = ray.train.get_context()
     node = f"{node_label()} ({context.get_world_size()} workers; rank 0 here)"
     run_planned_trial(plan, ray.train.report, node, parallel, get_device())

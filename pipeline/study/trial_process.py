@@ -2,12 +2,12 @@
 
 Free of Ray: the caller passes ``report``, which is ``tune.report`` for a one-process trial and
 ``ray.train.report`` on every worker of a data-parallel one (where only rank 0, the chief, logs to MLflow;
-Ray Train forwards rank 0's reports to Tune). The last report carries the whole TrialResult (``final``).
+Ray Train forwards rank 0's reports to Tune). What is reported is the trial contract's (``EpochReport`` after each
+epoch, then one ``FinalReport`` with the whole TrialResult; ``pipeline.results.trial_contract``).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
@@ -15,14 +15,12 @@ from typing import Any
 
 import torch
 
-from pipeline._io import finite_or_none
+from pipeline.results.trial_contract import EpochReport, FinalReport, TrialPlan
 from pipeline.study.mlflow.child import TrialTracking
-from pipeline.study.plan import TrialPlan
-from pipeline.train import EpochRecord, TrialCallbacks, TrialConfig, run_trial
+from pipeline.train import EpochRecord, TrialCallbacks, run_trial
 from pipeline.train.data_parallel import DataParallel
 
-METRIC = "objective"  # validation accuracy; 0 for a diverged trial, so a search never selects one
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[dict[str, Any]], None]  # tune.report or ray.train.report: takes what to_tune gives
 
 
 class _ReportingCallbacks(TrialCallbacks):
@@ -30,25 +28,10 @@ class _ReportingCallbacks(TrialCallbacks):
         self.tracking, self.report = tracking, report
 
     def on_epoch(self, record: EpochRecord) -> None:
-        values = asdict(record)
         if self.tracking is not None:
-            self.tracking.log_epoch(record.epoch, epoch_series(values))
+            self.tracking.log_epoch(record.epoch, epoch_series(asdict(record)))
         run_id = self.tracking.run_id if self.tracking is not None else None
-        self.report(
-            {METRIC: record.val_accuracy, "epoch": record.epoch, "mlflow_run_id": run_id, **epoch_metrics(values)}
-        )
-
-
-def epoch_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    """An epoch's metrics as reported to Ray Tune, from an ``EpochRecord`` as a dict."""
-    return {
-        "train_loss": record.get("train_loss"),
-        "val_loss": record.get("val_loss"),
-        "val_accuracy": record.get("val_accuracy"),
-        "lr": record.get("lr"),
-        "epoch_seconds": record.get("seconds"),
-        "rho": record.get("rho"),
-    }
+        self.report(EpochReport.of(record, run_id).to_tune())
 
 
 # What a trial's child run holds, here and as `sam-study sync-mlflow` rebuilds it from a trials-table row.
@@ -78,7 +61,7 @@ def child_tags(plan: TrialPlan) -> dict[str, str]:
 
 
 def child_params(plan: TrialPlan) -> dict[str, Any]:
-    return {**plan.config, "phase": plan.phase, "method": plan.method, "searched": plan.params}
+    return {**plan.config.model_dump(mode="json"), "phase": plan.phase, "method": plan.method, "searched": plan.params}
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +94,7 @@ def run_planned_trial(
     parallel: DataParallel | None = None,
     device: torch.device | None = None,
 ) -> None:
-    trial_config = TrialConfig.model_validate(plan.config)
+    trial_config = plan.config
     chief = parallel is None or parallel.is_chief
     tracking = _tracking(plan) if chief else None
     try:
@@ -124,17 +107,10 @@ def run_planned_trial(
         if tracking is not None:
             tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
         raise
-    summary = finite_or_none(result.to_dict())
+    final = FinalReport.of(result, node, tracking.run_id if tracking is not None else None)
     if tracking is not None:
+        summary = final.result.to_dict()
         tracking.finish(result.status, final_metrics(summary), summary)
-    report(
-        {
-            METRIC: result.val_accuracy if result.status == "ok" else 0.0,
-            "final": True,
-            "result_json": json.dumps(summary),
-            "node": node,
-            "mlflow_run_id": tracking.run_id if tracking is not None else None,
-        }
-    )
+    report(final.to_tune())
     if chief and trial_config.checkpoint_dir is not None:  # finished: a retry would start over anyway
         shutil.rmtree(trial_config.checkpoint_dir, ignore_errors=True)

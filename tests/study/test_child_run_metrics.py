@@ -19,12 +19,12 @@ from mlflow.entities import Metric, Run
 from pipeline.cli import main
 from pipeline.results.row import TrialRow
 from pipeline.results.table import TrialsTable
+from pipeline.results.trial_contract import EpochReport, StudyProvenance, TrialOutcome, trial_row
 from pipeline.spec.study import StudySpec, load_study
 from pipeline.study.mlflow.parent import StudyTracking
-from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import Tracking, TrialPlan, make_plan
-from pipeline.study.recording import trial_row
-from pipeline.study.trial_process import child_tags, epoch_metrics, final_metrics, run_planned_trial
+from pipeline.study.trial_process import child_tags, final_metrics, run_planned_trial
+from pipeline.train import EpochRecord
 from tests.study.study_files import write_tiny_study
 
 EPOCHS = 3
@@ -64,7 +64,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedTrial]:
     run_planned_trial(plan, reports.append, node="here")
     final = reports[-1]
     result = json.loads(final["result_json"])
-    row = trial_row(plan, TrialOutcome(plan, result["status"], result, "here", final["mlflow_run_id"]), {})
+    row = trial_row(TrialOutcome.from_tune(plan.to_tune(), final), StudyProvenance())
     _write_folder(folder, spec, row)
     yield LoggedTrial(uri, folder, plan, row, result)
 
@@ -135,7 +135,7 @@ def _legacy_child(uri: str, logged: LoggedTrial, *, complete: bool) -> str:
     metrics = [
         Metric(k, float(v), 0, record["epoch"])
         for record in (epochs if complete else epochs[:2])
-        for k, v in epoch_metrics(record).items()
+        for k, v in EpochReport.of(EpochRecord(**record), None).metrics().items()
         if v is not None
     ]
     if complete:

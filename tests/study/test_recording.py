@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.results.trial_contract import EpochReport, StudyProvenance, TrialOutcome, TrialPlan, trial_row
 from pipeline.spec.study import parse_study
-from pipeline.study.outcome import TrialOutcome
 from pipeline.study.plan import make_plan
-from pipeline.study.recording import trial_row
 
 SPEC = parse_study(
     {
@@ -17,10 +16,10 @@ SPEC = parse_study(
         "evaluation": {"seeds": [0, 1]},
     }
 )
-PROVENANCE = {"code_digest": "abc", "version.ray": "2.60.0"}
+PROVENANCE = StudyProvenance(code_digest="abc", versions={"ray": "2.60.0"})
 
 
-def plan(params: dict) -> object:
+def plan(params: dict) -> TrialPlan:
     method = SPEC.method("xsam")
     key = "tune/xsam/search0/trial3"
     return make_plan(SPEC, method, "tune", 0, params, key=key, study_dir="/o/s", tracking=None, git_commit="c0ffee",
@@ -28,9 +27,11 @@ def plan(params: dict) -> object:
 
 
 def test_a_trial_stopped_between_epochs_takes_its_metrics_and_clock_from_its_last_report() -> None:
-    last = {"epoch": 2, "val_accuracy": 0.7, "val_loss": 0.9, "time_total_s": 12.5, "rho": None, "device": "cpu"}
-    outcome = TrialOutcome(plan({"rho": 0.1}), "ok", None, None, "run1", stopped_by_scheduler=True, last_epoch=last)
-    row = trial_row(outcome.plan, outcome, PROVENANCE)
+    last = {"epoch": 2, "val_accuracy": 0.7, "val_loss": 0.9, "time_total_s": 12.5, "rho": None}
+    last["mlflow_run_id"] = "run1"
+    outcome = TrialOutcome.from_tune(plan({"rho": 0.1}).to_tune(), last)  # no final report: stopped by ASHA
+    assert outcome.last_epoch == EpochReport(2, None, 0.9, 0.7, None, None, None, "run1")
+    row = trial_row(outcome, PROVENANCE)
     assert (row.status, row.stopped_by_scheduler, row.val_accuracy, row.wall_time_s, row.epochs_run) == (
         "ok", True, 0.7, 12.5, 3
     )  # fmt: skip
@@ -41,7 +42,7 @@ def test_a_trial_stopped_between_epochs_takes_its_metrics_and_clock_from_its_las
 
 
 def test_a_trial_that_failed_before_reporting_has_no_clock() -> None:
-    outcome = TrialOutcome(plan({"rho": 0.2}), "failed", None, None, None, error="RuntimeError: boom")
-    row = trial_row(outcome.plan, outcome, PROVENANCE)
+    outcome = TrialOutcome.from_tune(plan({"rho": 0.2}).to_tune(), {}, error="RuntimeError: boom")
+    row = trial_row(outcome, PROVENANCE)
     assert row.status == "failed" and row.error == "RuntimeError: boom"
     assert row.wall_time_s is None and row.epochs_run is None
