@@ -14,7 +14,8 @@ from pathlib import Path
 from pipeline._io import write_json_atomically
 
 SPEC_FILE = "spec.json"  # the resolved spec, written when the study starts
-TABLE_FILE = "trials.parquet"  # one row per finished trial
+TABLE_FILE = "trials.parquet"  # one row per finished trial (compacted when the study ends)
+TABLE_PARTS_DIR = "trials.parts"  # one Parquet file per trial recorded since the table was last compacted
 SELECTION_FILE = "selection.json"  # each method's configuration for the evaluation phase
 TRACKING_FILE = "mlflow.json"  # where the study's MLflow parent run is
 REPORT_FILE = "report.md"
@@ -44,6 +45,10 @@ class StudyFolder:
     @property
     def table(self) -> Path:
         return self.path / TABLE_FILE
+
+    @property
+    def table_parts(self) -> Path:
+        return self.path / TABLE_PARTS_DIR
 
     @property
     def selection(self) -> Path:

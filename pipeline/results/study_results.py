@@ -20,7 +20,7 @@ from pipeline.results.errors import StudyFolderError
 from pipeline.results.folder import StudyFolder
 from pipeline.results.row import TrialRow
 from pipeline.results.selection import Selection, select_all
-from pipeline.results.table import read_rows
+from pipeline.results.table import read_rows, table_exists
 from pipeline.spec.study import StudySpec
 
 FAILURE_SCORE = 0.0  # a diverged run's accuracy under the "failure" policy: the worst an accuracy can be
@@ -28,6 +28,11 @@ FAILURE_SCORE = 0.0  # a diverged run's accuracy under the "failure" policy: the
 
 def higher_is_better(metric: str) -> bool:
     return not metric.endswith("_loss")
+
+
+def metric_sign(metric: str) -> float:
+    """1 where higher is better, -1 where lower is: a metric times its sign is oriented so that higher is better."""
+    return 1.0 if higher_is_better(metric) else -1.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def load_study_results(study_dir: str | Path) -> StudyResults:
         raise StudyFolderError(
             f"{folder.spec}: cannot be read as a study spec ({first}); run the study again to rewrite it"
         ) from None
-    if not folder.table.exists():
+    if not table_exists(folder.table):
         raise StudyFolderError(f"{folder.table}: not found; no trial of this study has finished yet")
     rows = read_rows(folder.table, study=spec.name)
     return StudyResults(folder.path, spec, rows, select_all(spec, rows))

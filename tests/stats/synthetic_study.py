@@ -131,4 +131,5 @@ def write_study(
                     rho_trajectory=trajectory,
                 )
             )
+    table.compact()  # a finished study's folder: one trials.parquet, as `sam-study run` leaves it
     return study_dir

@@ -14,6 +14,8 @@ import mlflow
 import pandas as pd
 import pytest
 
+from pipeline.results.table import read_frame, table_exists
+
 TINY_STUDY = """\
 name: tiny
 data:
@@ -158,13 +160,24 @@ def check_table(table: pd.DataFrame, *, trials: int, epochs: int, study: str = "
     assert evaluation[evaluation.method == "sgd"].rho.isna().all()
 
 
+def read_table(table: Path) -> pd.DataFrame:
+    """The trials table at ``table`` (``OUT/<study>/trials.parquet``) with the parts of a study still running or
+    killed (only a study that ended has compacted them into that file), each trial once."""
+    return read_frame(table)
+
+
+def rows_recorded(table: Path) -> int:
+    """The rows in the trials table at ``table`` so far (0 before the first)."""
+    return len(read_frame(table)) if table_exists(table) else 0
+
+
 def interrupt_after_rows(process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 240) -> None:
     """Ctrl-C the study once its trials table holds ``rows`` rows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the study ended (rc={process.returncode}) before {rows} trials were recorded")
-        if table.exists() and len(pd.read_parquet(table)) >= rows:
+        if rows_recorded(table) >= rows:
             process.send_signal(signal.SIGINT)
             return
         time.sleep(0.2)

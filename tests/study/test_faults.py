@@ -21,12 +21,15 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
+from pipeline.results.table import part_path, parts_folder
 from tests.study.study_files import (
     ASHA_TRIALS,
     DIVERGE_EPOCHS,
     DIVERGING,
     check_mlflow,
     expected_keys,
+    read_table,
+    rows_recorded,
     run_to_end,
     sam_study,
     write_tiny_study,
@@ -109,23 +112,27 @@ def test_a_diverging_trial_is_recorded_with_its_last_finite_metrics_and_counted_
 
 # ------------------------------------------------------------------------------------- a full disk
 
-# Appends rows until the table's rewrite fails for real, reports what it sees, frees the space, then reopens
+# Appends rows until a part's write fails for real, reports what it sees, frees the space, then reopens
 # the table from disk as a resumed study would and appends the failed row again. Runs in its own process:
 # RLIMIT_FSIZE and the private mount must not touch the test's.
 APPEND_UNTIL_FULL = r"""
 import json, os, random, resource, sys
 from pathlib import Path
-import pandas as pd
 from pipeline.results.row import TrialRow
-from pipeline.results.table import TrialsTable
+from pipeline.results.table import TrialsTable, read_frame
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 
 def row(i):
-    # Random text does not compress: every row adds about 1 kB to the file.
+    # Random text does not compress. Each row is a part of its own (about 16 kB: the schema, every column typed);
+    # from the fourth on, 10 kB larger: the file-size limit (per file) and the small disk stop the fourth part.
     return TrialRow.from_record({"study": "s", "phase": "eval", "method": "sam", "optimizer": "sam",
                                  "trial_key": f"k{i:03d}", "seed": i, "status": "ok",
-                                 "history_json": random.Random(i).randbytes(512).hex()})
+                                 "history_json": random.Random(i).randbytes(512 if i < 3 else 1536).hex()})
+
+
+def files():
+    return sorted(str(p.relative_to(path.parent)) for p in path.parent.rglob("*"))
 
 table = TrialsTable(path)
 if mode == "efbig":
@@ -148,9 +155,9 @@ seen = {
     "errno": getattr(error.__cause__, "errno", None),
     "message": str(error),
     "in_memory": sorted(table.keys()),
-    "on_disk": pd.read_parquet(path).trial_key.tolist(),
-    "size": path.stat().st_size,
-    "files": sorted(p.name for p in path.parent.iterdir()),
+    "on_disk": read_frame(path).trial_key.tolist(),
+    "size": max(p.stat().st_size for p in path.parent.rglob("*.parquet")),
+    "files": files(),
 }
 if mode == "efbig":
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -160,8 +167,8 @@ resumed = TrialsTable(path)
 seen["resumed"] = len(resumed)
 for i in range(failed, failed + 3):
     resumed.append(row(i))
-seen["after"] = pd.read_parquet(path).trial_key.tolist()
-seen["files_after"] = sorted(p.name for p in path.parent.iterdir())
+seen["after"] = read_frame(path).trial_key.tolist()
+seen["files_after"] = files()
 print(json.dumps(seen))
 """
 
@@ -189,7 +196,7 @@ def _check_full_disk(seen: dict[str, Any], path: Path, code: int, words: str) ->
 
 def test_a_file_size_limit_while_appending_leaves_the_previous_table_whole(tmp_path: Path) -> None:
     path = tmp_path / "trials.parquet"
-    limit = 36_000  # the schema alone (every column, typed) takes about 30 kB; each row adds about 1 kB
+    limit = 20_000  # a part of the first three rows takes about 16 kB, of the later ones about 26 kB
     seen = _append_until_full([sys.executable, "-c", APPEND_UNTIL_FULL, str(path), "efbig", str(limit)])
     _check_full_disk(seen, path, errno.EFBIG, "File too large")
     assert seen["size"] <= limit
@@ -210,7 +217,7 @@ def test_a_full_filesystem_while_appending_leaves_the_previous_table_whole(tmp_p
     folder = tmp_path / "small"
     folder.mkdir()
     path = folder / "trials.parquet"
-    script = f'mount -t tmpfs -o size=256k tmpfs {folder} && exec {sys.executable} -c "$0" {path} enospc {160 * 1024}'
+    script = f'mount -t tmpfs -o size=256k tmpfs {folder} && exec {sys.executable} -c "$0" {path} enospc {196 * 1024}'
     seen = _append_until_full(["unshare", "-m", "--propagation", "private", "sh", "-c", script, APPEND_UNTIL_FULL])
     _check_full_disk(seen, path, errno.ENOSPC, "No space left on device")
     assert not any(folder.iterdir()), "the tmpfs lived only in the test's own mount namespace"
@@ -234,23 +241,32 @@ def test_an_output_folder_that_cannot_be_made_exits_2_naming_the_file(
 TRIALS, EPOCHS = 4, 3
 
 
-def _block_the_next_append(process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 300) -> Path:
-    """Once the table holds ``rows`` rows, put a directory where the driver writes the table's next version
-    (``.trials.parquet.<driver pid>.tmp``, beside it): the next append fails with EISDIR."""
-    obstacle = table.with_name(f".{table.name}.{process.pid}.tmp")
+def _block_the_next_appends(process: subprocess.Popen[str], table: Path, rows: int, timeout: float = 300) -> list[Path]:
+    """Once the table holds ``rows`` rows, put a directory where the driver writes each later part
+    (``trials.parts/.<n>.parquet.<driver pid>.tmp``, beside it): the next append fails with EISDIR."""
+    total = len(expected_keys(TRIALS))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the study ended (rc={process.returncode}) before {rows} trials were recorded")
-        if table.exists() and len(pd.read_parquet(table)) >= rows:
+        recorded = rows_recorded(table)
+        if recorded >= rows:
+            obstacles = [_temporary(part_path(table, n), process.pid) for n in range(recorded, total)]
             try:
-                obstacle.mkdir()
-                return obstacle
+                for obstacle in obstacles:
+                    obstacle.mkdir()
+                return obstacles
             except FileExistsError:  # the driver is writing that very file now: try again in a moment
-                pass
+                for obstacle in obstacles:
+                    if obstacle.is_dir():
+                        obstacle.rmdir()
         time.sleep(0.05)
     process.kill()
     raise AssertionError(f"no {rows} rows in {table} within {timeout} s")
+
+
+def _temporary(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.{pid}.tmp")  # as pipeline._io.replace_atomically names it
 
 
 @pytest.mark.slow
@@ -262,8 +278,8 @@ def test_an_unwritable_table_stops_the_study_with_a_message_and_a_rerun_resumes(
     with log.open("w") as stdout, err.open("w") as stderr:
         first = sam_study("run", str(study), "--out", str(out), stdout=stdout, stderr=stderr)
         try:
-            obstacle = _block_the_next_append(first, table_path, rows=2)
-            recorded = pd.read_parquet(table_path)  # no append can succeed from here on
+            obstacles = _block_the_next_appends(first, table_path, rows=2)
+            recorded = read_table(table_path)  # no append can succeed from here on
             rc = first.wait(timeout=300)
         finally:
             if first.poll() is None:
@@ -273,13 +289,15 @@ def test_an_unwritable_table_stops_the_study_with_a_message_and_a_rerun_resumes(
     assert f"error: cannot write the trials table {table_path}: [Errno 21]" in message, message
     assert "run the same command again to resume" in message and "Traceback" not in message, message
     # The table on disk is whole and unchanged: every trial recorded before, once; nothing after.
-    after = pd.read_parquet(table_path)
+    after = read_table(table_path)  # the study stopped before its end: its parts are not compacted
     assert 2 <= len(after) < len(expected_keys(TRIALS))
     assert after.trial_key.is_unique and after.equals(recorded)
-    assert obstacle.is_dir() and not any(obstacle.iterdir())
-    assert [p.name for p in table_path.parent.glob(".trials.parquet.*")] == [obstacle.name]
+    assert all(obstacle.is_dir() and not any(obstacle.iterdir()) for obstacle in obstacles)
+    parts = parts_folder(table_path)
+    assert sorted(p.name for p in parts.glob(".*")) == sorted(obstacle.name for obstacle in obstacles)
 
-    obstacle.rmdir()
+    for obstacle in obstacles:
+        obstacle.rmdir()
     second = run_to_end("run", str(study), "--out", str(out), timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"resuming: {len(recorded)} trial(s) done" in second.stdout

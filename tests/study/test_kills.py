@@ -14,11 +14,11 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.decisions.determinism import FINAL_METRICS, first_difference
 from pipeline.results.row import TrialRow
-from pipeline.study.determinism import FINAL_METRICS, first_difference
 from pipeline.train import TrialConfig, run_trial
 from tests.study.processes import trial_with_a_checkpoint
-from tests.study.study_files import expected_keys, run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import expected_keys, read_table, rows_recorded, run_to_end, sam_study, write_tiny_study
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def study_file(folder: Path, epochs: int = 4, extra: str = "") -> Path:
 
 
 def table(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(out / "tiny" / "trials.parquet")
+    return read_table(out / "tiny" / "trials.parquet")
 
 
 def wait_for(
@@ -91,7 +91,7 @@ def test_a_driver_killed_mid_study_resumes_to_the_table_of_an_uninterrupted_run(
     with log.open("w") as sink:
         process = sam_study("run", str(study), "--out", str(out), stdout=sink, stderr=subprocess.STDOUT)
     path = out / "tiny" / "trials.parquet"
-    wait_for(lambda: path.exists() and len(pd.read_parquet(path)) >= 3, "3 recorded trials", process, log=log)
+    wait_for(lambda: rows_recorded(path) >= 3, "3 recorded trials", process, log=log)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     killed = table(out)

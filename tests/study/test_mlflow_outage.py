@@ -21,7 +21,7 @@ from pipeline.spec.study import load_study
 from pipeline.study.mlflow.sync import SYNCED_TAG
 from tests.rows import make_row
 from tests.study.conftest import free_port, mlflow_server_process
-from tests.study.study_files import expected_keys, sam_study, write_tiny_study
+from tests.study.study_files import expected_keys, rows_recorded, sam_study, write_tiny_study
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def wait_for_rows(process: subprocess.Popen[str], table: Path, rows: int, timeou
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the study ended (rc={process.returncode}) before {rows} trials were recorded")
-        if table.exists() and len(pd.read_parquet(table)) >= rows:
+        if rows_recorded(table) >= rows:
             return
         time.sleep(0.2)
     process.kill()

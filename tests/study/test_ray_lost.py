@@ -11,14 +11,21 @@ import subprocess
 import time
 from pathlib import Path
 
-import pandas as pd
 import psutil
 import pytest
 
 from pipeline.cli.exit_codes import ExitCode
 from pipeline.results.folder import LOG_FILE
 from tests.study.processes import signal_all, tree, wait_gone
-from tests.study.study_files import check_table, expected_keys, run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import (
+    check_table,
+    expected_keys,
+    read_table,
+    rows_recorded,
+    run_to_end,
+    sam_study,
+    write_tiny_study,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +49,7 @@ def wait_for_rows(process: subprocess.Popen[str], table: Path, rows: int, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the study ended (rc={process.returncode}) before {rows} trials were recorded"
-        if table.exists() and len(pd.read_parquet(table)) >= rows:
+        if rows_recorded(table) >= rows:
             return
         time.sleep(0.2)
     raise AssertionError(f"no {rows} rows in {table} within {timeout} s")
@@ -70,7 +77,7 @@ def test_a_lost_ray_is_reported_at_once_and_the_same_command_resumes(tmp_path: P
 
     assert first.returncode == ExitCode.RAY_LOST, stdout + stderr
     assert took < REPORTS_WITHIN_S, f"the loss was reported {took:.0f} s after the GCS died"
-    recorded = len(pd.read_parquet(table))
+    recorded = rows_recorded(table)  # the killed study left its parts uncompacted
     message = stderr[stderr.index("error: the embedded Ray instance was lost") :]
     assert f"{recorded} finished trial(s) are recorded in {table}" in message
     assert f"resume with: sam-study run {study} --out {out}" in message
@@ -82,8 +89,8 @@ def test_a_lost_ray_is_reported_at_once_and_the_same_command_resumes(tmp_path: P
     second = run_to_end("run", str(study), "--out", str(out), timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"resuming: {recorded} trial(s) done" in second.stdout
-    check_table(pd.read_parquet(table), trials=TRIALS, epochs=EPOCHS)
-    assert set(pd.read_parquet(table).trial_key) == expected_keys(TRIALS)
+    check_table(read_table(table), trials=TRIALS, epochs=EPOCHS)
+    assert set(read_table(table).trial_key) == expected_keys(TRIALS)
     check_terminal(second.stdout, second.stderr, out / "tiny" / LOG_FILE)
 
 

@@ -21,6 +21,7 @@ from tests.study.study_files import (
     check_training_experiment,
     expected_keys,
     interrupt_after_rows,
+    read_table,
     run_to_end,
     sam_study,
     write_tiny_study,
@@ -54,7 +55,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     first = sam_study("run", str(study), "--out", str(out), stdout=log, stderr=subprocess.STDOUT)
     interrupt_after_rows(first, table_path, rows=2)
     assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
-    done_before = set(pd.read_parquet(table_path).trial_key)
+    done_before = set(read_table(table_path).trial_key)
     assert 2 <= len(done_before) < len(expected_keys(TRIALS))
 
     second = run_to_end("run", str(study), "--out", str(out))

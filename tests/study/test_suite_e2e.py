@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.study.processes import kill_tree
-from tests.study.study_files import run_to_end, sam_study
+from tests.study.study_files import read_table, rows_recorded, run_to_end, sam_study
 from tests.study.test_kills import assert_same_results, wait_for
 
 pytestmark = pytest.mark.slow
@@ -55,9 +55,9 @@ def write_suite(folder: Path) -> Path:
 
 def tables(out: Path) -> dict[str, pd.DataFrame]:
     return {
-        t: pd.read_parquet(out / "tiny_suite" / t / "trials.parquet")
+        t: read_table(out / "tiny_suite" / t / "trials.parquet")
         for t in TASKS
-        if (out / "tiny_suite" / t / "trials.parquet").exists()
+        if rows_recorded(out / "tiny_suite" / t / "trials.parquet")
     }
 
 
