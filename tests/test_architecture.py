@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 
 # Top to bottom: a package may import the packages on its own line and above, never below.
 LAYERS = (
-    ("_io", "seeding", "provenance"),
+    ("_io", "seeding", "provenance", "formatting"),
     ("optim",),
     ("data", "models"),
     ("train",),
     ("spec",),
     ("results",),
     ("stats",),
+    ("decisions",),
     ("report",),
     ("study",),
     ("bench",),
@@ -44,6 +45,10 @@ OWNERS = (
     ("pyarrow", {"results/table.py"}),
     ("optuna", {"study/batch_search.py", "study/search_space.py"}),
 )  # fmt: skip
+# Pairs that the tiers alone allow but the design forbids: (package, package it may not import, why).
+FORBIDDEN = (
+    ("study", "report", "the orchestrator takes its control decisions from decisions/; cli/ composes the report"),
+)
 # Packages that import nothing of the project but themselves (and, for data, the seeding module).
 SELF_CONTAINED = {"optim": {"optim"}, "stats": {"stats"}, "data": {"data", "seeding"}, "models": {"models"}}
 OPTIM_MAY_IMPORT = {"torch", *sys.stdlib_module_names}  # torch and the standard library
@@ -54,7 +59,7 @@ PARQUET_CALLS = {"to_parquet", "read_parquet", "write_table", "read_table", "Par
 class Violation:
     module: str  # path below pipeline/
     line: int
-    rule: str  # layering | owner | self-contained | optim-torch-only | parquet-owner
+    rule: str  # layering | forbidden | owner | self-contained | optim-torch-only | parquet-owner
     detail: str
 
     def __str__(self) -> str:
@@ -105,6 +110,9 @@ def _check_import(module: str, package: str, line: int, name: str) -> list[Viola
         target = name.split(".")[1]
         if target in TIER and TIER[target] > TIER[package]:
             out.append(Violation(module, line, "layering", f"{package} imports {name} (a package below it)"))
+        for importer, imported, why in FORBIDDEN:
+            if package == importer and target == imported:
+                out.append(Violation(module, line, "forbidden", f"{package} imports {name}: {why}"))
         allowed = SELF_CONTAINED.get(package)
         if allowed is not None and target not in allowed:
             out.append(Violation(module, line, "self-contained", f"{package} imports {name}"))
@@ -185,6 +193,9 @@ ONCE = [
     ("optim/lets.py", "from pipeline.train.config import TrialConfig", "layering"),
     ("stats/paired.py", "from pipeline.results.row import TrialRow", "self-contained"),
     ("data/registry.py", "from pipeline.train import run_trial", "layering"),
+    ("study/stream.py", "from pipeline.report.decisions import decide", "forbidden"),  # seeds decided in report/
+    ("study/nightly.py", "from pipeline import report", "forbidden"),
+    ("decisions/engine.py", "from pipeline.report.decisions import PROCEDURE", "layering"),
 ]
 
 

@@ -17,36 +17,53 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.formatting import percent
+from pipeline.report.run_reports import study_report
 from pipeline.results.selection import recorded_time_s
 from pipeline.results.study_results import rows_of
 from pipeline.spec.study import StudySpecError, load_study
-from pipeline.study.driver import run_study
+from pipeline.study.driver import Reports, run_study
 
 DEFAULT_STUDY = Path(__file__).resolve().parents[2] / "studies" / "quick.yaml"
 
 
-def measure(study: Path, out: Path, stream: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StudyFigures:
+    """Where one run of a study spent its wall time, in seconds, and how much of it its trials used."""
+
+    study: str
+    trials: int
+    slots: int
+    wall_s: float
+    ray_start_s: float
+    trials_s: float
+    report_s: float
+    inside_run_trial_s: float
+    utilisation: float
+    trials_utilisation: float | None
+
+
+def measure(study: Path, out: Path, stream: Any) -> StudyFigures:
     spec = load_study(study)
-    outcome = run_study(spec, study, out_dir=out, stream=stream)
-    rows = outcome.rows
-    t = outcome.timings
-    inside = {phase: recorded_time_s(rows_of(rows, phase)) for phase in ("tune", "eval")}
-    slots = outcome.slots
-    return {
-        "study": spec.name,
-        "trials": len(rows),
-        "slots": slots,
-        "wall_s": t["total_s"],
-        "ray_start_s": t["ray_start_s"],
-        "trials_s": t["trials_s"],
-        "report_s": t.get("report_s", 0.0),
-        "inside_run_trial_s": inside["tune"] + inside["eval"],
-        "utilisation": (inside["tune"] + inside["eval"]) / (t["total_s"] * slots),
-        "trials_utilisation": (inside["tune"] + inside["eval"]) / (t["trials_s"] * slots) if t["trials_s"] else None,
-    }
+    outcome = run_study(spec, study, Reports(study_report), out_dir=out, stream=stream)
+    rows, t, slots = outcome.rows, outcome.timings, outcome.slots
+    inside = sum(recorded_time_s(rows_of(rows, phase)) for phase in ("tune", "eval"))
+    return StudyFigures(
+        study=spec.name,
+        trials=len(rows),
+        slots=slots,
+        wall_s=t.total_s,
+        ray_start_s=t.ray_start_s,
+        trials_s=t.trials_s,
+        report_s=t.report_s,
+        inside_run_trial_s=inside,
+        utilisation=inside / (t.total_s * slots),
+        trials_utilisation=inside / (t.trials_s * slots) if t.trials_s else None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,20 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudySpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"study {figures['study']}: {figures['trials']} trials, {figures['slots']} slot(s)")
-    print(f"  wall time               {figures['wall_s']:8.1f} s")
-    print(f"    starting Ray          {figures['ray_start_s']:8.1f} s")
+    print(f"study {figures.study}: {figures.trials} trials, {figures.slots} slot(s)")
+    print(f"  wall time               {figures.wall_s:8.1f} s")
+    print(f"    starting Ray          {figures.ray_start_s:8.1f} s")
     print(
-        f"    the Tune run          {figures['trials_s']:8.1f} s  ({_pct(figures['trials_utilisation'])} of its slot "
+        f"    the Tune run          {figures.trials_s:8.1f} s  ({percent(figures.trials_utilisation)} of its slot "
         "time inside run_trial)"
     )
-    print(f"    report                {figures['report_s']:8.1f} s")
-    print(f"  inside run_trial        {figures['inside_run_trial_s']:8.1f} s (summed over trials)")
-    print(f"  utilisation             {_pct(figures['utilisation'])} of wall time x slots")
+    print(f"    report                {figures.report_s:8.1f} s")
+    print(f"  inside run_trial        {figures.inside_run_trial_s:8.1f} s (summed over trials)")
+    print(f"  utilisation             {percent(figures.utilisation)} of wall time x slots")
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(asdict(figures), indent=2) + "\n")
     return 0
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "trials": "pipeline.bench.trials",
     "study": "pipeline.bench.study",
     "sequential": "pipeline.bench.sequential",
+    "recording": "pipeline.bench.recording",
 }
 
 
@@ -56,11 +57,11 @@ COMMANDS = (
     Command(
         "nightly",
         "pipeline.cli.nightly",
-        "a fixed regression study compared with its last accepted baseline (exit 1 on a regression)",
+        "a fixed regression study compared with its last accepted baseline (exit 5 on a regression)",
         "Run a small fixed study and decide, per method, whether it regressed against the last "
         "accepted baseline: a one-sided paired t-test for 'worse by more than the study's margin', Holm-corrected, "
-        "plus an exact-reproduction check on CPU. Exit 0: no regression; 1: a regression; 2: a broken run; 4: the Ray "
-        "instance or cluster was lost (run it again); 130: interrupted.",
+        "plus an exact-reproduction check on CPU. Exit 0: no regression; 2: a broken run; 4: the Ray instance or "
+        "cluster was lost (run it again); 5: a regression; 130: interrupted.",
     ),
     Command(
         "sync-mlflow",

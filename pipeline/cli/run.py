@@ -76,15 +76,16 @@ def command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     # Imported only now: Ray, MLflow and Optuna take seconds to import, and a bad file should fail fast.
-    from pipeline.study.driver import RayLost, StudyInterrupted, StudyWriteError, run_study
+    from pipeline.report.run_reports import study_report, suite_report
+    from pipeline.study.driver import RayLost, Reports, StudyInterrupted, StudyWriteError, run_study, run_suite
     from pipeline.study.mlflow.errors import TrackingError
     from pipeline.study.ray_cluster import ClusterError
-    from pipeline.study.suite import run_suite
 
     try:
         outcome = (run_suite if isinstance(spec, SuiteSpec) else run_study)(
             spec,
             args.study,
+            Reports(study_report, suite_report),
             out_dir=args.out,
             tracking_uri=args.tracking_uri,
             address=args.address,

@@ -1,112 +1,113 @@
-"""``run_study``: a whole study, top to bottom, on the driver.
+"""The one driver: a run of tasks, top to bottom. A study is a suite of one task.
 
-prepare (paths, data, tracking location, the study folder) -> start Ray -> open the study (MLflow parent run,
-trials table, slots) -> run every trial in one Tune run (``StudyStream``: the Optuna searches, and each method's
-evaluation seeds from the moment its configuration is selected; with sequential seeds, round after round while
-its comparison is undecided) -> finish (summary, report, MLflow).
+prepare every task (paths, data, tracking location, its folder) -> start Ray -> the suite's MLflow run, for a suite
+-> open each task's study (its MLflow run, trials table, slots) -> every trial of every task in one Tune run
+(``StudyStream`` per task: the Optuna searches, and each method's evaluation seeds from the moment its
+configuration is selected; with sequential seeds, round after round while its comparison is undecided) -> finish
+each task (summary, report, MLflow) -> the suite report, for a suite.
 
-Every finished trial becomes a trials-table row at once (``progress``). Re-running on the same folder resumes:
-a trial whose key is in the table is not run again, and what runs next is decided from the table alone.
+A study runs into ``OUT/<study>`` with its own MLflow run; a suite's tasks into ``OUT/<suite>/<task>``, their runs
+nested under the suite's. The reports come from the caller (``Reports``): the orchestrator never imports them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from pipeline._io import write_json_atomically
-from pipeline.data import DatasetError, check_dataset
-from pipeline.provenance import git_commit
-from pipeline.report.summary import summary_table
-from pipeline.report.write import print_outcome, write_report
-from pipeline.results.folder import (
-    MLFLOW_ARTIFACTS_DIR,
-    RAY_RUNS_DIR,
-    StudyFolder,
-    TrackingRecord,
-    record_tracking,
-)
-from pipeline.results.row import TrialRow
-from pipeline.results.selection import Selection, objective, select_all
-from pipeline.results.study_results import rows_of
-from pipeline.results.table import TrialsTable
-from pipeline.seeding import search_seed
-from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError, comparable
-from pipeline.study import ray_tune
-from pipeline.study.batch_search import Batches
+from pipeline.results.finished import FinishedStudy, ReportFiles
+from pipeline.results.folder import LOG_FILE, TABLE_FILE
+from pipeline.results.table import TrialsTable, table_exists
+from pipeline.spec.study import StudySpec, StudySpecError
+from pipeline.spec.suite import SUITE_FILE, SuiteSpec
 from pipeline.study.cluster_watch import ClusterWatch
 from pipeline.study.errors import RayLost, StudyInterrupted, StudyWriteError
 from pipeline.study.library_output import library_output_to
-from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
-from pipeline.study.mlflow.secrets import credential_vars, redact, use_credentials
-from pipeline.study.mlflow.uri import check_cluster, check_tracking_uri, default_tracking_uri, is_server, ui_hint
-from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
-from pipeline.study.progress import Progress, decision_line
+from pipeline.study.mlflow.parent import SUITE_ROLE, StudyTracking, SuiteRun
+from pipeline.study.mlflow.uri import ui_hint
+from pipeline.study.phases import (
+    StudyOutcome,
+    StudyReport,
+    SuiteReport,
+    Timings,
+    Where,
+    artifact_root,
+    finish,
+    log_report,
+    open_study,
+    prepare,
+    record_run,
+    run_trials,
+    write_study_file,
+)
+from pipeline.study.plan import trials_left
 from pipeline.study.ray_cluster import Cluster
 from pipeline.study.ray_session import ray_session
-from pipeline.study.ray_tune import RunSettings
-from pipeline.study.search_space import search_space
-from pipeline.study.stream import Rounds, Search, StudyStream, TrialSource
-from pipeline.study.suite_stream import SuiteStream
-from pipeline.study.time_left import TimeLeft
+from pipeline.study.stream import Rounds
 
-__all__ = ["RayLost", "StudyInterrupted", "StudyOutcome", "StudyWriteError", "run_study"]
+__all__ = [
+    "FinishedStudy",
+    "RayLost",
+    "ReportFiles",
+    "Reports",
+    "StudyInterrupted",
+    "StudyOutcome",
+    "StudyWriteError",
+    "SuiteOutcome",
+    "run_study",
+    "run_suite",
+]
+
+
+@dataclass(frozen=True)
+class Reports:
+    """The reports a run ends with: each task's study report, and a suite's report over its tasks."""
+
+    study: StudyReport
+    suite: SuiteReport | None = None
 
 
 @dataclass
-class StudyOutcome:
-    study_dir: Path
+class SuiteOutcome:
+    suite_dir: Path
     tracking_uri: str
-    parent_run_id: str
-    cluster: Cluster
-    slots: int
-    selections: dict[str, Selection]
-    rows: list[TrialRow]
-    timings: dict[str, float] = field(default_factory=dict)
-    ran_trials: int = 0
-    tracking_lost: str | None = None  # why MLflow missed part of the study (run `sam-study sync-mlflow`)
-    experiment_id: str = ""
+    suite_run_id: str
+    studies: list[StudyOutcome]
+    timings: Timings
+    tracking_lost: str | None = None  # why MLflow missed part of the suite (run `sam-study sync-mlflow` per task)
 
 
-@dataclass
-class Where:
-    """Where a study runs and writes, settled before anything starts."""
+@dataclass(frozen=True)
+class _Tasks:
+    """What one run of the driver runs: one study in ``folder``, or a suite's tasks under the suite's ``folder``."""
 
-    out: Path
-    folder: StudyFolder
-    uri: str  # without any password (it moved into the environment)
+    name: str  # the Tune run's: the study's or the suite's
+    folder: Path
+    source: Path  # the study or suite file
+    tasks: list[tuple[StudySpec, Where]]
+    suite: SuiteSpec | None  # None: a study (a suite of one), with no suite run, file or report
+    log: Path  # where the libraries' output goes when it does not go to the terminal
 
-
-@dataclass
-class _Running:
-    """A study between its start and its end: what each phase reads and adds to."""
-
-    spec: StudySpec
-    where: Where
-    cluster: Cluster
-    tracking: StudyTracking
-    plan_tracking: Tracking
-    table: TrialsTable
-    slots: int
-    progress: Progress
-    settings: dict[str, Any]
-    commit: str
-    stream: TextIO
-    timings: dict[str, float] = field(default_factory=dict)
-    rounds: tuple[Rounds, str] | None = None  # what decides sequential seeds, and against what (default: reference)
+    def lost(self, cluster: Cluster, watch: ClusterWatch) -> RayLost:
+        recorded = to_go = 0
+        for spec, where in self.tasks:
+            rows = TrialsTable(where.folder.table).rows()
+            recorded += len(rows)
+            to_go += sum(trials_left(spec, rows))
+        what = "the embedded Ray instance" if cluster.address == "local" else f"the Ray cluster at {cluster.address}"
+        tables = f"the tasks' {TABLE_FILE} under {self.folder}" if self.suite is not None else None
+        return RayLost(what, watch.lost or "", recorded, to_go, self.folder, tables=tables)
 
 
 def run_study(
     spec: StudySpec,
     study_file: Path,
+    reports: Reports,
     *,
     out_dir: str | Path | None = None,
     tracking_uri: str | None = None,
@@ -128,373 +129,131 @@ def run_study(
     function of the rows, and what its lines say they compare with (the nightly: each method's baseline)."""
     started = time.monotonic()
     spec, where = prepare(spec, study_file, out_dir, tracking_uri, address, folder)
+    tasks = _Tasks(spec.name, where.folder.path, study_file, [(spec, where)], None, where.folder.log)
+    [outcome], _ = _run(tasks, reports, started, address, stream, library_log, on_ray_lost, rounds)
+    return outcome
+
+
+def run_suite(
+    suite: SuiteSpec,
+    suite_file: Path,
+    reports: Reports,
+    *,
+    out_dir: str | Path | None = None,
+    tracking_uri: str | None = None,
+    address: str | None = None,
+    stream: TextIO | None = None,
+    library_log: bool = False,
+    on_ray_lost: Callable[[RayLost], None] | None = None,
+) -> SuiteOutcome:
+    """Run (or resume) every task of ``suite`` into ``OUT/<suite>/<task>``, then the suite report into
+    ``OUT/<suite>``. Errors and Ray's loss behave as in ``run_study``."""
+    started = time.monotonic()
+    prepared = [
+        prepare(task, suite_file, out_dir, tracking_uri, address, f"{suite.name}/{task.name}") for task in suite.tasks
+    ]
+    suite_dir = prepared[0][1].out / suite.name
+    tasks = _Tasks(suite.name, suite_dir, suite_file, prepared, suite, suite_dir / LOG_FILE)
+    _check_suite_folder(suite, suite_dir)
+    resolved = suite.model_copy(update={"tasks": tuple(spec for spec, _ in prepared)}).model_dump(mode="json")
+    write_study_file(suite_dir / SUITE_FILE, resolved)
+    _, suite_run = _run(tasks, reports, started, address, stream, library_log, on_ray_lost, None)
+    assert suite_run is not None  # a suite's run always opens a suite run
+    return suite_run
+
+
+def _run(
+    tasks: _Tasks,
+    reports: Reports,
+    started: float,
+    address: str | None,
+    stream: TextIO | None,
+    library_log: bool,
+    on_ray_lost: Callable[[RayLost], None] | None,
+    rounds: tuple[Rounds, str] | None,
+) -> tuple[list[StudyOutcome], SuiteOutcome | None]:
+    """The skeleton every run shares: the libraries' output, Ray for the length of the run, the suite's run, each
+    task's study, one Tune run, each task finished, the suite finished."""
     with contextlib.ExitStack() as stack:
         if library_log:
-            stack.enter_context(library_output_to(where.folder.log))
+            stack.enter_context(library_output_to(tasks.log))
         stream = stream or sys.stdout  # read only now: library_output_to replaces it
-
-        def lost(cluster: Cluster, watch: ClusterWatch) -> RayLost:
-            return _ray_lost(spec, where, cluster, watch)
-
-        with ray_session(address, stack, on_ray_lost, lost) as cluster:
+        log = tasks.log if library_log else None
+        with ray_session(address, stack, on_ray_lost, tasks.lost) as cluster:
             ray_start_s = time.monotonic() - started
-            study = open_study(spec, study_file, where, cluster, stream, where.folder.log if library_log else None)
-            study.rounds = rounds
-            study.timings["ray_start_s"] = ray_start_s
-            selections = run_trials([study], spec.name, where.folder.path)[0]
-            return finish(study, selections, started)
+            suite = _open_suite(tasks, cluster, stream, log) if tasks.suite is not None else None
+            suite_run = SuiteRun(tasks.name, suite.parent_run_id) if suite is not None else None
+            studies = [
+                open_study(spec, tasks.source, where, cluster, stream, log, suite=suite_run)
+                for spec, where in tasks.tasks
+            ]
+            for study in studies:
+                study.rounds = rounds
+                study.timings.ray_start_s = ray_start_s
+            if suite is not None:
+                suite.keep_going(lambda message: print(f"warning: {message}", file=stream, flush=True))
+            selections = run_trials(studies, tasks.name, tasks.folder)
+            outcomes = [
+                finish(study, chosen, started, reports.study) for study, chosen in zip(studies, selections, strict=True)
+            ]
+            if suite is None:
+                return outcomes, None
+            return outcomes, _finish_suite(tasks, suite, outcomes, reports, stream, started, ray_start_s)
     raise AssertionError("unreachable")  # the with block returns or raises
 
 
-def _ray_lost(spec: StudySpec, where: Where, cluster: Cluster, watch: ClusterWatch) -> RayLost:
-    rows = TrialsTable(where.folder.table).rows()
-    what = "the embedded Ray instance" if cluster.address == "local" else f"the Ray cluster at {cluster.address}"
-    return RayLost(what, watch.lost or "", len(rows), sum(trials_left(spec, rows)), where.folder.path)
+def _open_suite(tasks: _Tasks, cluster: Cluster, stream: TextIO, log: Path | None) -> StudyTracking:
+    """The suite's MLflow run, its file and resolved tasks on it; the suite's header."""
+    assert tasks.suite is not None
+    where = tasks.tasks[0][1]
+    tracking = StudyTracking(where.uri, tasks.name, tasks.folder, artifact_root(where), role=SUITE_ROLE)
+    resolved = tasks.suite.model_copy(update={"tasks": tuple(spec for spec, _ in tasks.tasks)})
+    tracking.log_suite(tasks.source, resolved.model_dump(mode="json"))
+    record_run(tasks.folder, where.uri, tracking)
+    print(_suite_header(tasks, cluster, where.uri, tracking.parent_run_id), file=stream, flush=True)
+    if log is not None:
+        print(f"Ray's, MLflow's and Optuna's own output: {log} (--verbose: here)", file=stream)
+    return tracking
 
 
-# ------------------------------------------------------------------------------------------------ the phases
-
-
-def prepare(
-    spec: StudySpec,
-    study_file: Path,
-    out_dir: str | Path | None,
-    tracking_uri: str | None,
-    address: str | None,
-    folder: str | None,
-) -> tuple[StudySpec, Where]:
-    """Everything checked before Ray starts: absolute paths, the dataset's files, the tracking location, and a
-    study folder that belongs to this spec."""
-    spec = _absolute_paths(spec)
-    _check_data(spec, study_file)
-    out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
-    study_folder = StudyFolder(out / (folder or spec.name))
-    # A password in the URI moves into the environment here: from now on the URI may be printed and recorded.
-    uri = use_credentials(tracking_uri or spec.output.tracking_uri or default_tracking_uri(out), address)
-    if spec.output.tracking_uri is not None:  # spec.json and the MLflow params show it as http://user:***@host
-        output = spec.output.model_copy(update={"tracking_uri": redact(spec.output.tracking_uri)})
-        spec = spec.model_copy(update={"output": output})
-    check_tracking_uri(uri)
-    _prepare_folder(spec, study_folder)
-    return spec, Where(out, study_folder, uri)
-
-
-def open_study(
-    spec: StudySpec,
-    study_file: Path,
-    where: Where,
-    cluster: Cluster,
+def _finish_suite(
+    tasks: _Tasks,
+    tracking: StudyTracking,
+    outcomes: list[StudyOutcome],
+    reports: Reports,
     stream: TextIO,
-    library_log: Path | None,
-    suite: SuiteRun | None = None,
-) -> _Running:
-    """The MLflow parent run (nested under ``suite``'s run when the study is a suite's task), the trials table, the
-    slots; prints the study's header."""
-    check_cluster(where.uri, cluster.nodes)
-    tracking = StudyTracking(where.uri, spec.name, where.folder.path, artifact_root(where), suite=suite)
-    tracking.log_study(study_file, spec.model_dump(mode="json"))
-    plan_tracking = Tracking(where.uri, tracking.experiment_id, tracking.parent_run_id)
-    record_tracking(
-        where.folder.path,
-        TrackingRecord(where.uri, tracking.experiment_id, tracking.parent_run_id, tuple(credential_vars(where.uri))),
-    )
-    table = TrialsTable(where.folder.table)
-    removed = tracking.remove_unrecorded_children(table.keys())
-    slots = _slots(spec, cluster)
-    if suite is None:
-        header = _header(spec, where, cluster, slots, tracking.parent_run_id, len(table))
-    else:  # a suite's task: where Ray and MLflow are, the suite's header said
-        header = _task_header(spec, where, tracking.parent_run_id, len(table))
-    print(header, file=stream, flush=True)
-    if library_log is not None and suite is None:
-        print(f"Ray's, MLflow's and Optuna's own output: {library_log} (--verbose: here)", file=stream, flush=True)
-    if removed:
-        print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
-    # From here on the study outlives its MLflow server: the trials table keeps everything.
-    tracking.keep_going(lambda message: print(f"warning: {message}", file=stream, flush=True))
-    settings = {
-        "storage_path": str(where.out / RAY_RUNS_DIR),
-        "cpu": spec.resources.cpu,
-        "gpu": spec.resources.gpu,
-        # Tune hands a searcher's trials out one pending at a time unless it knows the concurrency: with the slots,
-        # the first trials start together, one per free worker, on every node.
-        "max_concurrent": slots,
-        "retries": spec.retries,
-        "workers": spec.workers_per_trial,
-    }
-    progress = Progress(table, tracking, stream, slots, label=spec.name if suite is not None else "")
-    return _Running(
-        spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream
-    )
+    started: float,
+    ray_start_s: float,
+) -> SuiteOutcome:
+    """The suite report over every task, onto the suite's run; the suite's run ends."""
+    timings = Timings(ray_start_s=ray_start_s)
+    if reports.suite is not None:
+        write = reports.suite
+        again = f"sam-study report {tasks.folder}"
+        timings.report_s = log_report(lambda out: write(tasks.folder, out), tracking, stream, again, "suite report")
+    tracking.finish()
+    uri = tasks.tasks[0][1].uri
+    print(ui_hint(uri, tracking.experiment_id, tracking.parent_run_id), file=stream, flush=True)
+    timings.total_s = time.monotonic() - started
+    lost_tracking = tracking.lost or next((o.tracking_lost for o in outcomes if o.tracking_lost), None)
+    return SuiteOutcome(tasks.folder, uri, tracking.parent_run_id, outcomes, timings, lost_tracking)
 
 
-def run_trials(studies: list[_Running], name: str, folder: Path) -> list[dict[str, Selection]]:
-    """Every trial of the studies (one, or a suite's tasks) in one Tune run named ``name``: the searches, and each
-    method's evaluation seeds from the moment its configuration is known; with sequential seeds, round after round
-    while its comparison is undecided. Returns each study's selections."""
-    started = time.monotonic()
-    streams = [_study_stream(study) for study in studies]
-    source: TrialSource = streams[0] if len(streams) == 1 else SuiteStream(streams)
-    if len(studies) > 1:  # a suite: one estimate of the time left over every task, whose trials share the slots
-        shared = TimeLeft(studies[0].slots)
-        for study in studies:
-            study.progress.share(shared, lambda: [key for s in studies for key in s.progress.left()])
-        shared.begin([key for s in studies for key in s.progress.left()])
-    progress = {study.spec.name: study.progress for study in studies}
-    most = sum(trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies)
-    asha = {
-        s.spec.name: {
-            "max_t": s.spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
-            "grace_period": s.spec.tuning.grace_period,
-            "reduction_factor": s.spec.tuning.reduction_factor,
-        }
-        for s in studies
-        if s.spec.tuning.scheduler == "asha"
-    }
-    settings = RunSettings(name=name, **studies[0].settings)
-    ray_tune.run_stream(source, settings, lambda outcome: progress[outcome.plan.study](outcome), asha, most)
-    left = 0
-    for study, stream in zip(studies, streams, strict=True):
-        study.timings["trials_s"] = time.monotonic() - started
-        left += trials_left(study.spec, study.table.rows())[0] + len(stream.evaluation_left())
-    if left:
-        raise StudyInterrupted(
-            f"the {'study' if len(studies) == 1 else 'suite'} stopped with {left} trial(s) to go", folder
-        )
-    selections = []
-    for study in studies:
-        selections.append(select_all(study.spec, study.table.rows()))
-        _selected(study, selections[-1])
-    return selections
-
-
-def _study_stream(study: _Running) -> StudyStream:
-    """The study's stream of trials, its progress told what is left."""
-    spec = study.spec
-    against, metric = study.rounds[1] if study.rounds else spec.reference, spec.statistics.metric
-    if study.rounds and spec.regression is not None:
-        metric = spec.regression.metric
-    prefix = f"{study.progress.label}: " if study.progress.label else ""
-    stream = StudyStream(
-        spec,
-        study.table,
-        _searches(study),
-        lambda method, seed, params, round_: _plan(
-            study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
-        ),
-        on_selected=lambda selections: _selected(study, selections),
-        on_decided=lambda decision: print(
-            prefix + decision_line(decision, against, metric), file=study.stream, flush=True
-        ),
-        rounds=study.rounds[0] if study.rounds else None,
-    )
-    tuning_left, _ = trials_left(spec, study.table.rows())
-    study.progress.begin(stream.left(), tuning_left + _most_evaluation_trials(study))
-    study.progress.stream = stream
-    return stream
-
-
-def _most_evaluation_trials(study: _Running) -> int:
-    """Evaluation trials not yet recorded, at most (sequential: as if every comparison ran to ``max``)."""
-    recorded = study.table.keys()
-    return sum(
-        1 for m in study.spec.methods for s in study.spec.evaluation.seed_list if eval_key(m.name, s) not in recorded
-    )
-
-
-def _selected(study: _Running, selections: dict[str, Selection]) -> None:
-    """selection.json with every configuration known so far; a warning for a method none of whose tuning
-    trials finished."""
-    path = study.where.folder.selection
-    before = json.loads(path.read_text()) if path.exists() else {}
-    write_study_file(path, {k: v.to_dict() for k, v in selections.items()})
-    study.tracking.log_file(path)
-    for selection in selections.values():
-        if selection.source == "fallback" and selection.method not in before:
-            print(
-                f"warning: no tuning trial of {selection.method} finished; it is evaluated with the values "
-                "written in the study file",
-                file=study.stream,
-                flush=True,
-            )
-
-
-def finish(study: _Running, selections: dict[str, Selection], started: float) -> StudyOutcome:
-    """The summary and the report; the parent run ends; the link to the study in the MLflow UI."""
-    folder = study.where.folder
-    shutil.rmtree(folder.checkpoints, ignore_errors=True)  # every trial is done: no resume needs them
-    rows = study.table.rows()
-    print(summary_table(study.spec, rows, selections), file=study.stream, flush=True)
-    study.tracking.log_file(folder.table)
-    study.timings["report_s"] = _report(folder, study.tracking, study.stream)
-    study.tracking.finish()
-    tracked = study.plan_tracking
-    print(ui_hint(tracked.uri, tracked.experiment_id, tracked.parent_run_id), file=study.stream, flush=True)
-    study.timings["total_s"] = time.monotonic() - started
-    return StudyOutcome(
-        folder.path,
-        tracked.uri,
-        tracked.parent_run_id,
-        study.cluster,
-        study.slots,
-        selections,
-        rows,
-        study.timings,
-        study.progress.ran,
-        tracking_lost=study.tracking.lost,
-        experiment_id=tracked.experiment_id,
-    )
-
-
-# ------------------------------------------------------------------------------------------------ the steps
-
-
-def write_study_file(path: Path, value: Any) -> None:
-    """spec.json, selection.json: whole or not at all."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(path, value)
-    except OSError as error:
-        raise StudyWriteError(f"cannot write {path}: {error}") from error
-
-
-def artifact_root(where: Where) -> Path | None:
-    """Where MLflow keeps artifacts for a local store (a server keeps its own)."""
-    return None if is_server(where.uri) else where.out / MLFLOW_ARTIFACTS_DIR
-
-
-def _absolute_paths(spec: StudySpec) -> StudySpec:
-    """Ray runs trials in their own working folders: make every path in the spec absolute."""
-    if spec.data.root is None:
-        return spec
-    data = spec.data.model_copy(update={"root": str(Path(spec.data.root).expanduser().resolve())})
-    return spec.model_copy(update={"data": data})
-
-
-def _check_data(spec: StudySpec, study_file: Path) -> None:
-    """The dataset's files, checked before the study folder or Ray exist: a missing or truncated CIFAR file would
-    otherwise fail every trial, one after another, inside Ray."""
-    try:
-        check_dataset(spec.data)
-    except DatasetError as error:
-        raise StudySpecError(f"{study_file}: data.root: {error}") from None
-
-
-def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:
-    """A study folder belongs to one spec: resuming it with a different one would mix two studies.
-    ``spec.json`` holds the whole spec (the report reads it); only the fields that decide results must agree."""
-    current = spec.comparable_dump()
-    if folder.spec.exists():
-        before = comparable(json.loads(folder.spec.read_text()))
-        if before != current:
-            changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
-            raise StudySpecError(
-                f"{folder.path} holds study {spec.name!r} run with different settings ({', '.join(changed)} "
-                "changed); resume it with the same study file, or pass a new --out"
-            )
-    write_study_file(folder.spec, spec.model_dump(mode="json"))
-
-
-def _slots(spec: StudySpec, cluster: Cluster) -> int:
-    """Trials at a time: what the cluster holds of a trial's resources (all its workers' together)."""
-    n = spec.workers_per_trial
-    by_cpu = math.floor(cluster.cpus / (n * spec.resources.cpu)) if spec.resources.cpu else math.inf
-    by_gpu = math.floor(cluster.gpus / (n * spec.resources.gpu)) if spec.resources.gpu else math.inf
-    slots = min(by_cpu, by_gpu, spec.max_concurrent or math.inf)
-    slots = int(slots) if math.isfinite(slots) else 1
-    if slots < 1:
+def _check_suite_folder(suite: SuiteSpec, suite_dir: Path) -> None:
+    """A suite folder may hold studies only as tasks of this suite: a study folder there of another name would be
+    reported as a task it is not."""
+    if table_exists(suite_dir / TABLE_FILE):
         raise StudySpecError(
-            f"the Ray cluster ({cluster.cpus:g} CPU, {cluster.gpus:g} GPU) cannot place one trial: "
-            f"workers_per_trial {spec.workers_per_trial} × resources (cpu {spec.resources.cpu:g}, gpu "
-            f"{spec.resources.gpu:g}) each; use fewer workers or smaller resources, or a larger cluster"
+            f"{suite_dir} holds a study, not a suite; run the suite into another folder with --out, or rename it"
         )
-    return slots
 
 
-def _header(spec: StudySpec, where: Where, cluster: Cluster, slots: int, parent_run_id: str, done: int) -> str:
+def _suite_header(tasks: _Tasks, cluster: Cluster, uri: str, run_id: str) -> str:
+    assert tasks.suite is not None
+    suite = tasks.suite
     return (
-        f"study {spec.name}: {len(spec.methods)} methods, {_seeds_phrase(spec)}; Ray at "
-        f"{cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, {cluster.gpus:g} GPU; {slots} "
-        f"trial(s) at a time); results in {where.folder.path}; MLflow at {where.uri} (parent run "
-        f"{parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
+        f"suite {suite.name}: {len(suite.tasks)} tasks ({', '.join(suite.task_names)}), each a study in its own "
+        f"folder under {tasks.folder}; Ray at {cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, "
+        f"{cluster.gpus:g} GPU); MLflow at {uri} (suite run {run_id})"
     )
 
-
-def _task_header(spec: StudySpec, where: Where, parent_run_id: str, done: int) -> str:
-    return (
-        f"task {spec.name}: {len(spec.methods)} methods, {_seeds_phrase(spec)}; results in {where.folder.path} "
-        f"(MLflow run {parent_run_id})" + (f"; resuming: {done} trial(s) done" if done else "")
-    )
-
-
-def _seeds_phrase(spec: StudySpec) -> str:
-    seeds = spec.evaluation.seeds
-    if isinstance(seeds, tuple):
-        return f"{len(seeds)} seeds"
-    return f"{seeds.start} seeds, then {seeds.step} more per round while undecided, at most {seeds.max}"
-
-
-def _searches(study: _Running) -> list[Search]:
-    """One ``Search`` per tuned method and repeat, with the trials the table already holds."""
-    spec, rows = study.spec, study.table.rows()
-    searches = []
-    for method in spec.methods:
-        if not method.tuned:
-            continue
-        for repeat in range(spec.tuning.repeats):
-            done = [r for r in rows_of(rows, "tune", method.name) if r.search == repeat]
-
-            def plan_for(
-                params: dict[str, Any], index: int, method: MethodSpec = method, repeat: int = repeat
-            ) -> TrialPlan:
-                key = tune_key(method.name, repeat, index)
-                seed = spec.tuning.train_seed + repeat
-                return _plan(study, method, "tune", seed, params, key, search=repeat, trial_index=index)
-
-            searches.append(
-                Search(
-                    search_id=search_id(method.name, repeat),
-                    method=method.name,
-                    space=search_space(method),
-                    seed=search_seed(spec.tuning.seed, repeat, method.name),
-                    batches=Batches(spec.tuning.startup_trials, spec.tuning.parallel),
-                    budget=spec.tuning.trials,
-                    history={r.trial_index: (r.params, objective(r)) for r in done if r.trial_index is not None},
-                    make_plan=plan_for,
-                )
-            )
-    return searches
-
-
-def _plan(
-    study: _Running, method: MethodSpec, phase: Phase, seed: int, params: dict[str, Any], key: str, **where: Any
-) -> TrialPlan:
-    return make_plan(
-        study.spec,
-        method,
-        phase,
-        seed,
-        params,
-        key=key,
-        study_dir=str(study.where.folder.path),
-        tracking=study.plan_tracking,
-        git_commit=study.commit,
-        **where,
-    )
-
-
-def _report(folder: StudyFolder, tracking: StudyTracking, stream: TextIO) -> float:
-    """The statistics and report of the finished study, into its folder and onto the MLflow parent run."""
-    started = time.monotonic()
-    try:
-        outcome = write_report(folder.path)
-        print_outcome(outcome, stream)
-        files = [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])
-        tracking.log_report(files, outcome.figures_dir, outcome.decision_tags)
-    except Exception as error:  # noqa: BLE001 - every trial is safe in the table; the report can be made again
-        print(
-            f"warning: the report could not be written ({type(error).__name__}: {error}); every trial is kept, "
-            f"make it with `sam-study report {folder.path}`",
-            file=stream,
-        )
-    return time.monotonic() - started

@@ -13,7 +13,7 @@ the moment it finishes.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,17 +26,16 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import Searcher
 
-from pipeline.study.outcome import TrialOutcome
-from pipeline.study.plan import TrialPlan
+from pipeline.results.trial_contract import METRIC, TrialOutcome, TrialPlan
 from pipeline.study.ray_cluster import node_label
 from pipeline.study.stream import DONE, WAIT, TrialSource
-from pipeline.study.trial_process import METRIC, run_planned_trial
+from pipeline.study.trial_process import run_planned_trial
 
 log = logging.getLogger(__name__)
 
 
 def _trial_function(config: dict[str, Any]) -> None:
-    plan = TrialPlan.from_dict(config["plan"])
+    plan = TrialPlan.from_tune(config)
     if plan.workers > 1:
         # Imported here: only data-parallel trials need Ray Train. Rank 0's reports reach Tune through it.
         from ray.tune.integration.ray_train import TuneReportCallback
@@ -62,42 +61,11 @@ class _Recorder(tune.Callback):
         return {}
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        plan = TrialPlan.from_dict(trial.config["plan"])
-        last = dict(trial.last_result or {})
-        if last.get("final"):
-            result = json.loads(last["result_json"])
-            outcome = TrialOutcome(
-                plan,
-                result["status"],
-                result,
-                last.get("node"),
-                last.get("mlflow_run_id"),
-            )
-        else:  # the scheduler stopped it between epochs: its last epoch is all there is
-            outcome = TrialOutcome(
-                plan,
-                "ok",
-                None,
-                None,
-                last.get("mlflow_run_id"),
-                stopped_by_scheduler=True,
-                last_epoch=last,
-            )
-        self.on_outcome(outcome)
+        # Without a final report, the scheduler stopped it between epochs: its last epoch is all there is.
+        self.on_outcome(TrialOutcome.from_tune(trial.config, dict(trial.last_result or {})))
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        plan = TrialPlan.from_dict(trial.config["plan"])
-        last = dict(trial.last_result or {})
-        outcome = TrialOutcome(
-            plan,
-            "failed",
-            None,
-            None,
-            last.get("mlflow_run_id"),
-            error=_error_text(trial),
-            last_epoch=last,
-        )
-        self.on_outcome(outcome)
+        self.on_outcome(TrialOutcome.from_tune(trial.config, dict(trial.last_result or {}), error=_error_text(trial)))
 
 
 def _error_text(trial: Any) -> str:
@@ -121,6 +89,15 @@ class RunSettings:
     max_concurrent: int | None
     retries: int
     workers: int = 1  # above 1 the trial's Ray Train workers hold cpu and gpu each; the trial itself holds nothing
+
+
+@dataclass(frozen=True)
+class AshaSettings:
+    """ASHA's settings for one study's tuning trials (its own rungs: a suite's tasks never compete)."""
+
+    max_t: int
+    grace_period: int
+    reduction_factor: float
 
 
 def _tuner(
@@ -164,8 +141,7 @@ def _tuner(
 
 
 def _trial_name(trial: Any) -> str:
-    plan = trial.config.get("plan") if trial.config else None
-    key = plan["key"] if plan else trial.trial_id
+    key = TrialPlan.from_tune(trial.config).key if trial.config else trial.trial_id
     return f"{key.replace('/', '_')}_{trial.trial_id}"
 
 
@@ -195,7 +171,7 @@ class _Stream(Searcher):
             return None
         if plan.phase == "tune":
             self._tuning[trial_id] = plan
-        return {"plan": plan.to_dict()}
+        return plan.to_tune()
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         plan = self._tuning.pop(trial_id, None)
@@ -209,16 +185,16 @@ class _TuningASHA(FIFOScheduler):
     """ASHA for tuning trials only, with its own rungs per study (a suite's tasks never compete with each other's
     scores): an evaluation trial in the same Tune run always runs to its end."""
 
-    def __init__(self, per_study: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, per_study: dict[str, AshaSettings]) -> None:
         super().__init__()
-        self._asha = {study: ASHAScheduler(**settings) for study, settings in per_study.items()}
+        self._asha = {study: ASHAScheduler(**dataclasses.asdict(s)) for study, s in per_study.items()}
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return all([a.set_search_properties(metric, mode, **spec) for a in self._asha.values()])
 
     def _of(self, trial: Any) -> ASHAScheduler | None:
-        plan = trial.config.get("plan") if trial.config else None
-        return self._asha.get(plan["study"]) if plan and plan["phase"] == "tune" else None
+        plan = TrialPlan.from_tune(trial.config) if trial.config else None
+        return self._asha.get(plan.study) if plan is not None and plan.phase == "tune" else None
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         if (asha := self._of(trial)) is not None:
@@ -237,15 +213,11 @@ class _TuningASHA(FIFOScheduler):
             asha.on_trial_remove(tune_controller, trial)
 
 
-def _is_tuning(trial: Any) -> bool:
-    return bool(trial.config) and trial.config["plan"]["phase"] == "tune"
-
-
 def run_stream(
     stream: TrialSource,
     settings: RunSettings,
     on_outcome: Callable[[TrialOutcome], None],
-    asha: dict[str, dict[str, Any]],
+    asha: dict[str, AshaSettings],
     most_trials: int,
 ) -> None:
     """A whole study, or a suite's every task, in one Tune run: every trial the stream hands out, until it says

@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pipeline.cli.exit_codes import ExitCode
-from tests.study.study_files import default_sigint, write_tiny_study
+from tests.study.study_files import default_sigint, rows_recorded, write_tiny_study
 from tests.study.test_nightly_e2e import write_nightly
 from tests.study.test_suite_e2e import write_suite
 
@@ -78,5 +77,5 @@ def test_a_lost_ray_ends_the_command_with_exit_4_at_once(tmp_path: Path, kind: s
         assert "nothing was decided" in done.stderr
     else:
         assert f"{KILL_AFTER_ROWS} finished trial(s) are recorded" in done.stderr
-        recorded = sum(len(pd.read_parquet(f / "trials.parquet")) for f in folders if (f / "trials.parquet").exists())
+        recorded = sum(rows_recorded(f / "trials.parquet") for f in folders)
         assert recorded == KILL_AFTER_ROWS

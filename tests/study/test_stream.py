@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.report.decisions import MethodDecision, decide
+from pipeline.decisions import MethodDecision, decide
 from pipeline.results.folder import StudyFolder
 from pipeline.results.selection import Selection
 from pipeline.results.table import TrialsTable
 from pipeline.spec.study import StudySpec, parse_study
-from pipeline.study import driver
+from pipeline.study import phases
 from pipeline.study.plan import TrialPlan, eval_key, trials_left
 from pipeline.study.stream import DONE, WAIT, StudyStream
 from tests.rows import make_row
@@ -89,7 +89,7 @@ def content(plan: TrialPlan) -> tuple[Any, ...]:
 
 @dataclass
 class Harness:
-    """A ``StudyStream`` over the trials table at ``path``, built as ``driver.run_trials`` builds it (the searches
+    """A ``StudyStream`` over the trials table at ``path``, built as ``phases.run_trials`` builds it (the searches
     and plans by the driver's own ``_searches`` and ``_plan``), with Ray Tune's part played by hand."""
 
     spec: StudySpec
@@ -113,8 +113,8 @@ class Harness:
         self.stream = StudyStream(
             self.spec,
             self.table,
-            driver._searches(study),
-            lambda method, seed, params, round_: driver._plan(
+            phases._searches(study),
+            lambda method, seed, params, round_: phases._plan(
                 study, method, "eval", seed, params, eval_key(method.name, seed), round=round_
             ),
             on_selected=self.selections.append,
@@ -165,7 +165,7 @@ class Harness:
             status=status,
             error="boom" if status == "failed" else None,
             params_json=json.dumps(plan.params),
-            config_json=json.dumps(plan.config),
+            config_json=json.dumps(plan.config.model_dump(mode="json")),
             wall_time_s=self.seconds.get(plan.method),
             **scores,
         )
@@ -237,7 +237,7 @@ def test_a_tuned_method_is_evaluated_only_once_every_tuning_trial_is_recorded(tm
     # The selection is the best tuning trial (here, the largest ρ), and every evaluation run uses it.
     tuned = [p for p in h.emitted if p.phase == "tune"]
     best = max(tuned, key=lambda p: tuning_score(p.params))
-    assert all(p.params == best.params and p.config["hparams"]["rho"] == best.params["rho"] for p in sam)
+    assert all(p.params == best.params and p.config.hparams["rho"] == best.params["rho"] for p in sam)
     assert h.selections[-1]["sam"].source == "tuned" and h.selections[-1]["sam"].trial_key == best.key
     assert h.stream.next_plan() == WAIT
     h.finish_all()

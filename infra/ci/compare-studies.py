@@ -1,0 +1,110 @@
+"""Compare two folders of the same study (or suite) run before and after a change that must not change results.
+
+    .venv/bin/python infra/ci/compare-studies.py OLD_FOLDER NEW_FOLDER
+
+For every study folder under each (a folder holding trials.parquet; a suite's tasks included), it walks both trials
+tables by trial key and compares every column that a result is made of, value by value (exact for integers and
+strings, floats bit for bit): everything except what differs from run to run by nature (wall times, throughput,
+memory, node, when it finished, MLflow run ids, the code's digest and commit). Then decisions.json must be
+equal, and report.md and stats.json equal once their timing figures are masked. It prints one line per folder and
+exits 0 when all agree, 1 otherwise, naming the first differences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+# Columns that differ between two runs of the same trials by nature, not by result.
+RUN_TO_RUN = {
+    "wall_time_s", "train_time_s", "seconds_per_epoch", "samples_per_second", "peak_memory_mb", "node",
+    "finished_at", "mlflow_run_id", "code_digest", "git_commit", "version.sam-study",
+}  # fmt: skip
+# Numbers in report.md / stats.json that are timings: masked before the texts are compared.
+TIMING = re.compile(r"(\d+(\.\d+)?)(?=\s*(s\b|s /|seconds|×|%))")
+TIMING_KEYS = re.compile(r'"[^"]*(time|_s|seconds|per_second|cost|memory)[^"]*":\s*[-0-9.e+]+')
+
+
+def study_folders(root: Path) -> dict[str, Path]:
+    found = sorted(p for p in root.rglob("trials.parquet") if "mlartifacts" not in p.parts and "ray" not in p.parts)
+    return {str(p.parent.relative_to(root)): p.parent for p in found}
+
+
+def equal(x: object, y: object) -> bool:
+    """Bit for bit, NaN equal to NaN, arrays element by element."""
+    if hasattr(x, "__len__") and not isinstance(x, str):
+        return hasattr(y, "__len__") and len(x) == len(y) and all(equal(u, v) for u, v in zip(x, y, strict=True))
+    if pd.isna(x) or pd.isna(y):
+        return bool(pd.isna(x) and pd.isna(y))
+    return x == y
+
+
+def compare_tables(old: Path, new: Path) -> list[str]:
+    a, b = (pd.read_parquet(p / "trials.parquet").set_index("trial_key").sort_index() for p in (old, new))
+    problems = []
+    if set(a.index) != set(b.index):
+        problems.append(f"trial keys differ: only old {sorted(set(a.index) - set(b.index))[:5]}, "
+                        f"only new {sorted(set(b.index) - set(a.index))[:5]}")
+        return problems
+    if set(a.columns) != set(b.columns):
+        problems.append(f"columns differ: {sorted(set(a.columns) ^ set(b.columns))}")
+    for column in sorted((set(a.columns) & set(b.columns)) - RUN_TO_RUN):
+        left, right = a[column], b.loc[a.index, column]
+        for key, x, y in zip(a.index, left, right, strict=True):
+            if not equal(x, y):
+                problems.append(f"{column} differs at {key}: {x!r} != {y!r}")
+                break
+    return problems
+
+
+def masked(text: str) -> str:
+    return TIMING_KEYS.sub("<timing>", TIMING.sub("<t>", text))
+
+
+def compare_files(old: Path, new: Path, roots: tuple[Path, Path]) -> list[str]:
+    problems = []
+    for name in ("decisions.json", "report.md", "stats.json"):
+        if not (old / name).exists() and not (new / name).exists():
+            continue
+        left, right = ((p / name).read_text() if (p / name).exists() else "" for p in (old, new))
+        if name == "decisions.json":
+            left, right = json.loads(left or "null"), json.loads(right or "null")
+        else:
+            left, right = (masked(t).replace(str(root), "<out>") for t, root in zip((left, right), roots, strict=True))
+        if left != right:
+            if isinstance(left, str):
+                pairs = list(zip(left.splitlines(), right.splitlines(), strict=False))
+                line = next((i for i, (x, y) in enumerate(pairs) if x != y), len(pairs))
+                shown = pairs[line] if line < len(pairs) else ("(end)", "(end)")
+                problems.append(f"{name} differs at line {line + 1}: {shown[0]!r} != {shown[1]!r}")
+            else:
+                problems.append(f"{name} differs")
+    return problems
+
+
+def main(old_root: Path, new_root: Path) -> int:
+    old, new = study_folders(old_root), study_folders(new_root)
+    if set(old) != set(new) or not old:
+        print(f"the folders hold different studies: {sorted(old)} and {sorted(new)}")
+        return 1
+    failed = False
+    for name in old:
+        problems = compare_tables(old[name], new[name]) + compare_files(old[name], new[name], (old_root, new_root))
+        rows = len(pd.read_parquet(old[name] / "trials.parquet"))
+        print(f"{name}: {rows} trials; " + ("the same" if not problems else "DIFFERENT: " + "; ".join(problems[:5])))
+        failed |= bool(problems)
+    for extra in ("suite_report.md", "report.md"):
+        if (old_root / extra).exists() and not study_folders(old_root).get("."):
+            problems = compare_files(old_root, new_root, (old_root, new_root))
+            print("suite folder: " + ("the same" if not problems else "DIFFERENT: " + "; ".join(problems)))
+            failed |= bool(problems)
+            break
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
