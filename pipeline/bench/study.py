@@ -47,9 +47,9 @@ class StudyFigures:
     trials_utilisation: float | None
 
 
-def measure(study: Path, out: Path, stream: Any) -> StudyFigures:
+def measure(study: Path, out: Path, console: Any) -> StudyFigures:
     spec = load_study(study)
-    outcome = run_study(spec, study, Reports(study_report), out_dir=out, stream=stream)
+    outcome = run_study(spec, study, Reports(study_report), out_dir=out, console=console)
     rows, t, slots = outcome.rows, outcome.timings, outcome.slots
     inside = sum(recorded_time_s(rows_of(rows, phase)) for phase in ("tune", "eval"))
     return StudyFigures(

@@ -112,14 +112,14 @@ def run_study(
     out_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     address: str | None = None,
-    stream: TextIO | None = None,
+    console: TextIO | None = None,
     folder: str | None = None,
     library_log: bool = False,
     on_ray_lost: Callable[[RayLost], None] | None = None,
     rounds: tuple[Rounds, str] | None = None,
 ) -> StudyOutcome:
     """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given), printing the study's lines
-    to ``stream`` (default: standard output). With ``library_log``, the libraries' own output goes to the study
+    to ``console`` (default: standard output). With ``library_log``, the libraries' own output goes to the study
     folder's ``study.log`` instead of the terminal.
 
     When the Ray instance is lost, ``RayLost`` is raised; if Ray's core holds the main thread so that it cannot be,
@@ -130,7 +130,7 @@ def run_study(
     started = time.monotonic()
     spec, where = prepare(spec, study_file, out_dir, tracking_uri, address, folder)
     tasks = _Tasks(spec.name, where.folder.path, study_file, [(spec, where)], None, where.folder.log)
-    [outcome], _ = _run(tasks, reports, started, address, stream, library_log, on_ray_lost, rounds)
+    [outcome], _ = _run(tasks, reports, started, address, console, library_log, on_ray_lost, rounds)
     return outcome
 
 
@@ -142,7 +142,7 @@ def run_suite(
     out_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     address: str | None = None,
-    stream: TextIO | None = None,
+    console: TextIO | None = None,
     library_log: bool = False,
     on_ray_lost: Callable[[RayLost], None] | None = None,
 ) -> SuiteOutcome:
@@ -157,7 +157,7 @@ def run_suite(
     _check_suite_folder(suite, suite_dir)
     resolved = suite.model_copy(update={"tasks": tuple(spec for spec, _ in prepared)}).model_dump(mode="json")
     write_study_file(suite_dir / SUITE_FILE, resolved)
-    _, suite_run = _run(tasks, reports, started, address, stream, library_log, on_ray_lost, None)
+    _, suite_run = _run(tasks, reports, started, address, console, library_log, on_ray_lost, None)
     assert suite_run is not None  # a suite's run always opens a suite run
     return suite_run
 
@@ -167,7 +167,7 @@ def _run(
     reports: Reports,
     started: float,
     address: str | None,
-    stream: TextIO | None,
+    console: TextIO | None,
     library_log: bool,
     on_ray_lost: Callable[[RayLost], None] | None,
     rounds: tuple[Rounds, str] | None,
@@ -177,32 +177,32 @@ def _run(
     with contextlib.ExitStack() as stack:
         if library_log:
             stack.enter_context(library_output_to(tasks.log))
-        stream = stream or sys.stdout  # read only now: library_output_to replaces it
+        console = console or sys.stdout  # read only now: library_output_to replaces it
         log = tasks.log if library_log else None
         with ray_session(address, stack, on_ray_lost, tasks.lost) as cluster:
             ray_start_s = time.monotonic() - started
-            suite = _open_suite(tasks, cluster, stream, log) if tasks.suite is not None else None
+            suite = _open_suite(tasks, cluster, console, log) if tasks.suite is not None else None
             suite_run = SuiteRun(tasks.name, suite.parent_run_id) if suite is not None else None
             studies = [
-                open_study(spec, tasks.source, where, cluster, stream, log, suite=suite_run)
+                open_study(spec, tasks.source, where, cluster, console, log, suite=suite_run)
                 for spec, where in tasks.tasks
             ]
             for study in studies:
                 study.rounds = rounds
                 study.timings.ray_start_s = ray_start_s
             if suite is not None:
-                suite.keep_going(lambda message: print(f"warning: {message}", file=stream, flush=True))
-            selections = run_trials(studies, tasks.name, tasks.folder)
+                suite.keep_going(lambda message: print(f"warning: {message}", file=console, flush=True))
+            done = run_trials(studies, tasks.name, tasks.folder)
             outcomes = [
-                finish(study, chosen, started, reports.study) for study, chosen in zip(studies, selections, strict=True)
+                finish(study, trials, started, reports.study) for study, trials in zip(studies, done, strict=True)
             ]
             if suite is None:
                 return outcomes, None
-            return outcomes, _finish_suite(tasks, suite, outcomes, reports, stream, started, ray_start_s)
+            return outcomes, _finish_suite(tasks, suite, outcomes, reports, console, started, ray_start_s)
     raise AssertionError("unreachable")  # the with block returns or raises
 
 
-def _open_suite(tasks: _Tasks, cluster: Cluster, stream: TextIO, log: Path | None) -> StudyTracking:
+def _open_suite(tasks: _Tasks, cluster: Cluster, console: TextIO, log: Path | None) -> StudyTracking:
     """The suite's MLflow run, its file and resolved tasks on it; the suite's header."""
     assert tasks.suite is not None
     where = tasks.tasks[0][1]
@@ -210,9 +210,9 @@ def _open_suite(tasks: _Tasks, cluster: Cluster, stream: TextIO, log: Path | Non
     resolved = tasks.suite.model_copy(update={"tasks": tuple(spec for spec, _ in tasks.tasks)})
     tracking.log_suite(tasks.source, resolved.model_dump(mode="json"))
     record_run(tasks.folder, where.uri, tracking)
-    print(_suite_header(tasks, cluster, where.uri, tracking.parent_run_id), file=stream, flush=True)
+    print(_suite_header(tasks, cluster, where.uri, tracking.parent_run_id), file=console, flush=True)
     if log is not None:
-        print(f"Ray's, MLflow's and Optuna's own output: {log} (--verbose: here)", file=stream)
+        print(f"Ray's, MLflow's and Optuna's own output: {log} (--verbose: here)", file=console)
     return tracking
 
 
@@ -221,7 +221,7 @@ def _finish_suite(
     tracking: StudyTracking,
     outcomes: list[StudyOutcome],
     reports: Reports,
-    stream: TextIO,
+    console: TextIO,
     started: float,
     ray_start_s: float,
 ) -> SuiteOutcome:
@@ -230,10 +230,10 @@ def _finish_suite(
     if reports.suite is not None:
         write = reports.suite
         again = f"sam-study report {tasks.folder}"
-        timings.report_s = log_report(lambda out: write(tasks.folder, out), tracking, stream, again, "suite report")
+        timings.report_s = log_report(lambda out: write(tasks.folder, out), tracking, console, again, "suite report")
     tracking.finish()
     uri = tasks.tasks[0][1].uri
-    print(ui_hint(uri, tracking.experiment_id, tracking.parent_run_id), file=stream, flush=True)
+    print(ui_hint(uri, tracking.experiment_id, tracking.parent_run_id), file=console, flush=True)
     timings.total_s = time.monotonic() - started
     lost_tracking = tracking.lost or next((o.tracking_lost for o in outcomes if o.tracking_lost), None)
     return SuiteOutcome(tasks.folder, uri, tracking.parent_run_id, outcomes, timings, lost_tracking)

@@ -2,7 +2,7 @@
 trials table and slots), ``run_trials`` (every trial of every task in one Tune run), ``finish`` (summary, report,
 MLflow). ``pipeline.study.driver`` calls them in order, for a study and for a suite's tasks alike.
 
-Every finished trial becomes a trials-table row at once (``progress``). Re-running on the same folder resumes:
+Every finished trial becomes a trials-table row at once (``recorder``). Re-running on the same folder resumes:
 a trial whose key is in the table is not run again, and what runs next is decided from the table alone.
 """
 
@@ -36,9 +36,9 @@ from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
 from pipeline.study.mlflow.secrets import credential_vars, redact
 from pipeline.study.mlflow.uri import check_cluster, default_tracking_uri, is_server, resolve_tracking, ui_hint
 from pipeline.study.plan import Phase, Tracking, TrialPlan, eval_key, make_plan, search_id, trials_left, tune_key
-from pipeline.study.progress import Progress, decision_line
 from pipeline.study.ray_cluster import Cluster
 from pipeline.study.ray_tune import AshaSettings, RunSettings
+from pipeline.study.recorder import Recorder, decision_line
 from pipeline.study.search_space import search_space
 from pipeline.study.stream import Rounds, Search, StudyStream, TrialSource
 from pipeline.study.suite_stream import SuiteStream
@@ -95,10 +95,10 @@ class RunningStudy:
     plan_tracking: Tracking
     table: TrialsTable
     slots: int
-    progress: Progress
     settings: RunSettings
     commit: str
-    stream: TextIO
+    console: TextIO  # where the study's lines are printed
+    label: str  # a suite's task: its name starts each of its lines ("" for a study)
     timings: Timings = field(default_factory=Timings)
     rounds: tuple[Rounds, str] | None = None  # what decides sequential seeds, and against what (default: reference)
 
@@ -134,7 +134,7 @@ def open_study(
     study_file: Path,
     where: Where,
     cluster: Cluster,
-    stream: TextIO,
+    console: TextIO,
     library_log: Path | None,
     suite: SuiteRun | None = None,
 ) -> RunningStudy:
@@ -146,19 +146,20 @@ def open_study(
     plan_tracking = Tracking(where.uri, tracking.experiment_id, tracking.parent_run_id)
     record_run(where.folder.path, where.uri, tracking)
     table = TrialsTable(where.folder.table)
+    _compact(table)  # a study stopped short left its rows as parts: its readers from now on read one file
     removed = tracking.remove_unrecorded_children(table.keys())
     slots = _slots(spec, cluster)
     if suite is None:
         header = _header(spec, where, cluster, slots, tracking.parent_run_id, len(table))
     else:  # a suite's task: where Ray and MLflow are, the suite's header said
         header = _task_header(spec, where, tracking.parent_run_id, len(table))
-    print(header, file=stream, flush=True)
+    print(header, file=console, flush=True)
     if library_log is not None and suite is None:
-        print(f"Ray's, MLflow's and Optuna's own output: {library_log} (--verbose: here)", file=stream, flush=True)
+        print(f"Ray's, MLflow's and Optuna's own output: {library_log} (--verbose: here)", file=console, flush=True)
     if removed:
-        print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=stream)
+        print(f"removed {removed} MLflow child run(s) of trials that were interrupted", file=console)
     # From here on the study outlives its MLflow server: the trials table keeps everything.
-    tracking.keep_going(lambda message: print(f"warning: {message}", file=stream, flush=True))
+    tracking.keep_going(lambda message: print(f"warning: {message}", file=console, flush=True))
     settings = RunSettings(
         storage_path=str(where.out / RAY_RUNS_DIR),
         name=spec.name,
@@ -170,9 +171,9 @@ def open_study(
         retries=spec.retries,
         workers=spec.workers_per_trial,
     )
-    progress = Progress(table, tracking, stream, slots, label=spec.name if suite is not None else "")
+    label = spec.name if suite is not None else ""
     return RunningStudy(
-        spec, where, cluster, tracking, plan_tracking, table, slots, progress, settings, git_commit(), stream
+        spec, where, cluster, tracking, plan_tracking, table, slots, settings, git_commit(), console, label
     )
 
 
@@ -182,54 +183,67 @@ def record_run(folder: Path, uri: str, tracking: StudyTracking) -> None:
     record_tracking(folder, TrackingRecord(uri, tracking.experiment_id, tracking.parent_run_id, credentials))
 
 
-def run_trials(studies: list[RunningStudy], name: str, folder: Path) -> list[dict[str, Selection]]:
+@dataclass(frozen=True)
+class StudyTrials:
+    """What the Tune run left a study with: its selected configurations, and how many trials it ran this time."""
+
+    selections: dict[str, Selection]
+    ran: int
+
+
+def run_trials(studies: list[RunningStudy], name: str, folder: Path) -> list[StudyTrials]:
     """Every trial of the studies (one, or a suite's tasks) in one Tune run named ``name``: the searches, and each
     method's evaluation seeds from the moment its configuration is known; with sequential seeds, round after round
-    while its comparison is undecided. Returns each study's selections."""
+    while its comparison is undecided."""
     started = time.monotonic()
-    streams = [_study_stream(study) for study in studies]
-    source: TrialSource = streams[0] if len(streams) == 1 else SuiteStream(streams)
-    if len(studies) > 1:  # a suite: one estimate of the time left over every task, whose trials share the slots
-        shared = TimeLeft(studies[0].slots)
-        for study in studies:
-            study.progress.share(shared, lambda: [key for s in studies for key in s.progress.left()])
-        shared.begin([key for s in studies for key in s.progress.left()])
-    progress = {study.spec.name: study.progress for study in studies}
+    time_left = TimeLeft(studies[0].slots)  # one estimate over every task: a suite's trials share the slots
+    recorders: list[Recorder] = []
+
+    def pending() -> list[str]:
+        return [key for recorder in recorders for key in recorder.left()]
+
+    for study in studies:
+        trials = _study_stream(study)
+        recorders.append(Recorder(study.table, study.tracking, study.console, trials, time_left, pending, study.label))
+        recorders[-1].announce(trials_left(study.spec, study.table.rows())[0] + _most_evaluation_trials(study))
+    time_left.begin(pending())
+    by_study = {study.spec.name: recorder for study, recorder in zip(studies, recorders, strict=True)}
+    source: TrialSource = recorders[0].trials if len(studies) == 1 else SuiteStream([r.trials for r in recorders])
     most = sum(trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies)
-    asha = {
-        s.spec.name: AshaSettings(
-            max_t=s.spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
-            grace_period=s.spec.tuning.grace_period,
-            reduction_factor=s.spec.tuning.reduction_factor,
-        )
-        for s in studies
-        if s.spec.tuning.scheduler == "asha"
-    }
+    asha = {s.spec.name: _asha(s.spec) for s in studies if s.spec.tuning.scheduler == "asha"}
     settings = dataclasses.replace(studies[0].settings, name=name)
-    ray_tune.run_stream(source, settings, lambda outcome: progress[outcome.plan.study](outcome), asha, most)
+    ray_tune.run_stream(source, settings, lambda outcome: by_study[outcome.plan.study](outcome), asha, most)
     left = 0
-    for study, stream in zip(studies, streams, strict=True):
+    for study, recorder in zip(studies, recorders, strict=True):
         study.timings.trials_s = time.monotonic() - started
-        left += trials_left(study.spec, study.table.rows())[0] + len(stream.evaluation_left())
+        left += trials_left(study.spec, study.table.rows())[0] + len(recorder.trials.evaluation_left())
     if left:
         raise StudyInterrupted(
             f"the {'study' if len(studies) == 1 else 'suite'} stopped with {left} trial(s) to go", folder
         )
-    selections = []
-    for study in studies:
-        selections.append(select_all(study.spec, study.table.rows()))
-        _selected(study, selections[-1])
-    return selections
+    done = []
+    for study, recorder in zip(studies, recorders, strict=True):
+        done.append(StudyTrials(select_all(study.spec, study.table.rows()), recorder.ran))
+        _selected(study, done[-1].selections)
+    return done
+
+
+def _asha(spec: StudySpec) -> AshaSettings:
+    return AshaSettings(
+        max_t=spec.training.epochs + 1,  # +1: the trial's final report after its last epoch
+        grace_period=spec.tuning.grace_period,
+        reduction_factor=spec.tuning.reduction_factor,
+    )
 
 
 def _study_stream(study: RunningStudy) -> StudyStream:
-    """The study's stream of trials, its progress told what is left."""
+    """The study's stream of trials: its searches, its evaluation plans, its decisions printed."""
     spec = study.spec
     against, metric = study.rounds[1] if study.rounds else spec.reference, spec.statistics.metric
     if study.rounds and spec.regression is not None:
         metric = spec.regression.metric
-    prefix = f"{study.progress.label}: " if study.progress.label else ""
-    stream = StudyStream(
+    prefix = f"{study.label}: " if study.label else ""
+    return StudyStream(
         spec,
         study.table,
         _searches(study),
@@ -238,14 +252,10 @@ def _study_stream(study: RunningStudy) -> StudyStream:
         ),
         on_selected=lambda selections: _selected(study, selections),
         on_decided=lambda decision: print(
-            prefix + decision_line(decision, against, metric), file=study.stream, flush=True
+            prefix + decision_line(decision, against, metric), file=study.console, flush=True
         ),
         rounds=study.rounds[0] if study.rounds else None,
     )
-    tuning_left, _ = trials_left(spec, study.table.rows())
-    study.progress.begin(stream.left(), tuning_left + _most_evaluation_trials(study))
-    study.progress.stream = stream
-    return stream
 
 
 def _most_evaluation_trials(study: RunningStudy) -> int:
@@ -268,28 +278,26 @@ def _selected(study: RunningStudy, selections: dict[str, Selection]) -> None:
             print(
                 f"warning: no tuning trial of {selection.method} finished; it is evaluated with the values "
                 "written in the study file",
-                file=study.stream,
+                file=study.console,
                 flush=True,
             )
 
 
-def finish(study: RunningStudy, selections: dict[str, Selection], started: float, report: StudyReport) -> StudyOutcome:
+def finish(study: RunningStudy, trials: StudyTrials, started: float, report: StudyReport) -> StudyOutcome:
     """The summary and the report; the parent run ends; the link to the study in the MLflow UI."""
+    selections = trials.selections
     folder = study.where.folder
     shutil.rmtree(folder.checkpoints, ignore_errors=True)  # every trial is done: no resume needs them
     rows = study.table.rows()
-    try:  # every trial is in: its parts become the one trials.parquet that MLflow gets
-        study.table.compact()
-    except TableWriteError as error:
-        raise StudyWriteError(str(error)) from error
+    _compact(study.table)  # every trial is in: its parts become the one trials.parquet that MLflow gets
     study.tracking.log_file(folder.table)
     finished = FinishedStudy(study.spec, folder.path, rows, selections)
     study.timings.report_s = log_report(
-        lambda stream: report(finished, stream), study.tracking, study.stream, f"sam-study report {folder.path}"
+        lambda console: report(finished, console), study.tracking, study.console, f"sam-study report {folder.path}"
     )
     study.tracking.finish()
     tracked = study.plan_tracking
-    print(ui_hint(tracked.uri, tracked.experiment_id, tracked.parent_run_id), file=study.stream, flush=True)
+    print(ui_hint(tracked.uri, tracked.experiment_id, tracked.parent_run_id), file=study.console, flush=True)
     study.timings.total_s = time.monotonic() - started
     return StudyOutcome(
         folder.path,
@@ -300,13 +308,20 @@ def finish(study: RunningStudy, selections: dict[str, Selection], started: float
         selections,
         rows,
         study.timings,
-        study.progress.ran,
+        trials.ran,
         tracking_lost=study.tracking.lost,
         experiment_id=tracked.experiment_id,
     )
 
 
 # ------------------------------------------------------------------------------------------------ the steps
+
+
+def _compact(table: TrialsTable) -> None:
+    try:
+        table.compact()
+    except TableWriteError as error:
+        raise StudyWriteError(str(error)) from error
 
 
 def write_study_file(path: Path, value: Any) -> None:
@@ -444,18 +459,18 @@ def _plan(
 
 
 def log_report(
-    write: Callable[[TextIO], ReportFiles], tracking: StudyTracking, stream: TextIO, again: str, what: str = "report"
+    write: Callable[[TextIO], ReportFiles], tracking: StudyTracking, console: TextIO, again: str, what: str = "report"
 ) -> float:
     """A report written (by ``write``, which prints its lines) into its folder and logged onto its MLflow run; the
     seconds it took. A report that fails is a warning: every trial is safe in the tables, and ``again`` makes it."""
     started = time.monotonic()
     try:
-        files = write(stream)
+        files = write(console)
         tracking.log_report(files.files, files.figures_dir, files.tags)
     except Exception as error:  # noqa: BLE001 - every trial is safe in the table; the report can be made again
         print(
             f"warning: the {what} could not be written ({type(error).__name__}: {error}); every trial is kept, "
             f"make it with `{again}`",
-            file=stream,
+            file=console,
         )
     return time.monotonic() - started

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from pipeline.decisions import MethodDecision
@@ -20,46 +20,44 @@ from pipeline.study.stream import StudyStream
 from pipeline.study.time_left import TimeLeft, duration
 
 
-class Progress:
-    """Called by Ray Tune's callback as each trial ends: appends its row, closes its MLflow child run if the trial
-    could not, and prints one line. A table that cannot be written stops the study (``StudyWriteError``)."""
+class Recorder:
+    """Called by Ray Tune's callback as each trial of one study ends: appends its row, closes its MLflow child run if
+    the trial could not, prints one line, and tells the study's stream of trials. A table that cannot be written stops
+    the study (``StudyWriteError``). ``time_left`` estimates over ``pending``: a suite's tasks share both, as their
+    trials share the slots."""
 
     def __init__(
-        self, table: TrialsTable, tracking: StudyTracking, stream: TextIO, slots: int = 1, label: str = ""
+        self,
+        table: TrialsTable,
+        tracking: StudyTracking,
+        console: TextIO,
+        trials: StudyStream,
+        time_left: TimeLeft,
+        pending: Callable[[], list[str]],
+        label: str = "",
     ) -> None:
-        self.table, self.tracking, self.out = table, tracking, stream
+        self.table, self.tracking, self.console, self.trials = table, tracking, console, trials
         self.label = label  # a suite's task: its name starts each line
         self.started = time.monotonic()
         self.ran = 0
-        self.stream: StudyStream | None = None  # what is left, as the study's stream sees it
-        self.time_left = TimeLeft(slots)
-        self._pending: Callable[[], list[str]] | None = None  # the Tune run's trials left (a suite: every task's)
-        self._measure_recorded()
+        self.time_left, self._pending = time_left, pending
+        for row in self.table.rows():  # a resumed study knows its methods' times from the start
+            self.time_left.measured(self._key(row.method), row.wall_time_s, whole=not row.stopped_by_scheduler)
         self.provenance = StudyProvenance(code_digest(), library_versions(STUDY_STACK))
 
     def _key(self, method: str) -> str:
         """A method's key in the time estimate: a suite's tasks share one, and a method's time differs by task."""
         return f"{self.label}/{method}" if self.label else method
 
-    def _measure_recorded(self) -> None:
-        for row in self.table.rows():  # a resumed study knows its methods' times from the start
-            self.time_left.measured(self._key(row.method), row.wall_time_s, whole=not row.stopped_by_scheduler)
-
     def left(self) -> list[str]:
-        """This task's trials still to run or running, as keys of the time estimate."""
-        return [self._key(m) for m in self.stream.left()] if self.stream is not None else []
+        """This study's trials still to run or running, as keys of the time estimate."""
+        return [self._key(m) for m in self.trials.left()]
 
-    def share(self, time_left: TimeLeft, pending: Callable[[], list[str]]) -> None:
-        """Estimate the time left with ``time_left``, shared by every task of a suite, over ``pending``, the trials
-        every task has left: the slots are shared, so one task's time left is the suite's."""
-        self.time_left, self._pending = time_left, pending
-        self._measure_recorded()
-
-    def begin(self, pending: Sequence[str], most: int) -> None:
-        """The trials start with ``pending`` to run (their methods), ``most`` at most if rounds of seeds are added."""
-        self.time_left.begin([self._key(m) for m in pending])
+    def announce(self, most: int) -> None:
+        """The study's trials to run, ``most`` at most if rounds of seeds are added."""
+        pending = self.trials.left()
         more = f", at most {most} if every comparison takes every seed" if most > len(pending) else ""
-        print(f"{self._prefix()}{len(pending)} trial(s) to run{more}", file=self.out, flush=True)
+        print(f"{self._prefix()}{len(pending)} trial(s) to run{more}", file=self.console, flush=True)
 
     def _prefix(self) -> str:
         return f"{self.label}: " if self.label else ""
@@ -75,13 +73,11 @@ class Progress:
         self.ran += 1
         self.time_left.measured(self._key(row.method), row.wall_time_s, whole=not row.stopped_by_scheduler)
         self.time_left.finished(self._key(row.method), row.wall_time_s, time.monotonic())
-        if self.stream is not None:
-            self.time_left.set_pending(self._pending() if self._pending is not None else self.left())
+        self.time_left.set_pending(self._pending())
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
-        print(self._line(outcome.plan, row), file=self.out, flush=True)
-        if self.stream is not None:
-            self.stream.recorded()
+        print(self._line(outcome.plan, row), file=self.console, flush=True)
+        self.trials.recorded()
 
     def _line(self, plan: TrialPlan, row: TrialRow) -> str:
         elapsed = time.monotonic() - self.started
@@ -95,7 +91,7 @@ class Progress:
         status = row.status + (" (stopped by ASHA)" if row.stopped_by_scheduler else "")
         if row.error:
             status += f": {row.error}"
-        total = self.ran + (len(self.stream.left()) if self.stream is not None else 0)
+        total = self.ran + len(self.trials.left())
         return (
             f"{self._prefix()}[{plan.phase} {self.ran}/{total}] {where} {params} {score} {status}"
             f" ({fmt(row.wall_time_s)} s; {elapsed:.0f} s elapsed{self._left()})"
@@ -108,7 +104,7 @@ class Progress:
         left, _ = estimate
         if not left:
             return ""
-        rounds = self.stream is not None and self.stream.spec.evaluation.sequential
+        rounds = self.trials.spec.evaluation.sequential
         return f", {duration(left)} left" + (" for the rounds under way" if rounds else "")
 
 
