@@ -35,17 +35,14 @@ from pipeline.study.phases import (
     StudyReport,
     SuiteReport,
     Timings,
-    Where,
-    artifact_root,
     finish,
     log_report,
     open_study,
-    prepare,
     record_run,
     run_trials,
-    write_study_file,
 )
 from pipeline.study.plan import trials_left
+from pipeline.study.preparation import Where, artifact_root, prepare, write_study_file
 from pipeline.study.ray_cluster import Cluster
 from pipeline.study.ray_session import ray_session
 from pipeline.study.stream import Rounds

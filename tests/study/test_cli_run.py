@@ -10,7 +10,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.results.folder import StudyFolder
 from pipeline.spec.study import load_study
-from pipeline.study.phases import _prepare_folder
+from pipeline.study.preparation import _prepare_folder
 from tests.study.study_files import write_tiny_study
 
 

@@ -1,0 +1,95 @@
+"""Everything a study needs settled before Ray starts: absolute paths, the dataset's files, the tracking location,
+and a study folder that belongs to its spec (a folder of another spec is refused, naming what changed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline._io import write_json_atomically
+from pipeline.data import DatasetError, check_dataset
+from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
+from pipeline.spec.study import StudySpec, StudySpecError, comparable
+from pipeline.study.errors import StudyWriteError
+from pipeline.study.mlflow.secrets import redact
+from pipeline.study.mlflow.uri import default_tracking_uri, is_server, resolve_tracking
+
+
+@dataclass
+class Where:
+    """Where a study runs and writes, settled before anything starts."""
+
+    out: Path
+    folder: StudyFolder
+    uri: str  # without any password (it moved into the environment)
+
+
+def prepare(
+    spec: StudySpec,
+    study_file: Path,
+    out_dir: str | Path | None,
+    tracking_uri: str | None,
+    address: str | None,
+    folder: str | None,
+) -> tuple[StudySpec, Where]:
+    """Everything checked before Ray starts: absolute paths, the dataset's files, the tracking location, and a
+    study folder that belongs to this spec."""
+    spec = _absolute_paths(spec)
+    _check_data(spec, study_file)
+    out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
+    study_folder = StudyFolder(out / (folder or spec.name))
+    # A password in the URI moves into the environment here: from now on the URI may be printed and recorded.
+    uri = resolve_tracking(tracking_uri or spec.output.tracking_uri or default_tracking_uri(out), address)
+    if spec.output.tracking_uri is not None:  # spec.json and the MLflow params show it as http://user:***@host
+        output = spec.output.model_copy(update={"tracking_uri": redact(spec.output.tracking_uri)})
+        spec = spec.model_copy(update={"output": output})
+    _prepare_folder(spec, study_folder)
+    return spec, Where(out, study_folder, uri)
+
+
+def write_study_file(path: Path, value: Any) -> None:
+    """spec.json, selection.json: whole or not at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(path, value)
+    except OSError as error:
+        raise StudyWriteError(f"cannot write {path}: {error}") from error
+
+
+def artifact_root(where: Where) -> Path | None:
+    """Where MLflow keeps artifacts for a local store (a server keeps its own)."""
+    return None if is_server(where.uri) else where.out / MLFLOW_ARTIFACTS_DIR
+
+
+def _absolute_paths(spec: StudySpec) -> StudySpec:
+    """Ray runs trials in their own working folders: make every path in the spec absolute."""
+    if spec.data.root is None:
+        return spec
+    data = spec.data.model_copy(update={"root": str(Path(spec.data.root).expanduser().resolve())})
+    return spec.model_copy(update={"data": data})
+
+
+def _check_data(spec: StudySpec, study_file: Path) -> None:
+    """The dataset's files, checked before the study folder or Ray exist: a missing or truncated CIFAR file would
+    otherwise fail every trial, one after another, inside Ray."""
+    try:
+        check_dataset(spec.data)
+    except DatasetError as error:
+        raise StudySpecError(f"{study_file}: data.root: {error}") from None
+
+
+def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:
+    """A study folder belongs to one spec: resuming it with a different one would mix two studies.
+    ``spec.json`` holds the whole spec (the report reads it); only the fields that decide results must agree."""
+    current = spec.comparable_dump()
+    if folder.spec.exists():
+        before = comparable(json.loads(folder.spec.read_text()))
+        if before != current:
+            changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
+            raise StudySpecError(
+                f"{folder.path} holds study {spec.name!r} run with different settings ({', '.join(changed)} "
+                "changed); resume it with the same study file, or pass a new --out"
+            )
+    write_study_file(folder.spec, spec.model_dump(mode="json"))
