@@ -9,13 +9,14 @@ from typing import TextIO
 from pipeline.report.suite import SUITE_REPORT_FILE, write_suite_report
 from pipeline.report.summary import summary_table
 from pipeline.report.write import print_outcome, write_report
-from pipeline.results.finished import FinishedStudy, ReportFiles
+from pipeline.results.report_files import ReportFiles
+from pipeline.results.study_results import StudyResults
 
 
-def study_report(study: FinishedStudy, stream: TextIO) -> ReportFiles:
+def study_report(study: StudyResults, stream: TextIO) -> ReportFiles:
     """A finished study's summary table, then its report (statistics, decisions, figures) into its folder."""
     print(summary_table(study.spec, study.rows, study.selections), file=stream, flush=True)
-    outcome = write_report(study.folder)
+    outcome = write_report(study.study_dir)
     print_outcome(outcome, stream)
     files = [outcome.report_path, outcome.stats_path] + ([outcome.decisions_path] if outcome.decisions_path else [])
     return ReportFiles(files, outcome.figures_dir, outcome.decision_tags)

@@ -314,6 +314,18 @@ def _last_epoch(outcome: TrialOutcome) -> dict[str, Any]:
     }
 
 
+def plan_of_row(row: TrialRow, workers: int = 1) -> TrialPlan:
+    """``trial_row``'s inverse for the plan: the plan the row's trial was handed (``workers``: the study's), from
+    the same columns; for rebuilding its child run (``sync-mlflow``)."""
+    return TrialPlan(
+        **{n: getattr(row, n) for n in PLAN_COLUMNS},
+        key=row.trial_key,
+        config=TrialConfig.model_validate(row.config),  # as the worker read it from its plan
+        params=row.params,
+        workers=workers,
+    )
+
+
 def result_of_row(row: TrialRow) -> dict[str, Any] | None:
     """``trial_row``'s inverse for a trial that ran to its end: its ``TrialResult.to_dict()`` (what its child run
     logged as ``result.json``), rebuilt from the row; None for a trial that did not."""

@@ -21,7 +21,7 @@ from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder, recorded_
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import StudyResults
 from pipeline.results.table import whole_file
-from pipeline.results.trial_contract import TrialPlan, result_of_row
+from pipeline.results.trial_contract import plan_of_row, result_of_row
 from pipeline.spec.study import StudySpec
 from pipeline.spec.suite import SUITE_FILE
 from pipeline.study.mlflow.parent import SuiteRun
@@ -29,7 +29,6 @@ from pipeline.study.mlflow.sync import ChildRecord, SyncedStudy
 from pipeline.study.mlflow.uri import is_server
 from pipeline.study.plan import trials_left
 from pipeline.study.trial_process import child_params, child_tags, epoch_series, final_metrics
-from pipeline.train.config import TrialConfig
 
 
 def sync(results: StudyResults, uri: str) -> str:
@@ -87,19 +86,7 @@ def _parent_files(study_dir: Path, scratch: Path) -> list[tuple[Path, str | None
 
 def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
     """The child run the row's trial would have logged (``trial_process``), rebuilt from the row."""
-    plan = TrialPlan(
-        key=row.trial_key,
-        study=row.study,
-        phase=row.phase,
-        method=row.method,
-        optimizer=row.optimizer,
-        seed=row.seed,
-        config=TrialConfig.model_validate(row.config),  # as the worker read it from its plan
-        params=row.params,
-        search=row.search,
-        trial_index=row.trial_index,
-        workers=spec.workers_per_trial,
-    )
+    plan = plan_of_row(row, spec.workers_per_trial)
     status = "stopped" if row.stopped_by_scheduler else row.status
     result = result_of_row(row)
     if result is None and status == "failed":

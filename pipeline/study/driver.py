@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.results.finished import FinishedStudy, ReportFiles
 from pipeline.results.folder import LOG_FILE, TABLE_FILE
+from pipeline.results.report_files import ReportFiles
 from pipeline.results.table import TrialsTable, table_exists
 from pipeline.spec.study import StudySpec, StudySpecError
 from pipeline.spec.suite import SUITE_FILE, SuiteSpec
@@ -48,7 +48,6 @@ from pipeline.study.ray_session import ray_session
 from pipeline.study.stream import Rounds
 
 __all__ = [
-    "FinishedStudy",
     "RayLost",
     "ReportFiles",
     "Reports",

@@ -1,6 +1,7 @@
 """The phases of a run on the driver once Ray is up, each a named step (``preparation`` holds what comes before
-Ray): ``open_study`` (its MLflow run, trials table and slots), ``run_trials`` (every trial of every task in one Tune run), ``finish`` (summary, report,
-MLflow). ``pipeline.study.driver`` calls them in order, for a study and for a suite's tasks alike.
+Ray): ``open_study`` (its MLflow run, trials table and slots), ``run_trials`` (every trial of every task in one
+Tune run), ``finish`` (summary, report, MLflow). ``pipeline.study.driver`` calls them in order, for a study and
+for a suite's tasks alike.
 
 Every finished trial becomes a trials-table row at once (``recorder``). Re-running on the same folder resumes:
 a trial whose key is in the table is not run again, and what runs next is decided from the table alone.
@@ -19,11 +20,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.provenance import git_commit
-from pipeline.results.finished import FinishedStudy, ReportFiles
 from pipeline.results.folder import RAY_RUNS_DIR, TrackingRecord, record_tracking
+from pipeline.results.report_files import ReportFiles
 from pipeline.results.row import TrialRow
 from pipeline.results.selection import Selection, objective, select_all
-from pipeline.results.study_results import rows_of
+from pipeline.results.study_results import StudyResults, rows_of
 from pipeline.results.table import TableWriteError, TrialsTable
 from pipeline.seeding import search_seed
 from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError
@@ -45,7 +46,7 @@ from pipeline.study.time_left import TimeLeft
 
 # The report of a finished study (or of a finished suite's folder): writes its files, prints its lines, and says
 # what to log. The caller (``pipeline.cli``) passes it in: the orchestrator never imports ``pipeline.report``.
-StudyReport = Callable[[FinishedStudy, TextIO], ReportFiles]
+StudyReport = Callable[[StudyResults, TextIO], ReportFiles]
 SuiteReport = Callable[[Path, TextIO], ReportFiles]
 
 
@@ -258,7 +259,7 @@ def finish(study: RunningStudy, trials: StudyTrials, started: float, report: Stu
     rows = study.table.rows()
     _compact(study.table)  # every trial is in: its parts become the one trials.parquet that MLflow gets
     study.tracking.log_file(folder.table)
-    finished = FinishedStudy(study.spec, folder.path, rows, selections)
+    finished = StudyResults(folder.path, study.spec, rows, selections)
     study.timings.report_s = log_report(
         lambda console: report(finished, console), study.tracking, study.console, f"sam-study report {folder.path}"
     )
