@@ -24,9 +24,24 @@ RUN_TO_RUN = {
     "wall_time_s", "train_time_s", "seconds_per_epoch", "samples_per_second", "peak_memory_mb", "node",
     "finished_at", "mlflow_run_id", "code_digest", "git_commit", "version.sam-study",
 }  # fmt: skip
-# Numbers in report.md / stats.json that are timings: masked before the texts are compared.
-TIMING = re.compile(r"(\d+(\.\d+)?)(?=\s*(s\b|s /|seconds|×|%))")
-TIMING_KEYS = re.compile(r'"[^"]*(time|_s|seconds|per_second|cost|memory)[^"]*":\s*[-0-9.e+]+')
+
+
+def _history(text: str | None) -> str | None:
+    """An epoch history without each epoch's wall seconds."""
+    if text is None:
+        return None
+    return json.dumps([{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads(text)])
+
+
+def _config(text: str | None) -> str | None:
+    """A trial's configuration without its checkpoint folder (under the study folder, wherever that is)."""
+    return None if text is None else json.dumps({k: v for k, v in json.loads(text).items() if k != "checkpoint_dir"})
+
+
+JSON_COLUMNS = {"history_json": _history, "config_json": _config}
+# Numbers in report.md that are timings: masked before the texts are compared.
+TIMING = re.compile(r"(\d+(\.\d+)?)(?=\s*(s\b|s /|seconds))")
+RUN_IDS = re.compile(r"[0-9a-f]{40}|[\w.-]+/127\.0\.0\.1/[0-9a-f]{12}")
 
 
 def study_folders(root: Path) -> dict[str, Path]:
@@ -54,6 +69,8 @@ def compare_tables(old: Path, new: Path) -> list[str]:
         problems.append(f"columns differ: {sorted(set(a.columns) ^ set(b.columns))}")
     for column in sorted((set(a.columns) & set(b.columns)) - RUN_TO_RUN):
         left, right = a[column], b.loc[a.index, column]
+        if column in JSON_COLUMNS:
+            left, right = left.map(JSON_COLUMNS[column]), right.map(JSON_COLUMNS[column])
         for key, x, y in zip(a.index, left, right, strict=True):
             if not equal(x, y):
                 problems.append(f"{column} differs at {key}: {x!r} != {y!r}")
@@ -61,8 +78,39 @@ def compare_tables(old: Path, new: Path) -> list[str]:
     return problems
 
 
+# A table column whose header names one of these holds measured times (or ratios of them): its cells are masked.
+TIMED_HEADERS = ("time", "(s)", "s /", "× sgd", "per extra", "cost", "seconds")
+
+
+TIMED_KEY = re.compile(r"time|_s$|seconds|per_second|cost|memory|git_commits|^nodes$|_dir$")
+
+
+def without_timings(value: object) -> object:
+    """A JSON value without its measured times, the code's commits, Ray's nodes and folder paths, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if not TIMED_KEY.search(k)}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
 def masked(text: str) -> str:
-    return TIMING_KEYS.sub("<timing>", TIMING.sub("<t>", text))
+    """A report's text with its timings masked (table cells under a timed header, numbers read as seconds
+    elsewhere), and the code's commit and the Ray nodes it names."""
+    lines, timed = [], set()
+    for line in text.splitlines():
+        cells = line.split("|")
+        if line.startswith("|") and not set(line) <= set("|-: "):
+            if not timed and any(h in line.lower() for h in TIMED_HEADERS) and "---" not in line:
+                timed = {i for i, c in enumerate(cells) if any(h in c.lower() for h in TIMED_HEADERS)}
+                lines.append(line)
+                continue
+            cells = ["<t>" if i in timed else c for i, c in enumerate(cells)]
+            line = "|".join(cells)
+        elif not line.startswith("|"):
+            timed = set()
+        lines.append(line)
+    return RUN_IDS.sub("<id>", TIMING.sub("<t>", "\n".join(lines)))  # the code's commit, the trials' Ray nodes
 
 
 def compare_files(old: Path, new: Path, roots: tuple[Path, Path]) -> list[str]:
@@ -71,8 +119,8 @@ def compare_files(old: Path, new: Path, roots: tuple[Path, Path]) -> list[str]:
         if not (old / name).exists() and not (new / name).exists():
             continue
         left, right = ((p / name).read_text() if (p / name).exists() else "" for p in (old, new))
-        if name == "decisions.json":
-            left, right = json.loads(left or "null"), json.loads(right or "null")
+        if name.endswith(".json"):
+            left, right = (without_timings(json.loads(t or "null")) for t in (left, right))
         else:
             left, right = (masked(t).replace(str(root), "<out>") for t, root in zip((left, right), roots, strict=True))
         if left != right:
@@ -97,12 +145,13 @@ def main(old_root: Path, new_root: Path) -> int:
         rows = len(pd.read_parquet(old[name] / "trials.parquet"))
         print(f"{name}: {rows} trials; " + ("the same" if not problems else "DIFFERENT: " + "; ".join(problems[:5])))
         failed |= bool(problems)
-    for extra in ("suite_report.md", "report.md"):
-        if (old_root / extra).exists() and not study_folders(old_root).get("."):
-            problems = compare_files(old_root, new_root, (old_root, new_root))
-            print("suite folder: " + ("the same" if not problems else "DIFFERENT: " + "; ".join(problems)))
-            failed |= bool(problems)
-            break
+    suites = {p.parent for p in old_root.rglob("suite.json") if "mlartifacts" not in p.parts}
+    for suite in sorted(suites):
+        twin = new_root / suite.relative_to(old_root)
+        problems = compare_files(suite, twin, (old_root, new_root))
+        verdict = "the same" if not problems else "DIFFERENT: " + "; ".join(problems)
+        print(f"suite {suite.relative_to(old_root)}: {verdict}")
+        failed |= bool(problems)
     return 1 if failed else 0
 
 
