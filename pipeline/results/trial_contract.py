@@ -9,10 +9,10 @@ Read this module to write against the boundary. A trial goes through it in four 
    once (``FinalReport``).
 3. The driver learns how the trial ended (``TrialOutcome``): the final report, or, for a trial that failed or that
    the scheduler stopped, its last epoch report.
-4. The outcome becomes one ``TrialRow`` (``pipeline.results.trial_rows``), the trials table's schema.
+4. The outcome becomes one ``TrialRow`` (``trial_row`` below; ``pipeline.results.row`` holds the table's schema).
 
 Ray carries a plan and each report as a dict of JSON values; ``to_tune`` and ``from_tune`` are the one conversion
-each way, and nothing else reads those dicts. A report's values are what the trial measured: may not be changed
+each way, and nothing else reads those dicts. A report's values are what the trial measured: nothing changes them
 on the way, and a non-finite float is None once it is in a ``FinalReport`` or a row.
 """
 
