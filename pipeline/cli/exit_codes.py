@@ -7,7 +7,7 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0  # done: the study ran, the report answers its question, the nightly found no regression
-    INCOMPLETE = 1  # `report`: written but incomplete, or not attached to MLflow; `train`: the trial failed
+    INCOMPLETE = 1  # `report`: written but incomplete, or not attached to MLflow
     BAD_INPUT = 2  # a bad file, flag, folder, tracking location or cluster; or a write that failed: nothing is lost
     TRACKING_INCOMPLETE = 3  # `run`: the study is complete, but MLflow missed part of it (run `sam-study sync-mlflow`)
     RAY_LOST = 4  # `run`, `nightly`: the Ray instance or cluster went away; finished trials are kept, run it again
