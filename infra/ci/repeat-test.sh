@@ -17,7 +17,7 @@ for ((i = 1; i <= runs; i++)); do
     else
         result="FAIL (output: /tmp/repeat-test-$i.log)"
     fi
-    printf 'run %d/%d: %s in %.1f s\n' "$i" "$runs" "$result" "$(echo "$(date +%s.%N) - $started" | bc)"
+    printf 'run %d/%d: %s in %s s\n' "$i" "$runs" "$result" "$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
 done
 echo "$passed of $runs passed"
 [[ $passed -eq $runs ]]
