@@ -195,7 +195,7 @@ def _read_part(path: Path, study: str | None) -> list[dict[str, Any]]:
 def _read_parquet(path: Path) -> pa.Table:
     try:
         return pq.read_table(path)
-    except FileNotFoundError:
+    except FileNotFoundError:  # a part that compaction deleted meanwhile: the reader reads the table again
         raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a damaged file
         raise StudyFolderError(f"{path}: cannot be read as Parquet ({error}); it is damaged") from None

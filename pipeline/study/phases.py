@@ -170,17 +170,17 @@ def run_trials(studies: list[RunningStudy], name: str, folder: Path) -> list[Stu
     def pending() -> list[str]:
         return [key for recorder in recorders for key in recorder.left()]
 
-    for study in studies:
+    most = [trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies]  # Tune's bound
+    for study, at_most in zip(studies, most, strict=True):
         trials = _study_stream(study)
         recorders.append(Recorder(study.table, study.tracking, study.console, trials, time_left, pending, study.label))
-        recorders[-1].announce(trials_left(study.spec, study.table.rows())[0] + _most_evaluation_trials(study))
+        recorders[-1].announce(at_most)
     time_left.begin(pending())
     by_study = {study.spec.name: recorder for study, recorder in zip(studies, recorders, strict=True)}
     source: TrialSource = recorders[0].trials if len(studies) == 1 else SuiteStream([r.trials for r in recorders])
-    most = sum(trials_left(s.spec, s.table.rows())[0] + _most_evaluation_trials(s) for s in studies)
     asha = {s.spec.name: _asha(s.spec) for s in studies if s.spec.tuning.scheduler == "asha"}
     settings = dataclasses.replace(studies[0].settings, name=name)
-    ray_tune.run_stream(source, settings, lambda outcome: by_study[outcome.plan.study](outcome), asha, most)
+    ray_tune.run_stream(source, settings, lambda outcome: by_study[outcome.plan.study](outcome), asha, sum(most))
     left = 0
     for study, recorder in zip(studies, recorders, strict=True):
         study.timings.trials_s = time.monotonic() - started
