@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.decisions import MethodDecision, StudyDecisions, decide
 from pipeline.optim import learns_rho
 from pipeline.report.costs import method_costs, tuned_vs_lets
-from pipeline.report.decisions import MethodDecision, StudyDecisions, decide
 from pipeline.report.stats_record import (
     NOT_NEEDED,
     LetsTrajectory,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pipeline.decisions import PROCEDURE, UNDECIDED_MEANING, MethodDecision, StudyDecisions
 from pipeline.formatting import cell, p_value, significant
-from pipeline.report.decisions import PROCEDURE, UNDECIDED_MEANING, MethodDecision, StudyDecisions
 from pipeline.report.figures import FigureFile, SkippedFigure
 from pipeline.report.method_section import method_section
 from pipeline.report.metric_units import estimate_in_metric_units, in_metric_units

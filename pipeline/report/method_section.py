@@ -3,8 +3,8 @@ versions and machines the trials ran with (``StudyAnalysis.provenance``)."""
 
 from __future__ import annotations
 
+from pipeline.decisions import PROCEDURE
 from pipeline.formatting import cell
-from pipeline.report.decisions import PROCEDURE
 from pipeline.report.stats_record import Provenance, StudyAnalysis
 from pipeline.report.verdict import CORRECTION_NAMES, TEST_NAMES
 

@@ -6,7 +6,7 @@ reader, an estimate or interval is method − reference in the metric's own unit
 
 from __future__ import annotations
 
-from pipeline.report.decisions import StudyDecisions
+from pipeline.decisions import StudyDecisions
 from pipeline.results.study_results import higher_is_better, metric_sign
 
 

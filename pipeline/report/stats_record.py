@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from pipeline._io import finite_or_none
 from pipeline.data import DataConfig
+from pipeline.decisions import StudyDecisions
 from pipeline.models import ModelConfig
-from pipeline.report.decisions import StudyDecisions
 from pipeline.spec.study import StatisticsSpec, TrainingSpec, TuningSpec
 from pipeline.stats.comparison import Comparison
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from pipeline.decisions import PROCEDURE, StudyDecisions
 from pipeline.formatting import signed_fixed, significant
-from pipeline.report.decisions import PROCEDURE, StudyDecisions
 from pipeline.report.metric_units import estimate_in_metric_units
 from pipeline.report.stats_record import StudyAnalysis
 from pipeline.results.study_results import higher_is_better

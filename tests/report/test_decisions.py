@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.report.decisions import StudyDecisions, decide
+from pipeline.decisions import StudyDecisions, decide
 from pipeline.results.study_results import FAILURE_SCORE, load_study_results
 from pipeline.stats.sequential import Schedule, sequential_decisions
 from tests.report.sequential_study import DIFFERENCES, MARGIN, MAX, SAM, START, STEP, write_sequential_study

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline.cli import main
-from pipeline.report.decisions import PROCEDURE, decide
+from pipeline.decisions import PROCEDURE, decide
 from pipeline.report.write import ReportOutcome, write_report
 from pipeline.results.folder import DECISIONS_FILE, REPORT_FILE, STATS_FILE, TABLE_FILE, StudyFolder
 from pipeline.results.study_results import load_study_results

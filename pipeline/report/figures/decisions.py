@@ -6,7 +6,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.report.decisions import MethodDecision, StudyDecisions
+from pipeline.decisions import MethodDecision, StudyDecisions
 from pipeline.report.figures.axes import panel_grid
 from pipeline.report.figures.skip import NotApplicable, Skip
 from pipeline.report.figures.style import DECISION_COLORS
