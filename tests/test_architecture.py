@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 
 # Top to bottom: a package may import the packages on its own line and above, never below.
 LAYERS = (
-    ("_io", "seeding", "provenance", "formatting"),
+    ("_io", "seeding", "provenance", "formatting", "references"),
     ("optim",),
     ("data", "models"),
     ("train",),
@@ -50,7 +50,12 @@ FORBIDDEN = (
     ("study", "report", "the orchestrator takes its control decisions from decisions/; cli/ composes the report"),
 )
 # Packages that import nothing of the project but themselves (and, for data, the seeding module).
-SELF_CONTAINED = {"optim": {"optim"}, "stats": {"stats"}, "data": {"data", "seeding"}, "models": {"models"}}
+SELF_CONTAINED = {
+    "optim": {"optim"},
+    "stats": {"stats"},
+    "data": {"data", "seeding", "references"},
+    "models": {"models", "references"},
+}
 OPTIM_MAY_IMPORT = {"torch", *sys.stdlib_module_names}  # torch and the standard library
 PARQUET_CALLS = {"to_parquet", "read_parquet", "write_table", "read_table", "ParquetWriter"}
 

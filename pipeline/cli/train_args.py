@@ -57,9 +57,10 @@ def _fields() -> Iterator[tuple[tuple[str, ...], Any, str | None]]:
     """(path, annotation, help) of every flag, in --help order."""
     for scope, model, skip in (
         ((), TrialConfig, _NESTED),
-        (("data",), DataConfig, {"synthetic"}),
+        # A user's factories come through a study file (their folders must be shipped), not train's flags.
+        (("data",), DataConfig, {"synthetic", "factory", "args"}),
         (("data", "synthetic"), SyntheticConfig, set()),
-        (("model",), ModelConfig, set()),
+        (("model",), ModelConfig, {"factory", "args"}),
     ):
         for name, info in model.model_fields.items():
             if name not in skip:

@@ -2,7 +2,8 @@
 
 ``build_dataset(DataConfig(...), seed)`` is the entry point; ``augment_batch`` augments CIFAR training
 batches on their device. This package imports torch, numpy, pydantic, scikit-learn and mnist1d only,
-nothing else of ``pipeline`` but its seeding module.
+nothing else of ``pipeline`` but its seeding and references modules.
+A user's dataset comes by ``factory: module:attr`` (``pipeline.data.factory``).
 """
 
 from pipeline.data.augment import augment_batch

@@ -8,6 +8,7 @@ rejected when set to a non-default value for another family: a setting with no e
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from typing import Any, Literal, get_args
@@ -15,8 +16,10 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from pipeline.data.cifar import CIFAR_FORMATS
+from pipeline.references import is_reference
 
-DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100"]
+DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100", "factory"]
+FACTORY = "factory"  # the name of a dataset a user's factory builds (``factory: module:attr``)
 CIFAR_SIDE = 32
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -96,17 +99,48 @@ class DataConfig(BaseModel):
     augment: bool = True
     cutout: int = 0
     synthetic: SyntheticConfig = SyntheticConfig()
+    # A user's dataset: ``module:attr``, called as fn(seed=..., **args) -> DatasetSplits (see pipeline.data.factory).
+    factory: str | None = None
+    args: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _factory_names_the_dataset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
+            return {**data, "name": FACTORY}
+        return data
+
+    @field_validator("factory")
+    @classmethod
+    def _import_string(cls, factory: str | None) -> str | None:
+        if factory is not None and not is_reference(factory):
+            raise ValueError(f"must be an import string module:attr, e.g. my_ext:make_data, got {factory!r}")
+        return factory
+
+    @field_validator("args")
+    @classmethod
+    def _json_args(cls, args: dict[str, Any]) -> dict[str, Any]:
+        try:  # the arguments travel to every worker as JSON, and enter the study's identity so
+            json.dumps(args, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"must hold numbers, strings, booleans, lists and mappings only: {error}") from None
+        return args
 
     @field_validator("name", mode="before")
     @classmethod
     def _known_dataset(cls, name: Any) -> Any:
-        valid = get_args(DatasetName)
-        if isinstance(name, str) and name not in valid:  # not a string: left to the type check
+        valid = [n for n in get_args(DatasetName) if n != FACTORY]
+        if isinstance(name, str) and name not in (*valid, FACTORY):  # not a string: left to the type check
             close = difflib.get_close_matches(name, valid, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             names = ", ".join(map(repr, valid[:-1])) + f" or {valid[-1]!r}"
-            raise ValueError(f"unknown dataset {name!r}; valid names: {names}{hint}")
+            raise ValueError(
+                f"unknown dataset {name!r}; valid names: {names} (or factory: module:attr for your own){hint}"
+            )
         return name
+
+    def __hash__(self) -> int:  # args is a dict: hash the settings as JSON
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
     @field_validator("root", mode="before")
     @classmethod
@@ -153,6 +187,23 @@ class DataConfig(BaseModel):
                 f"cutout must lie in [0, {CIFAR_SIDE}] (side of the square in pixels, 0 = off), got {value}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _factory_alone(self) -> DataConfig:
+        if (self.name == FACTORY) != (self.factory is not None):
+            raise ValueError("name: factory needs factory: module:attr, and a factory needs no other name; remove name")
+        if self.factory is None:
+            if self.args:
+                raise ValueError("args are the arguments of a data factory; set factory: module:attr, or remove args")
+            return self
+        others = (k for k in DataConfig.model_fields if k not in ("name", "factory", "args"))
+        changed = [k for k in others if getattr(self, k) != DataConfig.model_fields[k].default]
+        if changed:
+            raise ValueError(
+                f"{changed[0]} applies to the built-in datasets only; a data factory builds its own splits "
+                f"(pass what it needs in args); remove {changed[0]}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_fields_fit_dataset(self) -> DataConfig:

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from pipeline.data.cifar import CIFAR_FORMATS, build_cifar, check_cifar
-from pipeline.data.config import DataConfig, DatasetName
+from pipeline.data.config import FACTORY, DataConfig, DatasetName
+from pipeline.data.factory import build_factory_dataset, check_factory_dataset
 from pipeline.data.shift import shifted_inputs
 from pipeline.data.splits import ArraySplits, DatasetSplits, Split, symmetric_label_noise
 from pipeline.data.tabular import build_digits, build_mnist1d, build_synthetic
@@ -28,18 +29,22 @@ BUILDERS: dict[str, Builder] = {
     "cifar10": lambda cfg, rng: build_cifar("cifar10", cfg.root, cfg.val_fraction, rng),
     "cifar100": lambda cfg, rng: build_cifar("cifar100", cfg.root, cfg.val_fraction, rng),
 }
-assert set(BUILDERS) == set(get_args(DatasetName)), "every DataConfig name needs a builder"
+assert set(BUILDERS) | {FACTORY} == set(get_args(DatasetName)), "every DataConfig name needs a builder"
 
 
 def list_datasets() -> list[str]:
+    """The built-in datasets (a user's own comes by ``factory: module:attr``)."""
     return list(BUILDERS)
 
 
 def check_dataset(cfg: DataConfig) -> None:
     """Raise ``DatasetError`` naming the file and the fix when ``cfg``'s files on disk are missing or truncated,
-    without building the dataset: a study calls it before it starts anything. The other datasets are made in
-    memory, so only CIFAR has files to check."""
-    if cfg.name in CIFAR_FORMATS:
+    without building the dataset: a study calls it before it starts anything. The other built-in datasets are made
+    in memory, so only CIFAR has files to check. A user's factory is called (twice, seed 0) and held to its contract;
+    its problems raise ``ReferenceProblem``."""
+    if cfg.factory is not None:
+        check_factory_dataset(cfg, seed=0)
+    elif cfg.name in CIFAR_FORMATS:
         assert cfg.root is not None  # DataConfig requires it for CIFAR
         check_cifar(cfg.name, cfg.root)
 
@@ -55,6 +60,8 @@ def build_dataset(cfg: DataConfig, seed: int) -> DatasetSplits:
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"build_dataset needs a DataConfig, got {type(cfg).__name__}; use DataConfig(**settings)")
     seed = check_seed(seed)
+    if cfg.factory is not None:
+        return build_factory_dataset(cfg, seed)
     arrays = BUILDERS[cfg.name](cfg, data_stream(seed, "split"))
 
     y_train, noisy_labels = arrays.y_train, None

@@ -45,13 +45,15 @@ class DatasetSplits:
     train: Split
     val: Split
     test: Split
-    shifted_test: Split | None
     num_classes: int
-    input_shape: tuple[int, ...]
-    is_image: bool
+    input_shape: tuple[int, ...] = ()  # () : one training example's shape
+    shifted_test: Split | None = None
+    is_image: bool = False
     noisy_labels: Tensor | None = None
 
     def __post_init__(self) -> None:
+        if not self.input_shape:
+            object.__setattr__(self, "input_shape", tuple(self.train.x.shape[1:]))
         if self.noisy_labels is not None and (
             self.noisy_labels.dtype != torch.bool or self.noisy_labels.shape != (len(self.train),)
         ):

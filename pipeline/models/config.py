@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from pipeline.models.presets import PRESETS
+from pipeline.references import is_reference
 
-ModelName = Literal["mlp", "cnn1d", "resnet18", "wrn"]
+ModelName = Literal["mlp", "cnn1d", "resnet18", "wrn", "factory"]
+FACTORY = "factory"  # the name of a model a user's factory builds (``factory: module:attr``)
 PresetName = Literal["mpsam_mlp", "mnist1d_mlp", "mnist1d_cnn"]
 
 
@@ -31,6 +34,42 @@ class ModelConfig(BaseModel):
     channels: int = 25  # cnn1d channels per conv layer
     depth: int = 16  # wrn depth, 6n + 4
     width: int = 8  # wrn widen factor
+    # A user's model: ``module:attr``, called as fn(input_shape=..., num_classes=..., **args) -> nn.Module.
+    factory: str | None = None
+    args: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _factory_names_the_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
+            return {**data, "name": FACTORY}
+        return data
+
+    @field_validator("factory")
+    @classmethod
+    def _import_string(cls, factory: str | None) -> str | None:
+        if factory is not None and not is_reference(factory):
+            raise ValueError(f"must be an import string module:attr, e.g. my_ext:make_net, got {factory!r}")
+        return factory
+
+    @field_validator("args")
+    @classmethod
+    def _json_args(cls, args: dict[str, Any]) -> dict[str, Any]:
+        try:  # the arguments travel to every worker as JSON
+            json.dumps(args, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"must hold numbers, strings, booleans, lists and mappings only: {error}") from None
+        return args
+
+    @model_validator(mode="after")
+    def _factory_alone(self) -> ModelConfig:
+        if (self.name == FACTORY) != (self.factory is not None):
+            raise ValueError("name: factory needs factory: module:attr, and a factory needs no other name; remove name")
+        if self.factory is None and self.args:
+            raise ValueError("args are the arguments of a model factory; set factory: module:attr, or remove args")
+        if self.factory is not None and self.preset is not None:
+            raise ValueError("preset builds a built-in model; remove it beside a factory")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -49,14 +88,19 @@ class ModelConfig(BaseModel):
     @field_validator("name", "preset", mode="before")
     @classmethod
     def _known_name(cls, value: Any, info: ValidationInfo) -> Any:
-        valid = get_args(ModelName if info.field_name == "name" else PresetName)
-        if isinstance(value, str) and value not in valid:  # not a string (or None): left to the type check
-            close = difflib.get_close_matches(value, valid, n=1)
+        is_name = info.field_name == "name"
+        valid = [n for n in get_args(ModelName if is_name else PresetName) if n != FACTORY]
+        if isinstance(value, str) and value not in valid and not (is_name and value == FACTORY):
+            close = difflib.get_close_matches(value, valid, n=1)  # not a string (or None): left to the type check
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            what = "model" if info.field_name == "name" else "preset"
+            what = "model" if is_name else "preset"
             names = ", ".join(map(repr, valid[:-1])) + f" or {valid[-1]!r}"
-            raise ValueError(f"unknown {what} {value!r}; valid names: {names}{hint}")
+            own = " (or factory: module:attr for your own)" if is_name else ""
+            raise ValueError(f"unknown {what} {value!r}; valid names: {names}{own}{hint}")
         return value
+
+    def __hash__(self) -> int:  # args is a dict: hash the settings as JSON
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
     @field_validator("hidden")
     @classmethod

@@ -16,9 +16,11 @@ from torch import nn
 
 from pipeline.models.cnn1d import CNN1d, feature_length
 from pipeline.models.config import ModelConfig
+from pipeline.models.factory import FIXED_KEYWORDS, build_factory_model
 from pipeline.models.mlp import MLP
 from pipeline.models.resnet import ResNet18
 from pipeline.models.wide_resnet import WideResNet
+from pipeline.references import ReferenceProblem, check_call, resolve
 
 Builder = Callable[[ModelConfig, tuple[int, ...], int], nn.Module]
 
@@ -51,7 +53,13 @@ def _build_wrn(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int)
 
 
 REGISTRY: MappingProxyType[str, Builder] = MappingProxyType(
-    {"mlp": _build_mlp, "cnn1d": _build_cnn1d, "resnet18": _build_resnet18, "wrn": _build_wrn}
+    {
+        "mlp": _build_mlp,
+        "cnn1d": _build_cnn1d,
+        "resnet18": _build_resnet18,
+        "wrn": _build_wrn,
+        "factory": build_factory_model,
+    }
 )
 
 
@@ -70,7 +78,8 @@ def _is_int(value: object) -> bool:
 
 
 def list_models() -> list[str]:
-    return list(REGISTRY)
+    """The built-in models (a user's own comes by ``factory: module:attr``)."""
+    return [name for name in REGISTRY if name != "factory"]
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int) -> nn.Module:
@@ -92,3 +101,28 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.random.default_generator.manual_seed(int(seed))
         return builder(cfg, input_shape, int(num_classes))
+
+
+def check_factory_model(cfg: ModelConfig, inputs: torch.Tensor, num_classes: int, seed: int) -> None:
+    """The reference and its arguments, then one forward pass on ``inputs`` (a small batch of the study's own
+    training data): the logits must be ``(batch, num_classes)`` and finite. Raises ``ReferenceProblem``."""
+    assert cfg.factory is not None
+    check_call(resolve(cfg.factory), cfg.factory, FIXED_KEYWORDS, cfg.args)
+    try:
+        model = build_model(cfg, tuple(inputs.shape[1:]), num_classes, seed)
+        with torch.no_grad():
+            logits = model.eval()(inputs)
+    except ReferenceProblem:
+        raise
+    except Exception as error:  # the user's error, named and chained
+        raise ReferenceProblem(f"{cfg.factory}: building the model or its forward pass raised {error!r}") from error
+    expected = (inputs.shape[0], num_classes)
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ReferenceProblem(
+            f"{cfg.factory}: the model maps a batch of {expected[0]} to {got}; logits must be {expected}"
+        )
+    if not torch.isfinite(logits).all():
+        raise ReferenceProblem(
+            f"{cfg.factory}: the model's logits on the study's first training examples are not finite"
+        )

@@ -371,6 +371,9 @@ class StudySpec(BaseModel):
     output: OutputSpec = OutputSpec()
     statistics: StatisticsSpec = StatisticsSpec()
     regression: RegressionSpec | None = None  # required by `sam-study nightly`
+    # Folders of the user's own code (data and model factories), besides the study file's own; relative paths are
+    # read from the study file's folder. Shipped to every Ray worker.
+    code: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _methods_and_reference(self) -> StudySpec:
@@ -394,6 +397,11 @@ class StudySpec(BaseModel):
             if m.name == name:
                 return m
         raise KeyError(name)
+
+    @property
+    def uses_user_code(self) -> bool:
+        """Whether the study names a data or model factory of its own (``module:attr``)."""
+        return self.data.factory is not None or self.model.factory is not None
 
     @property
     def device(self) -> str:
@@ -429,7 +437,7 @@ class StudySpec(BaseModel):
         return comparable(self.model_dump(mode="json"))
 
 
-_BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistics", "regression")
+_BOOKKEEPING = ("output", "max_concurrent", "retries", "description", "statistics", "regression", "code")
 
 
 def comparable(dump: dict[str, Any]) -> dict[str, Any]:

@@ -175,7 +175,8 @@ def _run(
             stack.enter_context(library_output_to(tasks.log))
         console = console or sys.stdout  # read only now: library_output_to replaces it
         log = tasks.log if library_log else None
-        with ray_session(address, stack, on_ray_lost, tasks.lost) as cluster:
+        code = tuple(dict.fromkeys(folder for _, where in tasks.tasks for folder in where.code))
+        with ray_session(address, stack, on_ray_lost, tasks.lost, code) as cluster:
             ray_start_s = time.monotonic() - started
             suite = _open_suite(tasks, cluster, console, log) if tasks.suite is not None else None
             suite_run = SuiteRun(tasks.name, suite.parent_run_id) if suite is not None else None
@@ -252,4 +253,3 @@ def _suite_header(tasks: _Tasks, cluster: Cluster, uri: str, run_id: str) -> str
         f"folder under {tasks.folder}; Ray at {cluster.address} ({cluster.nodes} node(s), {cluster.cpus:g} CPU, "
         f"{cluster.gpus:g} GPU); MLflow at {uri} (suite run {run_id})"
     )
-

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline._io import write_json_atomically
-from pipeline.data import DatasetError, check_dataset
+from pipeline.data import DatasetError, build_dataset, check_dataset
+from pipeline.models import check_factory_model
+from pipeline.references import ReferenceProblem, add_code_folders
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
 from pipeline.spec.study import StudySpec, StudySpecError, comparable
 from pipeline.study.errors import StudyWriteError
@@ -24,6 +26,7 @@ class Where:
     out: Path
     folder: StudyFolder
     uri: str  # without any password (it moved into the environment)
+    code: tuple[Path, ...] = ()  # the folders of the study's own code, shipped to every Ray worker
 
 
 def prepare(
@@ -37,7 +40,9 @@ def prepare(
     """Everything checked before Ray starts: absolute paths, the dataset's files, the tracking location, and a
     study folder that belongs to this spec."""
     spec = _absolute_paths(spec)
+    code = _user_code(spec, study_file)
     _check_data(spec, study_file)
+    _check_model(spec, study_file)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
     study_folder = StudyFolder(out / (folder or spec.name))
     # A password in the URI moves into the environment here: from now on the URI may be printed and recorded.
@@ -46,7 +51,7 @@ def prepare(
         output = spec.output.model_copy(update={"tracking_uri": redact(spec.output.tracking_uri)})
         spec = spec.model_copy(update={"output": output})
     _prepare_folder(spec, study_folder)
-    return spec, Where(out, study_folder, uri)
+    return spec, Where(out, study_folder, uri, code)
 
 
 def write_study_file(path: Path, value: Any) -> None:
@@ -71,13 +76,40 @@ def _absolute_paths(spec: StudySpec) -> StudySpec:
     return spec.model_copy(update={"data": data})
 
 
+def _user_code(spec: StudySpec, study_file: Path) -> tuple[Path, ...]:
+    """The folders of a study's own code, first on this process's import path: the study file's folder and each of
+    ``code:`` (read from the study file's folder). None for a study of built-in names only."""
+    if not spec.uses_user_code:
+        return ()
+    home = study_file.resolve().parent
+    folders = [home, *((home / Path(c).expanduser()).resolve() for c in spec.code)]
+    for index, folder in enumerate(folders[1:]):
+        if not folder.is_dir():
+            raise StudySpecError(f"{study_file}: code[{index}]: {folder} is not a folder; list folders of Python code")
+    add_code_folders(folders)
+    return tuple(dict.fromkeys(folders))
+
+
 def _check_data(spec: StudySpec, study_file: Path) -> None:
     """The dataset's files, checked before the study folder or Ray exist: a missing or truncated CIFAR file would
-    otherwise fail every trial, one after another, inside Ray."""
+    otherwise fail every trial, one after another, inside Ray. A data factory is called and held to its contract."""
     try:
         check_dataset(spec.data)
     except DatasetError as error:
         raise StudySpecError(f"{study_file}: data.root: {error}") from None
+    except ReferenceProblem as problem:
+        raise StudySpecError(f"{study_file}: data.{problem.field}: {problem}") from problem.__cause__
+
+
+def _check_model(spec: StudySpec, study_file: Path) -> None:
+    """A model factory, built and run forward on the study's first training examples (seed 0)."""
+    if spec.model.factory is None:
+        return
+    data = build_dataset(spec.data, seed=0)
+    try:
+        check_factory_model(spec.model, data.train.x[:4], data.num_classes, seed=0)
+    except ReferenceProblem as problem:
+        raise StudySpecError(f"{study_file}: model.{problem.field}: {problem}") from problem.__cause__
 
 
 def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:

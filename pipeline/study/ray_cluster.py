@@ -6,7 +6,9 @@ import atexit
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import ray
 
@@ -33,9 +35,11 @@ class Cluster:
     gcs_address: str | None = None  # host:port of the head's GCS; None through Ray Client (ray://)
 
 
-def start_ray(address: str | None) -> Cluster:
+def start_ray(address: str | None, code: Sequence[Path] = ()) -> Cluster:
     """Connect to ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded local Ray
-    with this machine's CPUs, listening on loopback only."""
+    with this machine's CPUs, listening on loopback only. The modules of the ``code`` folders (a study's own data
+    and model factories) go to every worker through Ray's runtime_env, so that a cluster needs no copy of them."""
+    runtime_env = shipped_code(code)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Ctrl-C must stop the study even when it lands as a phase's last trial ends: Tune's own handler only ends
     # the phase, which then looks complete. Python's KeyboardInterrupt reaches the driver, which keeps every
@@ -54,18 +58,32 @@ def start_ray(address: str | None) -> Cluster:
                 include_dashboard=False,
                 logging_level=logging.WARNING,
                 log_to_driver=False,
+                runtime_env=runtime_env,
                 **LOOPBACK_NODE,
             )
     else:
         _check_reachable(address)
         try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=runtime_env)
         except ConnectionError as error:
             raise ClusterError.unreachable(address, error) from None
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     gcs = None if (address or "").startswith("ray://") else ray.get_runtime_context().gcs_address
     return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local", gcs)
+
+
+def shipped_code(folders: Sequence[Path]) -> dict[str, list[str]] | None:
+    """The runtime_env that ships the top-level modules and packages of ``folders`` (None when there are none):
+    ``py_modules`` puts each on every worker's import path, as the folders are on the driver's."""
+    modules = [
+        str(entry)
+        for folder in folders
+        for entry in sorted(folder.iterdir())
+        if not entry.name.startswith((".", "__"))
+        and ((entry.suffix == ".py" and entry.is_file()) or (entry / "__init__.py").is_file())
+    ]
+    return {"py_modules": modules} if modules else None
 
 
 def _check_reachable(address: str) -> None:

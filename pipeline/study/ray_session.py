@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from pipeline.study._ray_compat import StopStudy
 from pipeline.study.cluster_watch import ClusterWatch
@@ -17,11 +18,13 @@ def ray_session(
     stack: contextlib.ExitStack,
     on_ray_lost: Callable[[RayLost], None] | None,
     lost_error: Callable[[Cluster, ClusterWatch], RayLost],
+    code: Sequence[Path] = (),
 ) -> Iterator[Cluster]:
     """Ray, started (or joined) for the block and stopped after it, watched: an error inside the block that came
     from losing Ray is raised as ``lost_error``'s ``RayLost``. If Ray's core holds the main thread so that it cannot
-    be, ``on_ray_lost`` gets the error from the watch's thread (after ``stack`` is closed: the terminal back)."""
-    cluster = start_ray(address)
+    be, ``on_ray_lost`` gets the error from the watch's thread (after ``stack`` is closed: the terminal back). The
+    ``code`` folders' modules reach every worker (``start_ray``)."""
+    cluster = start_ray(address, code)
     watch = None
     if cluster.gcs_address:
 

@@ -31,7 +31,8 @@ def test_defaults_are_the_briefs():
 
 
 def test_list_datasets_matches_the_config_names():
-    assert list_datasets() == list(get_args(DatasetName)) == ["synthetic", "mnist1d", "digits", "cifar10", "cifar100"]
+    builtin = ["synthetic", "mnist1d", "digits", "cifar10", "cifar100"]
+    assert list_datasets() == builtin and list(get_args(DatasetName)) == [*builtin, "factory"]
 
 
 def test_frozen_and_no_extra_fields():

@@ -1,0 +1,113 @@
+"""A user's code by import string, ``module:attr``: where it is found, and each way it can fail, in words.
+
+A study names its own data factory, model factory or optimizer rule as ``my_ext:make_net``. The module is looked
+up on ``sys.path`` plus the study's code folders (the study file's folder, and any ``code:`` folders), which
+``add_code_folders`` puts first on the path in this process; Ray ships the same folders to every worker.
+Every failure raises ``ReferenceProblem`` with a message that says what was looked for, where, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+_code_folders: list[str] = []
+
+
+class ReferenceProblem(ValueError):
+    """A ``module:attr`` that cannot be used; the message names the reference and the fix. ``field`` is the part of
+    the study's entry at fault: ``factory`` (the reference, or what it returned) or ``args.<name>``."""
+
+    def __init__(self, message: str, field: str = "factory") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def is_reference(text: str) -> bool:
+    """``module:attr`` (a dotted module, a colon, an attribute name)."""
+    module, sep, attr = text.partition(":")
+    return bool(sep) and _dotted(module) and attr.isidentifier()
+
+
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def add_code_folders(folders: Iterable[str | Path]) -> None:
+    """Put ``folders`` first on this process's import path (once each), as ``python -m`` does with its folder."""
+    for folder in folders:
+        path = str(Path(folder).resolve())
+        if path not in _code_folders:
+            _code_folders.append(path)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+def code_folders() -> tuple[str, ...]:
+    """The user code folders added in this process, in the order they were added."""
+    return tuple(_code_folders)
+
+
+def resolve(reference: str) -> Any:
+    """The object ``module:attr`` names; ``ReferenceProblem`` when the module is missing, fails to import, or has
+    no such attribute (with the nearest name it has)."""
+    if not is_reference(reference):
+        raise ReferenceProblem(f"{reference!r} is not an import string; write it as module:attr, e.g. my_ext:make_net")
+    module_name, _, attr = reference.partition(":")
+    module = _import(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ReferenceProblem(f"module {module_name!r} ({module.__file__}) has no attribute {attr!r}{hint}") from None
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):  # not a module it imports itself
+            searched = ", ".join(_code_folders) or "no code folder"
+            raise ReferenceProblem(
+                f"no module named {error.name!r}; searched the study's code folders ({searched}) and the installed "
+                "packages; put the module beside the study file, or list its folder under code:"
+            ) from None
+        raise ReferenceProblem(f"module {module_name!r} raised while importing: {error!r}") from error
+    except Exception as error:  # any error of the user's module, named and chained
+        raise ReferenceProblem(f"module {module_name!r} raised while importing: {error!r}") from error
+
+
+def check_call(fn: Any, reference: str, fixed: Iterable[str], args: Mapping[str, Any]) -> Callable[..., Any]:
+    """``fn`` if it can be called with the keywords ``fixed`` (which the pipeline passes) and ``args`` (the
+    study's); otherwise ``ReferenceProblem`` naming the argument that does not bind."""
+    if not callable(fn):
+        raise ReferenceProblem(f"{reference} is a {type(fn).__name__}, not a function or class")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn  # a builtin without a signature: its call will say
+    clash = sorted(set(fixed) & set(args))
+    if clash:
+        raise ReferenceProblem(f"the pipeline passes {clash[0]} itself; remove it from args", f"args.{clash[0]}")
+    try:
+        signature.bind(**{name: None for name in fixed}, **args)
+    except TypeError as error:
+        names = [p for p in signature.parameters if p not in fixed]
+        unknown = [a for a in args if a not in signature.parameters]
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ReferenceProblem(
+                f"{reference} takes no argument {unknown[0]!r} (it takes {', '.join(names) or 'none'}){hint}",
+                f"args.{unknown[0]}",
+            ) from None
+        raise ReferenceProblem(f"{reference}{signature} cannot be called so: {error}", "args") from None
+    return fn
