@@ -60,3 +60,10 @@ def code_digest() -> str:
     for path in sorted(_PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def user_code_digests(modules: Iterable[Path]) -> dict[str, str]:
+    """``{file: digest}`` for every file of a study's own modules (a ``.py`` file, or every file of a package):
+    a study folder keeps them, so that a resume with changed user code can name the file that changed."""
+    files = (f for m in modules for f in ([m] if m.is_file() else sorted(m.rglob("*"))) if f.is_file())
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files if "__pycache__" not in f.parts}

@@ -53,6 +53,17 @@ def code_folders() -> tuple[str, ...]:
     return tuple(_code_folders)
 
 
+def code_modules(folders: Iterable[Path]) -> list[Path]:
+    """The modules a code folder holds: its top-level ``.py`` files and packages (folders with ``__init__.py``)."""
+    return [
+        entry
+        for folder in folders
+        for entry in sorted(folder.iterdir())
+        if not entry.name.startswith((".", "__"))
+        and ((entry.suffix == ".py" and entry.is_file()) or (entry / "__init__.py").is_file())
+    ]
+
+
 def resolve(reference: str) -> Any:
     """The object ``module:attr`` names; ``ReferenceProblem`` when the module is missing, fails to import, or has
     no such attribute (with the nearest name it has)."""

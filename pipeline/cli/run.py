@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="the study or suite file (studies/*.yaml)")
     add_where_arguments(parser)
     add_output_arguments(parser)
+    parser.add_argument(
+        "--code-changed",
+        action="store_true",
+        help="resume a study folder although the study's own code (its data or model factory) changed since it "
+        "started; its results then mix both versions",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +97,7 @@ def command(args: argparse.Namespace) -> int:
             address=args.address,
             library_log=not args.verbose,
             on_ray_lost=lambda error: _end_ray_lost(args, error),
+            code_changed=args.code_changed,
         )
     except (StudySpecError, TrackingError, ClusterError, StudyWriteError) as error:
         show_traceback(args, error)

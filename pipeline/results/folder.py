@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline._io import write_json_atomically
 
 SPEC_FILE = "spec.json"  # the resolved spec, written when the study starts
+CODE_FILE = "code.json"  # a digest of each file of the study's own code (data and model factories), if any
 TABLE_FILE = "trials.parquet"  # one row per finished trial (compacted when the study ends)
 TABLE_PARTS_DIR = "trials.parts"  # one Parquet file per trial recorded since the table was last compacted
 SELECTION_FILE = "selection.json"  # each method's configuration for the evaluation phase
@@ -41,6 +42,10 @@ class StudyFolder:
     @property
     def spec(self) -> Path:
         return self.path / SPEC_FILE
+
+    @property
+    def code(self) -> Path:
+        return self.path / CODE_FILE
 
     @property
     def table(self) -> Path:

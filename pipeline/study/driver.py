@@ -113,6 +113,7 @@ def run_study(
     library_log: bool = False,
     on_ray_lost: Callable[[RayLost], None] | None = None,
     rounds: tuple[Rounds, str] | None = None,
+    code_changed: bool = False,
 ) -> StudyOutcome:
     """Run (or resume) ``spec`` into ``OUT/<study name>`` (``OUT/<folder>`` when given), printing the study's lines
     to ``console`` (default: standard output). With ``library_log``, the libraries' own output goes to the study
@@ -122,9 +123,11 @@ def run_study(
     ``on_ray_lost`` gets it from another thread and should end the process (Ray's core would, a minute later).
 
     ``rounds`` replaces what decides a sequential study's seeds (each method against the reference) with another
-    function of the rows, and what its lines say they compare with (the nightly: each method's baseline)."""
+    function of the rows, and what its lines say they compare with (the nightly: each method's baseline).
+
+    ``code_changed`` resumes a folder whose study's own code (its data or model factory) changed since it started."""
     started = time.monotonic()
-    spec, where = prepare(spec, study_file, out_dir, tracking_uri, address, folder)
+    spec, where = prepare(spec, study_file, out_dir, tracking_uri, address, folder, code_changed)
     tasks = _Tasks(spec.name, where.folder.path, study_file, [(spec, where)], None, where.folder.log)
     [outcome], _ = _run(tasks, reports, started, address, console, library_log, on_ray_lost, rounds)
     return outcome
@@ -141,12 +144,14 @@ def run_suite(
     console: TextIO | None = None,
     library_log: bool = False,
     on_ray_lost: Callable[[RayLost], None] | None = None,
+    code_changed: bool = False,
 ) -> SuiteOutcome:
     """Run (or resume) every task of ``suite`` into ``OUT/<suite>/<task>``, then the suite report into
     ``OUT/<suite>``. Errors and Ray's loss behave as in ``run_study``."""
     started = time.monotonic()
     prepared = [
-        prepare(task, suite_file, out_dir, tracking_uri, address, f"{suite.name}/{task.name}") for task in suite.tasks
+        prepare(task, suite_file, out_dir, tracking_uri, address, f"{suite.name}/{task.name}", code_changed)
+        for task in suite.tasks
     ]
     suite_dir = prepared[0][1].out / suite.name
     tasks = _Tasks(suite.name, suite_dir, suite_file, prepared, suite, suite_dir / LOG_FILE)

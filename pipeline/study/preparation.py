@@ -11,7 +11,8 @@ from typing import Any
 from pipeline._io import write_json_atomically
 from pipeline.data import DatasetError, build_dataset, check_dataset
 from pipeline.models import check_factory_model
-from pipeline.references import ReferenceProblem, add_code_folders
+from pipeline.provenance import user_code_digests
+from pipeline.references import ReferenceProblem, add_code_folders, code_modules
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
 from pipeline.spec.study import StudySpec, StudySpecError, comparable
 from pipeline.study.errors import StudyWriteError
@@ -36,9 +37,10 @@ def prepare(
     tracking_uri: str | None,
     address: str | None,
     folder: str | None,
+    code_changed: bool = False,
 ) -> tuple[StudySpec, Where]:
-    """Everything checked before Ray starts: absolute paths, the dataset's files, the tracking location, and a
-    study folder that belongs to this spec."""
+    """Everything checked before Ray starts: absolute paths, the dataset's files and the study's own code, the
+    tracking location, and a study folder that belongs to this spec (and, unless ``code_changed``, to its code)."""
     spec = _absolute_paths(spec)
     code = _user_code(spec, study_file)
     _check_data(spec, study_file)
@@ -50,7 +52,10 @@ def prepare(
     if spec.output.tracking_uri is not None:  # spec.json and the MLflow params show it as http://user:***@host
         output = spec.output.model_copy(update={"tracking_uri": redact(spec.output.tracking_uri)})
         spec = spec.model_copy(update={"output": output})
+    _check_code(study_folder, code, code_changed)
     _prepare_folder(spec, study_folder)
+    if code:
+        write_study_file(study_folder.code, user_code_digests(code_modules(code)))
     return spec, Where(out, study_folder, uri, code)
 
 
@@ -110,6 +115,24 @@ def _check_model(spec: StudySpec, study_file: Path) -> None:
         check_factory_model(spec.model, data.train.x[:4], data.num_classes, seed=0)
     except ReferenceProblem as problem:
         raise StudySpecError(f"{study_file}: model.{problem.field}: {problem}") from problem.__cause__
+
+
+def _check_code(folder: StudyFolder, code: tuple[Path, ...], code_changed: bool) -> None:
+    """A study folder holds the results of one version of the study's own code: a resume after a file of it changed
+    is refused, naming the file, unless the user says the change is wanted (``--code-changed``)."""
+    if code_changed or not folder.code.exists():
+        return
+    before = json.loads(folder.code.read_text())
+    now = user_code_digests(code_modules(code))
+    changed = sorted(f for f in set(before) | set(now) if before.get(f) != now.get(f))
+    if changed:
+        first = changed[0]
+        what = "changed" if first in before and first in now else ("is new" if first in now else "is gone")
+        more = f" (and {len(changed) - 1} more file(s))" if len(changed) > 1 else ""
+        raise StudySpecError(
+            f"{folder.path} holds results of other user code: {first} {what} since the study started{more}; "
+            "restore it, pass a new --out, or resume with --code-changed to mix results of both versions"
+        )
 
 
 def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:

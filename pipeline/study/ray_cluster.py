@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ray
 
+from pipeline.references import code_modules
 from pipeline.study._ray_compat import LOOPBACK_NODE, single_machine
 
 
@@ -76,13 +77,7 @@ def start_ray(address: str | None, code: Sequence[Path] = ()) -> Cluster:
 def shipped_code(folders: Sequence[Path]) -> dict[str, list[str]] | None:
     """The runtime_env that ships the top-level modules and packages of ``folders`` (None when there are none):
     ``py_modules`` puts each on every worker's import path, as the folders are on the driver's."""
-    modules = [
-        str(entry)
-        for folder in folders
-        for entry in sorted(folder.iterdir())
-        if not entry.name.startswith((".", "__"))
-        and ((entry.suffix == ".py" and entry.is_file()) or (entry / "__init__.py").is_file())
-    ]
+    modules = [str(module) for module in code_modules(folders)]
     return {"py_modules": modules} if modules else None
 
 
