@@ -44,6 +44,9 @@ OWNERS = (
                 "study/mlflow/sync.py", "study/mlflow/baseline.py"}),
     ("pyarrow", {"results/table.py"}),
     ("optuna", {"study/batch_search.py", "study/search_space.py"}),
+    ("timm", {"models/zoo.py"}),
+    ("torchvision", {"models/zoo.py"}),
+    ("PIL", {"data/image_folder.py"}),
 )  # fmt: skip
 # Pairs that the tiers alone allow but the design forbids: (package, package it may not import, why).
 FORBIDDEN = (

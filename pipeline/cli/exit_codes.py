@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     TRACKING_INCOMPLETE = 3  # `run`: the study is complete, but MLflow missed part of it (run `sam-study sync-mlflow`)
     RAY_LOST = 4  # `run`, `nightly`: the Ray instance or cluster went away; finished trials are kept, run it again
     REGRESSION = 5  # `nightly`: a method regressed against its baseline, or a run did not reproduce it exactly
+    CONTRACT_BROKEN = 6  # `check-optimizer`: the rule breaks a clause of the SAM family's contract
     INTERRUPTED = 130  # Ctrl-C: every finished trial is kept, run the same command to resume
 
 

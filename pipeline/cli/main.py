@@ -64,6 +64,15 @@ COMMANDS = (
         "cluster was lost (run it again); 5: a regression; 130: interrupted.",
     ),
     Command(
+        "check-optimizer",
+        "pipeline.cli.check_optimizer",
+        "hold a SAM-family rule of your own (MODULE:CLASS) to the family's contract",
+        "Run the checks every shipped rule passes on a rule of your own, on small models on the CPU: clean "
+        "parameters after every step, the declared passes, BatchNorm once per step, state_dict and deepcopy, no "
+        "perturbation kept, foreach against per-tensor, determinism, and a falling loss. One line per check. Exit "
+        "0: every check holds; 2: the rule cannot be imported or registered; 6: a check fails.",
+    ),
+    Command(
         "sync-mlflow",
         "pipeline.cli.sync",
         "back-fill MLflow from a study folder's trials table, after the server was down",

@@ -106,6 +106,47 @@ REGISTRY: dict[str, Variant] = {
 }
 
 
+BUILT_IN = frozenset(REGISTRY)
+
+
+def register_rule(name: str, rule: type) -> None:
+    """Make a user's SAM-family rule available under ``name``, and LETS over it as ``lets-<name>``.
+
+    ``rule`` subclasses :class:`SAMFamilyOptimizer`, takes the base optimizer first, its hyperparameters as keywords
+    (``rho`` among them) and ``foreach``, implements ``_compute_update`` as the shipped rules do, and declares its
+    forward+backward passes per step as ``passes_per_step``: an int class attribute, or a class method of the
+    hyperparameters (every one of them, defaults filled in). Registering the same class again changes nothing.
+    Raises ValueError naming what is missing."""
+    if name in BUILT_IN or name.startswith("lets-"):
+        raise ValueError(f"{name!r} is a shipped optimizer's name (or a lets- name); give the rule a name of its own")
+    if not (isinstance(rule, type) and issubclass(rule, SAMFamilyOptimizer)):
+        what = rule.__name__ if isinstance(rule, type) else type(rule).__name__
+        raise ValueError(f"{what} is not a subclass of pipeline.optim.SAMFamilyOptimizer")
+    if REGISTRY.get(name) is not None and REGISTRY[name].rule is rule:
+        return
+    params = inspect.signature(rule).parameters
+    if "rho" not in params or "foreach" not in params:
+        raise ValueError(f"{rule.__name__}'s constructor must take rho and foreach keywords, as the shipped rules do")
+    doc = (inspect.getdoc(rule) or f"{rule.__name__}, a user's rule").splitlines()[0]
+    variant = Variant(name, rule, _declared_passes(rule), doc)
+    REGISTRY[name] = variant
+    REGISTRY[f"lets-{name}"] = _with_lets(variant)
+
+
+def _declared_passes(rule: type) -> Callable[[Mapping[str, Any]], float]:
+    declared = inspect.getattr_static(rule, "passes_per_step", None)
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared >= 1:
+        return lambda hp: float(declared)
+    method = getattr(rule, "passes_per_step", None)
+    if isinstance(declared, classmethod) and callable(method):
+        defaults = {k: p.default for k, p in inspect.signature(rule).parameters.items() if k not in ("base", "foreach")}
+        return lambda hp: float(method({**defaults, **hp}))
+    raise ValueError(
+        f"{rule.__name__} declares no passes_per_step: set the class attribute passes_per_step = 2 (forward+backward "
+        "passes per step), or a class method passes_per_step(hparams) when they depend on the hyperparameters"
+    )
+
+
 def list_optimizers() -> list[str]:
     return list(REGISTRY)
 

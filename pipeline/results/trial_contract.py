@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipeline._io import finite_or_none
-from pipeline.optim import default_hyperparameters, set_by_trainer
+from pipeline.optim import default_hyperparameters, register_rule, set_by_trainer
+from pipeline.references import resolve
 from pipeline.results.row import Phase, Status, TrialRow
 from pipeline.train.config import TrialConfig
 from pipeline.train.result import EpochRecord, TrialResult
@@ -65,6 +66,8 @@ class TrialPlan:
     cpu_per_worker: float = 1.0
     gpu_per_worker: float = 0.0
     train_storage: str | None = None
+    # The user's own SAM-family rules by registry name (``module:Class``): registered before ``config`` is read.
+    rules: dict[str, str] = field(default_factory=dict)
 
     def to_tune(self) -> dict[str, Any]:
         """The trial's config as Ray carries it: ``{"plan": <the plan as JSON values>}``."""
@@ -72,6 +75,7 @@ class TrialPlan:
         plan["config"] = self.config.model_dump(mode="json")
         plan["params"] = dict(self.params)
         plan["tracking"] = asdict(self.tracking) if self.tracking is not None else None
+        plan["rules"] = dict(self.rules)
         return {_PLAN: plan}
 
     @classmethod
@@ -80,6 +84,8 @@ class TrialPlan:
         plan = dict(config[_PLAN])
         tracking = plan.get("tracking")
         plan["tracking"] = Tracking(**tracking) if tracking else None
+        for name, rule in plan.get("rules", {}).items():  # Ray shipped their modules with the study's code
+            register_rule(name, resolve(rule))
         plan["config"] = TrialConfig.model_validate(plan["config"])
         return cls(**plan)
 

@@ -28,7 +28,8 @@ from pydantic import (
 
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
-from pipeline.optim import get_variant, hyperparameter_names, list_optimizers
+from pipeline.optim import get_variant, hyperparameter_names, list_optimizers, register_rule
+from pipeline.references import ReferenceProblem, add_code_folders, resolve
 from pipeline.spec.errors import first_message, format_validation_error
 from pipeline.spec.suggest import did_you_mean
 from pipeline.train.config import HyperValue, TrialConfig
@@ -90,6 +91,28 @@ class SearchParam(BaseModel):
         if self.integer:
             return (int(self.low), int(self.high))
         return (self.low, self.high)
+
+
+class RuleSpec(BaseModel):
+    """A user's SAM-family rule: a registry ``name`` and the class by import string, ``module:Class``."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=NAME_PATTERN)
+    rule: str
+
+    @field_validator("rule")
+    @classmethod
+    def _register(cls, rule: str, info: ValidationInfo) -> str:
+        if "name" not in info.data:  # a bad name is reported as such
+            return rule
+        try:
+            register_rule(info.data["name"], resolve(rule))
+        except ReferenceProblem as problem:
+            raise ValueError(str(problem)) from None
+        except ValueError as error:
+            raise ValueError(f"{rule}: {error}") from None
+        return rule
 
 
 class MethodSpec(BaseModel):
@@ -357,6 +380,11 @@ class StudySpec(BaseModel):
     data: DataConfig
     model: ModelConfig
     training: TrainingSpec = TrainingSpec()  # type: ignore[valid-type]
+    # Folders of the user's own code (factories, rules), besides the study file's own; relative paths are read from
+    # the study file's folder. Shipped to every Ray worker. Before optimizers: their rules are imported from them.
+    code: tuple[str, ...] = ()
+    # The user's own SAM-family rules, registered (with lets-<name>) before the methods that name them are read.
+    optimizers: tuple[RuleSpec, ...] = ()
     methods: tuple[MethodSpec, ...] = Field(min_length=1)
     reference: str
     tuning: TuningSpec = TuningSpec()
@@ -371,9 +399,6 @@ class StudySpec(BaseModel):
     output: OutputSpec = OutputSpec()
     statistics: StatisticsSpec = StatisticsSpec()
     regression: RegressionSpec | None = None  # required by `sam-study nightly`
-    # Folders of the user's own code (data and model factories), besides the study file's own; relative paths are
-    # read from the study file's folder. Shipped to every Ray worker.
-    code: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _methods_and_reference(self) -> StudySpec:
@@ -398,10 +423,24 @@ class StudySpec(BaseModel):
                 return m
         raise KeyError(name)
 
+    @field_validator("code")
+    @classmethod
+    def _importable(cls, code: tuple[str, ...]) -> tuple[str, ...]:
+        # A resolved spec (spec.json) holds absolute folders: its rules import from them when it is read again.
+        add_code_folders(folder for folder in code if Path(folder).is_absolute() and Path(folder).is_dir())
+        return code
+
     @property
     def uses_user_code(self) -> bool:
-        """Whether the study names a data or model factory of its own (``module:attr``)."""
-        return self.data.factory is not None or self.model.factory is not None
+        """Whether the study names a data or model factory or an optimizer rule of its own: a reference outside
+        ``pipeline`` (whose factories, such as ``pipeline.models.zoo:timm_model``, every worker has already)."""
+        factories = (self.data.factory, self.model.factory, *(r.rule for r in self.optimizers))
+        return any(ref is not None and not ref.startswith("pipeline.") for ref in factories)  # shipped: not theirs
+
+    @property
+    def rules(self) -> dict[str, str]:
+        """The user's rules by registry name: what a worker registers before it reads its trial's config."""
+        return {r.name: r.rule for r in self.optimizers}
 
     @property
     def device(self) -> str:
@@ -450,6 +489,15 @@ def comparable(dump: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def recorded_comparable(dump: dict[str, Any]) -> dict[str, Any]:
+    """``comparable`` of a spec.json, written by this version or an earlier one: read through today's spec first,
+    so that a field added since (at its default, as the earlier version behaved) compares equal."""
+    try:
+        return StudySpec.model_validate(dump).comparable_dump()
+    except ValidationError:
+        return comparable(dump)
+
+
 def check_every_trial_builds(spec: StudySpec) -> None:
     """Build each method's TrialConfig at its fixed values and at the bounds of every searched value."""
     for method in spec.methods:
@@ -475,6 +523,10 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
             f"{source}: a suite file (it has tasks:), not a single study; `sam-study run` runs suites, this "
             "command takes a study file"
         )
+    if raw.get("optimizers") and Path(source).is_file():  # the rules import from the study's folders
+        home = Path(source).resolve().parent
+        code = raw.get("code") if isinstance(raw.get("code"), list) else []
+        add_code_folders([home, *(home / str(c) for c in code if (home / str(c)).is_dir())])
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:

@@ -97,4 +97,5 @@ def make_plan(
         cpu_per_worker=spec.resources.cpu,
         gpu_per_worker=spec.resources.gpu,
         train_storage=str(StudyFolder(Path(study_dir)).train_runs),
+        rules=spec.rules,
     )

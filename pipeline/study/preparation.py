@@ -14,7 +14,7 @@ from pipeline.models import check_factory_model
 from pipeline.provenance import user_code_digests
 from pipeline.references import ReferenceProblem, add_code_folders, code_modules
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
-from pipeline.spec.study import StudySpec, StudySpecError, comparable
+from pipeline.spec.study import StudySpec, StudySpecError, recorded_comparable
 from pipeline.study.errors import StudyWriteError
 from pipeline.study.mlflow.secrets import redact
 from pipeline.study.mlflow.uri import default_tracking_uri, is_server, resolve_tracking
@@ -43,6 +43,8 @@ def prepare(
     tracking location, and a study folder that belongs to this spec (and, unless ``code_changed``, to its code)."""
     spec = _absolute_paths(spec)
     code = _user_code(spec, study_file)
+    if code:  # spec.json then says where the study's code is, for a later reader that imports its rules
+        spec = spec.model_copy(update={"code": tuple(str(folder) for folder in code)})
     _check_data(spec, study_file)
     _check_model(spec, study_file)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
@@ -140,7 +142,7 @@ def _prepare_folder(spec: StudySpec, folder: StudyFolder) -> None:
     ``spec.json`` holds the whole spec (the report reads it); only the fields that decide results must agree."""
     current = spec.comparable_dump()
     if folder.spec.exists():
-        before = comparable(json.loads(folder.spec.read_text()))
+        before = recorded_comparable(json.loads(folder.spec.read_text()))
         if before != current:
             changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
             raise StudySpecError(

@@ -100,6 +100,30 @@ CASES = {
         "no such layer",
     ),
     "no-code-folder": ("", {"extra": "code: [missing]\n"}, "code[0]", "is not a folder"),
+    "rule-not-sam-family": (
+        "class NotSam:\n    passes_per_step = 2",
+        {"extra": 'optimizers: [{name: mine, rule: "{mod}:NotSam"}]\n'},
+        "optimizers[mine].rule",
+        "NotSam is not a subclass of pipeline.optim.SAMFamilyOptimizer",
+    ),
+    "rule-without-passes": (
+        "from pipeline.optim.sam import SAM\nclass Mine(SAM):\n    pass",
+        {"extra": 'optimizers: [{name: mine, rule: "{mod}:Mine"}]\n'},
+        "optimizers[mine].rule",
+        "Mine declares no passes_per_step",
+    ),
+    "rule-missing": (
+        "",
+        {"extra": 'optimizers: [{name: mine, rule: "{mod}:make_nett"}]\n'},
+        "optimizers[mine].rule",
+        "did you mean 'make_net'?",
+    ),
+    "rule-shipped-name": (
+        "from pipeline.optim.sam import SAM\nclass Mine(SAM):\n    passes_per_step = 2",
+        {"extra": 'optimizers: [{name: sam, rule: "{mod}:Mine"}]\n'},
+        "optimizers[sam].rule",
+        "a shipped optimizer's name",
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 """A user's own task through `sam-study run`, on a real embedded Ray and MLflow: the example study of
 studies/examples, copied into a folder outside the project, with its data and model factories in a module beside the
-study file. Ray ships that folder to the trial workers; every method (LETS over SAM among them) runs on the user's
-data and model; a resume after the module changed is refused, naming the file."""
+study file, and a SAM-family rule of the user's own. Ray ships that folder to the trial workers; every method (the
+user's rule, and LETS over it, among them) runs on the user's data and model; a resume after the module changed is
+refused, naming the file."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "studies" / "examples"
 def test_a_study_of_a_users_own_data_and_model_runs_and_refuses_a_resume_with_changed_code(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for name in ("own_task.yaml", "blobs_task.py"):
+    for name in ("own_task.yaml", "blobs_task.py", "sign_sam.py"):
         shutil.copy(EXAMPLES / name, elsewhere / name)
     study, out = elsewhere / "own_task.yaml", tmp_path / "out"
 
@@ -33,18 +34,19 @@ def test_a_study_of_a_users_own_data_and_model_runs_and_refuses_a_resume_with_ch
     assert (table.status == "ok").all(), table[["trial_key", "status", "error"]]
     evaluation = table[table.phase == "eval"]
     assert sorted(zip(evaluation.method, evaluation.seed, strict=True)) == [
-        (m, s) for m in ("lets-sam", "sam", "sgd") for s in (0, 1)
+        (m, s) for m in ("lets-signsam", "sam", "sgd", "signsam") for s in (0, 1)
     ]
     assert len(table[table.phase == "tune"]) == 3
     config = json.loads(table.config_json.iloc[0])
     assert config["data"]["factory"] == "blobs_task:make_blobs" and config["model"]["args"] == {"width": 24}
     assert evaluation.test_accuracy.between(0.5, 1.0).all(), "the user's blobs are learnable"
-    lets = evaluation[evaluation.method == "lets-sam"]
-    assert lets.rho_trajectory.map(len).gt(0).all(), "LETS learned a radius on the user's model"
+    lets = evaluation[evaluation.method == "lets-signsam"]
+    assert lets.rho_trajectory.map(len).gt(0).all(), "LETS learned the radius of the user's rule"
+    assert (evaluation[evaluation.method == "signsam"].optimizer == "signsam").all()
     report = (out / "own_task" / "report.md").read_text()
-    assert "| lets-sam |" in report and "**sam** (reference)" in report
+    assert "| lets-signsam |" in report and "| signsam |" in report and "**sam** (reference)" in report
     code = json.loads((out / "own_task" / "code.json").read_text())
-    assert list(code) == [str(elsewhere.resolve() / "blobs_task.py")]
+    assert sorted(code) == [str(elsewhere.resolve() / name) for name in ("blobs_task.py", "sign_sam.py")]
     mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["own_task"])
     assert sorted(runs[runs["tags.role"] == "trial"]["tags.trial_key"]) == sorted(table.trial_key)
