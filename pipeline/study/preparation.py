@@ -8,16 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from pipeline._io import write_json_atomically
 from pipeline.data import DatasetError, build_dataset, check_dataset
-from pipeline.models import check_factory_model
+from pipeline.models import build_model, check_factory_model
+from pipeline.optim import LETS, bn_update_once_per_step, create_optimizer, trainer_hyperparameters
 from pipeline.provenance import user_code_digests
 from pipeline.references import ReferenceProblem, add_code_folders, code_modules
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
-from pipeline.spec.study import StudySpec, StudySpecError, recorded_comparable
+from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError, recorded_comparable
 from pipeline.study.errors import StudyWriteError
 from pipeline.study.mlflow.secrets import redact
 from pipeline.study.mlflow.uri import default_tracking_uri, is_server, resolve_tracking
+from pipeline.train import TrialConfig
 
 
 @dataclass
@@ -109,14 +114,53 @@ def _check_data(spec: StudySpec, study_file: Path) -> None:
 
 
 def _check_model(spec: StudySpec, study_file: Path) -> None:
-    """A model factory, built and run forward on the study's first training examples (seed 0)."""
-    if spec.model.factory is None:
+    """A model factory, built and run forward on the study's first training examples (seed 0); then, for a study of
+    its own code, one step of every method at its fixed values and at both ends of each searched range."""
+    if spec.model.factory is None and not spec.uses_user_code:
         return
     data = build_dataset(spec.data, seed=0)
-    try:
-        check_factory_model(spec.model, data.train.x[:4], data.num_classes, seed=0)
-    except ReferenceProblem as problem:
-        raise StudySpecError(f"{study_file}: model.{problem.field}: {problem}") from problem.__cause__
+    batch = data.train.x[:8], data.train.y[:8]
+    if spec.model.factory is not None:
+        try:
+            check_factory_model(spec.model, batch[0][:4], data.num_classes, seed=0)
+        except ReferenceProblem as problem:
+            raise StudySpecError(f"{study_file}: model.{problem.field}: {problem}") from problem.__cause__
+    for method in spec.methods:
+        for field, params in _extremes(method):
+            config = spec.trial_config(method, seed=0, params=params)
+            try:
+                _one_step(config, data.input_shape, data.num_classes, batch)
+            except Exception as error:  # the user's code, named with the method and the value
+                raise StudySpecError(
+                    f"{study_file}: methods[{method.name}]{field}: one step on the study's own data raised {error!r}"
+                ) from error
+
+
+def _extremes(method: MethodSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The method's fixed values, then each searched value at each end of its range."""
+    return [("", {})] + [(f".search.{k}", {k: v}) for k, p in method.search.items() for v in p.values()]
+
+
+def _one_step(config: TrialConfig, input_shape: tuple[int, ...], classes: int, batch: tuple[Tensor, Tensor]) -> None:
+    """One optimizer step of ``config`` on ``batch``, on the CPU; raises what the model or the rule raises."""
+    model = build_model(config.model, input_shape, classes, seed=0)
+    trainer = trainer_hyperparameters(config.optimizer, steps_per_epoch=1, generator=torch.Generator())
+    optimizer = create_optimizer(
+        config.optimizer, model.parameters(), **config.optimizer_kwargs(), **config.hparams, **trainer
+    )
+    bn_update_once_per_step(optimizer, model)
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(batch[0]), batch[1])
+        if torch.is_grad_enabled():
+            loss.backward()
+        return loss
+
+    if isinstance(optimizer, LETS):
+        optimizer.step(closure, closure)  # the batch stands in for validation data too
+    else:
+        optimizer.step(closure)
 
 
 def _check_code(folder: StudyFolder, code: tuple[Path, ...], code_changed: bool) -> None:

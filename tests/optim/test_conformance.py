@@ -6,18 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.cli import main
-from pipeline.optim import REGISTRY, list_optimizers, register_rule
+from pipeline.optim import list_optimizers, register_rule
 from pipeline.optim.conformance import check_rule
 from tests.optim.broken_rules import BatchNormTwice, NeverRestores, UnderDeclared
-
-
-@pytest.fixture(autouse=True)
-def _registry_as_shipped():
-    """The rules these tests register are gone after each: later tests see the shipped registry."""
-    shipped = dict(REGISTRY)
-    yield
-    REGISTRY.clear()
-    REGISTRY.update(shipped)
 
 
 @pytest.mark.parametrize("name", list_optimizers())

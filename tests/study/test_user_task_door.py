@@ -195,3 +195,31 @@ def test_a_resume_after_the_users_code_changed_is_refused_naming_the_file_unless
     (tmp_path / "door_helper.py").unlink()
     with pytest.raises(StudySpecError, match=r"door_changed\.py changed .*\(and 1 more file\(s\)\)"):
         prepare(spec, study, tmp_path / "out", None, None, None)
+
+
+def test_one_step_of_every_method_at_both_ends_of_its_range_runs_at_the_door(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule that fails only at the top of its search range, on the study's own data, is named before Ray starts."""
+    (tmp_path / "door_step.py").write_text(
+        textwrap.dedent(GOOD)
+        + "\nfrom pipeline.optim.sam import SAM\n"
+        + "class Fragile(SAM):\n    passes_per_step = 2\n"
+        + "    def _compute_update(self, closure, loss, params, rho):\n"
+        + "        if rho > 0.3:\n            raise FloatingPointError('radius too large for this rule')\n"
+        + "        return super()._compute_update(closure, loss, params, rho)\n"
+    )
+    study = tmp_path / "door.yaml"
+    text = STUDY.format(
+        data="door_step:make_data", model="door_step:make_net", data_args="{}", model_args="{}", extra=""
+    )
+    text = text.replace(
+        "{name: sam, hparams: {rho: 0.05}}",
+        "{name: sam, hparams: {rho: 0.05}}, {name: fragile, search: {rho: {low: 0.01, high: 0.5}}}",
+    )
+    study.write_text(text + 'optimizers: [{name: fragile, rule: "door_step:Fragile"}]\n')
+    out = tmp_path / "out"
+    assert main(["run", str(study), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {study}: methods[fragile].search.rho: one step on the study's own data raised" in err, err
+    assert "radius too large" in err and not out.exists()
