@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 _code_folders: list[str] = []
 
@@ -36,6 +39,36 @@ def is_reference(text: str) -> bool:
 
 def _dotted(name: str) -> bool:
     return all(part.isidentifier() for part in name.split("."))
+
+
+def named_by_factory(data: Any, name: str) -> Any:
+    """A config's raw fields with ``name`` filled in when a ``factory`` is given and no name: the before-validator
+    of the data and model configs."""
+    if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
+        return {**data, "name": name}
+    return data
+
+
+def checked_reference(factory: str | None) -> str | None:
+    """``factory`` if it is None or of the form ``module:attr``; ValueError otherwise."""
+    if factory is not None and not is_reference(factory):
+        raise ValueError(f"must be an import string module:attr, e.g. my_ext:make_net, got {factory!r}")
+    return factory
+
+
+def checked_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A factory's ``args`` if they are JSON values (they travel to every worker as JSON, and enter the study's
+    identity so); ValueError otherwise."""
+    try:
+        json.dumps(args, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"must hold numbers, strings, booleans, lists and mappings only: {error}") from None
+    return args
+
+
+# A config's ``factory`` and ``args`` fields (the data and model configs share them), checked as they are read.
+FactoryReference = Annotated[str | None, AfterValidator(checked_reference)]
+FactoryArgs = Annotated[dict[str, Any], AfterValidator(checked_args)]
 
 
 def add_code_folders(folders: Iterable[str | Path]) -> None:

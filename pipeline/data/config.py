@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from pipeline.data.cifar import CIFAR_FORMATS
-from pipeline.references import is_reference
+from pipeline.references import FactoryArgs, FactoryReference, named_by_factory
 
 DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100", "factory"]
 FACTORY = "factory"  # the name of a dataset a user's factory builds (``factory: module:attr``)
@@ -100,31 +100,13 @@ class DataConfig(BaseModel):
     cutout: int = 0
     synthetic: SyntheticConfig = SyntheticConfig()
     # A user's dataset: ``module:attr``, called as fn(seed=..., **args) -> DatasetSplits (see pipeline.data.factory).
-    factory: str | None = None
-    args: dict[str, Any] = {}
+    factory: FactoryReference = None
+    args: FactoryArgs = {}
 
     @model_validator(mode="before")
     @classmethod
     def _factory_names_the_dataset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
-            return {**data, "name": FACTORY}
-        return data
-
-    @field_validator("factory")
-    @classmethod
-    def _import_string(cls, factory: str | None) -> str | None:
-        if factory is not None and not is_reference(factory):
-            raise ValueError(f"must be an import string module:attr, e.g. my_ext:make_data, got {factory!r}")
-        return factory
-
-    @field_validator("args")
-    @classmethod
-    def _json_args(cls, args: dict[str, Any]) -> dict[str, Any]:
-        try:  # the arguments travel to every worker as JSON, and enter the study's identity so
-            json.dumps(args, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"must hold numbers, strings, booleans, lists and mappings only: {error}") from None
-        return args
+        return named_by_factory(data, FACTORY)
 
     @field_validator("name", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from pipeline.models.presets import PRESETS
-from pipeline.references import is_reference
+from pipeline.references import FactoryArgs, FactoryReference, named_by_factory
 
 ModelName = Literal["mlp", "cnn1d", "resnet18", "wrn", "factory"]
 FACTORY = "factory"  # the name of a model a user's factory builds (``factory: module:attr``)
@@ -35,31 +35,13 @@ class ModelConfig(BaseModel):
     depth: int = 16  # wrn depth, 6n + 4
     width: int = 8  # wrn widen factor
     # A user's model: ``module:attr``, called as fn(input_shape=..., num_classes=..., **args) -> nn.Module.
-    factory: str | None = None
-    args: dict[str, Any] = {}
+    factory: FactoryReference = None
+    args: FactoryArgs = {}
 
     @model_validator(mode="before")
     @classmethod
     def _factory_names_the_model(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
-            return {**data, "name": FACTORY}
-        return data
-
-    @field_validator("factory")
-    @classmethod
-    def _import_string(cls, factory: str | None) -> str | None:
-        if factory is not None and not is_reference(factory):
-            raise ValueError(f"must be an import string module:attr, e.g. my_ext:make_net, got {factory!r}")
-        return factory
-
-    @field_validator("args")
-    @classmethod
-    def _json_args(cls, args: dict[str, Any]) -> dict[str, Any]:
-        try:  # the arguments travel to every worker as JSON
-            json.dumps(args, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"must hold numbers, strings, booleans, lists and mappings only: {error}") from None
-        return args
+        return named_by_factory(data, FACTORY)
 
     @model_validator(mode="after")
     def _factory_alone(self) -> ModelConfig:
