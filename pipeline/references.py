@@ -71,6 +71,15 @@ FactoryReference = Annotated[str | None, AfterValidator(checked_reference)]
 FactoryArgs = Annotated[dict[str, Any], AfterValidator(checked_args)]
 
 
+def without_unused_factory(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A config's dump without ``factory`` and ``args`` when no factory is set: a study of built-in names records
+    exactly what it recorded before these fields existed (its spec.json, trial configs and their digests)."""
+    if dumped.get("factory") is None:
+        dumped.pop("factory", None)
+        dumped.pop("args", None)
+    return dumped
+
+
 def add_code_folders(folders: Iterable[str | Path]) -> None:
     """Put ``folders`` first on this process's import path (once each), as ``python -m`` does with its folder."""
     for folder in folders:

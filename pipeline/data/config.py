@@ -13,10 +13,17 @@ import math
 import os
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pipeline.data.cifar import CIFAR_FORMATS
-from pipeline.references import FactoryArgs, FactoryReference, named_by_factory
+from pipeline.references import FactoryArgs, FactoryReference, named_by_factory, without_unused_factory
 
 DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100", "factory"]
 FACTORY = "factory"  # the name of a dataset a user's factory builds (``factory: module:attr``)
@@ -102,6 +109,10 @@ class DataConfig(BaseModel):
     # A user's dataset: ``module:attr``, called as fn(seed=..., **args) -> DatasetSplits (see pipeline.data.factory).
     factory: FactoryReference = None
     args: FactoryArgs = {}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused_factory(handler(self))
 
     @model_validator(mode="before")
     @classmethod

@@ -6,10 +6,18 @@ import difflib
 import json
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pipeline.models.presets import PRESETS
-from pipeline.references import FactoryArgs, FactoryReference, named_by_factory
+from pipeline.references import FactoryArgs, FactoryReference, named_by_factory, without_unused_factory
 
 ModelName = Literal["mlp", "cnn1d", "resnet18", "wrn", "factory"]
 FACTORY = "factory"  # the name of a model a user's factory builds (``factory: module:attr``)
@@ -37,6 +45,10 @@ class ModelConfig(BaseModel):
     # A user's model: ``module:attr``, called as fn(input_shape=..., num_classes=..., **args) -> nn.Module.
     factory: FactoryReference = None
     args: FactoryArgs = {}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused_factory(handler(self))
 
     @model_validator(mode="before")
     @classmethod
