@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 _code_folders: list[str] = []
 
@@ -39,14 +39,6 @@ def is_reference(text: str) -> bool:
 
 def _dotted(name: str) -> bool:
     return all(part.isidentifier() for part in name.split("."))
-
-
-def named_by_factory(data: Any, name: str) -> Any:
-    """A config's raw fields with ``name`` filled in when a ``factory`` is given and no name: the before-validator
-    of the data and model configs."""
-    if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
-        return {**data, "name": name}
-    return data
 
 
 def checked_reference(factory: str | None) -> str | None:
@@ -71,13 +63,26 @@ FactoryReference = Annotated[str | None, AfterValidator(checked_reference)]
 FactoryArgs = Annotated[dict[str, Any], AfterValidator(checked_args)]
 
 
-def without_unused_factory(dumped: dict[str, Any]) -> dict[str, Any]:
-    """A config's dump without ``factory`` and ``args`` when no factory is set: a study of built-in names records
-    exactly what it recorded before these fields existed (its spec.json, trial configs and their digests)."""
-    if dumped.get("factory") is None:
-        dumped.pop("factory", None)
-        dumped.pop("args", None)
-    return dumped
+class TakesFactory(BaseModel):
+    """Base of the data and model configs, which take a user's ``factory`` and its ``args`` (each declares both
+    fields where they belong): ``name`` is ``factory`` when a factory is given without one, and a config without
+    a factory dumps without the two fields, so that a study of built-in names records exactly what it recorded
+    before they existed (its spec.json, trial configs and their digests)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _factory_names_it(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("factory") is not None and "name" not in data:
+            return {**data, "name": "factory"}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        if dumped.get("factory") is None:
+            dumped.pop("factory", None)
+            dumped.pop("args", None)
+        return dumped
 
 
 def add_code_folders(folders: Iterable[str | Path]) -> None:

@@ -16,14 +16,13 @@ from typing import Any, Literal, get_args
 from pydantic import (
     BaseModel,
     ConfigDict,
-    SerializerFunctionWrapHandler,
+    Field,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
 from pipeline.data.cifar import CIFAR_FORMATS
-from pipeline.references import FactoryArgs, FactoryReference, named_by_factory, without_unused_factory
+from pipeline.references import FactoryArgs, FactoryReference, TakesFactory
 
 DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100", "factory"]
 FACTORY = "factory"  # the name of a dataset a user's factory builds (``factory: module:attr``)
@@ -87,7 +86,7 @@ class SyntheticConfig(BaseModel):
         return self
 
 
-class DataConfig(BaseModel):
+class DataConfig(TakesFactory):
     """Which dataset to build and how to split, corrupt and augment it.
 
     ``val_fraction`` applies to mnist1d and CIFAR (carved out of the official training part);
@@ -108,16 +107,7 @@ class DataConfig(BaseModel):
     synthetic: SyntheticConfig = SyntheticConfig()
     # A user's dataset: ``module:attr``, called as fn(seed=..., **args) -> DatasetSplits (see pipeline.data.factory).
     factory: FactoryReference = None
-    args: FactoryArgs = {}
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused_factory(handler(self))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _factory_names_the_dataset(cls, data: Any) -> Any:
-        return named_by_factory(data, FACTORY)
+    args: FactoryArgs = Field(default_factory=dict)
 
     @field_validator("name", mode="before")
     @classmethod

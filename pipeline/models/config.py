@@ -7,24 +7,22 @@ import json
 from typing import Any, Literal, get_args
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
-    SerializerFunctionWrapHandler,
+    Field,
     ValidationInfo,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
 from pipeline.models.presets import PRESETS
-from pipeline.references import FactoryArgs, FactoryReference, named_by_factory, without_unused_factory
+from pipeline.references import FactoryArgs, FactoryReference, TakesFactory
 
 ModelName = Literal["mlp", "cnn1d", "resnet18", "wrn", "factory"]
 FACTORY = "factory"  # the name of a model a user's factory builds (``factory: module:attr``)
 PresetName = Literal["mpsam_mlp", "mnist1d_mlp", "mnist1d_cnn"]
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(TakesFactory):
     """An architecture by name plus the fields that size it; fields another architecture uses are ignored.
 
     ``preset`` fills ``name`` and the fields it defines unless they were given explicitly (explicit
@@ -44,16 +42,7 @@ class ModelConfig(BaseModel):
     width: int = 8  # wrn widen factor
     # A user's model: ``module:attr``, called as fn(input_shape=..., num_classes=..., **args) -> nn.Module.
     factory: FactoryReference = None
-    args: FactoryArgs = {}
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused_factory(handler(self))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _factory_names_the_model(cls, data: Any) -> Any:
-        return named_by_factory(data, FACTORY)
+    args: FactoryArgs = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _factory_alone(self) -> ModelConfig:
