@@ -13,7 +13,7 @@ import importlib
 import inspect
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,9 +95,10 @@ def add_code_folders(folders: Iterable[str | Path]) -> None:
             sys.path.insert(0, path)
 
 
-def code_folders() -> tuple[str, ...]:
-    """The user code folders added in this process, in the order they were added."""
-    return tuple(_code_folders)
+def study_code_folders(study_file: str | Path, code: Iterable[str]) -> list[Path]:
+    """A study's code folders: the study file's own folder, then each of ``code`` read from it (not yet checked)."""
+    home = Path(study_file).resolve().parent
+    return [home, *((home / Path(c).expanduser()).resolve() for c in code)]
 
 
 def code_modules(folders: Iterable[Path]) -> list[Path]:
@@ -143,15 +144,15 @@ def _import(module_name: str) -> Any:
         raise ReferenceProblem(f"module {module_name!r} raised while importing: {error!r}") from error
 
 
-def check_call(fn: Any, reference: str, fixed: Iterable[str], args: Mapping[str, Any]) -> Callable[..., Any]:
-    """``fn`` if it can be called with the keywords ``fixed`` (which the pipeline passes) and ``args`` (the
-    study's); otherwise ``ReferenceProblem`` naming the argument that does not bind."""
+def check_call(fn: Any, reference: str, fixed: Iterable[str], args: Mapping[str, Any]) -> None:
+    """``ReferenceProblem`` naming the argument that does not bind, unless ``fn`` can be called with the keywords
+    ``fixed`` (which the pipeline passes) and ``args`` (the study's)."""
     if not callable(fn):
         raise ReferenceProblem(f"{reference} is a {type(fn).__name__}, not a function or class")
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
-        return fn  # a builtin without a signature: its call will say
+        return  # a builtin without a signature: its call will say
     clash = sorted(set(fixed) & set(args))
     if clash:
         raise ReferenceProblem(f"the pipeline passes {clash[0]} itself; remove it from args", f"args.{clash[0]}")
@@ -168,4 +169,3 @@ def check_call(fn: Any, reference: str, fixed: Iterable[str], args: Mapping[str,
                 f"args.{unknown[0]}",
             ) from None
         raise ReferenceProblem(f"{reference}{signature} cannot be called so: {error}", "args") from None
-    return fn

@@ -29,7 +29,7 @@ from pydantic import (
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
 from pipeline.optim import get_variant, hyperparameter_names, list_optimizers, register_rule
-from pipeline.references import ReferenceProblem, add_code_folders, resolve
+from pipeline.references import ReferenceProblem, add_code_folders, resolve, study_code_folders
 from pipeline.spec.errors import first_message, format_validation_error
 from pipeline.spec.suggest import did_you_mean
 from pipeline.train.config import HyperValue, TrialConfig
@@ -524,9 +524,8 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
             "command takes a study file"
         )
     if raw.get("optimizers") and Path(source).is_file():  # the rules import from the study's folders
-        home = Path(source).resolve().parent
         code = raw.get("code") if isinstance(raw.get("code"), list) else []
-        add_code_folders([home, *(home / str(c) for c in code if (home / str(c)).is_dir())])
+        add_code_folders(f for f in study_code_folders(source, map(str, code)) if f.is_dir())
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:

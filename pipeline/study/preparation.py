@@ -16,7 +16,7 @@ from pipeline.data import DatasetError, build_dataset, check_dataset
 from pipeline.models import build_model, check_factory_model
 from pipeline.optim import LETS, bn_update_once_per_step, create_optimizer, trainer_hyperparameters
 from pipeline.provenance import user_code_digests
-from pipeline.references import ReferenceProblem, add_code_folders, code_modules
+from pipeline.references import ReferenceProblem, add_code_folders, code_modules, study_code_folders
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder
 from pipeline.spec.study import MethodSpec, StudySpec, StudySpecError, recorded_comparable
 from pipeline.study.errors import StudyWriteError
@@ -93,8 +93,7 @@ def _user_code(spec: StudySpec, study_file: Path) -> tuple[Path, ...]:
     ``code:`` (read from the study file's folder). None for a study of built-in names only."""
     if not spec.uses_user_code:
         return ()
-    home = study_file.resolve().parent
-    folders = [home, *((home / Path(c).expanduser()).resolve() for c in spec.code)]
+    folders = study_code_folders(study_file, spec.code)
     for index, folder in enumerate(folders[1:]):
         if not folder.is_dir():
             raise StudySpecError(f"{study_file}: code[{index}]: {folder} is not a folder; list folders of Python code")
