@@ -7,7 +7,7 @@ A study names them as it names its own factories::
 
 Never pretrained weights: every trial starts from the seeded initialisation, as the built-in models do. A misspelt
 name gets the nearest one. timm needs torchvision, and torchvision the torch build it was made for: install the pair
-that matches your torch (torch 2.13 with torchvision 0.28).
+that matches your torch (docs/tasks.md says which builds, and which versions are tested).
 """
 
 from __future__ import annotations

@@ -132,6 +132,17 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def vision_python() -> Path:
+    """The interpreter of an environment with timm and torchvision (``tests.study.vision_env``), made on first use."""
+    from tests.study.vision_env import vision_python as made
+
+    python = made()
+    if isinstance(python, str):
+        _unavailable(f"no environment with the vision extra: {python}")
+    return python
+
+
 def postgres_bin_dir() -> Path | None:
     """The folder holding initdb and pg_ctl: the one on PATH, else Debian's newest /usr/lib/postgresql/*/bin."""
     candidates = []

@@ -99,11 +99,14 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def run_to_end(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``sam-study ARGS`` to its end, in this environment (or ``env``), output captured."""
+def run_to_end(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None, python: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``sam-study ARGS`` to its end, in this environment (or ``env``), by this interpreter (or ``python``), output
+    captured."""
     env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        [str(python or sys.executable), "-m", "pipeline", *args],
         check=False,
         env=env,
         text=True,

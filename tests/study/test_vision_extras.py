@@ -5,6 +5,7 @@ skipped elsewhere; without them, the adapters say which extra to install."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from pipeline.cli import main
 from pipeline.data.image_folder import image_folder
 from pipeline.models.zoo import timm_model, torchvision_model
 from tests.study.study_files import run_to_end
+from tests.study.vision_env import ROOT, VISION_RELEASES
 
 CLASSES, PER_CLASS, SIDE = ("cat", "dog", "owl"), 10, 12
 
@@ -111,10 +113,9 @@ def test_a_misspelt_architecture_is_refused_at_the_door(tmp_path: Path, capsys: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", [RESNET, pytest.param(TIMM, marks=needs_vision)], ids=["resnet18", "timm-resnet10t"])
-def test_a_study_of_a_local_image_folder_runs(tmp_path: Path, model: str) -> None:
+def test_a_study_of_a_local_image_folder_runs(tmp_path: Path) -> None:
     study = tmp_path / "images.yaml"
-    study.write_text(STUDY.format(root=write_images(tmp_path / "images"), model=model))
+    study.write_text(STUDY.format(root=write_images(tmp_path / "images"), model=RESNET))
     out = tmp_path / "out"
     done = run_to_end("run", str(study), "--out", str(out), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -124,3 +125,48 @@ def test_a_study_of_a_local_image_folder_runs(tmp_path: Path, model: str) -> Non
     assert "image_folder" in table.config_json.iloc[0] and (table.epochs_run == 2).all()
     assert (out / "images" / "report.md").exists()
     assert not (out / "images" / "code.json").exists(), "the adapters are the project's own code, not the user's"
+
+
+@pytest.mark.slow
+def test_timm_and_torchvision_architectures_run_a_suite_where_the_vision_extra_is_installed(
+    tmp_path: Path, vision_python: Path
+) -> None:
+    # The adapters' own tests, run where timm and torchvision import (they are skipped beside the CPU build of torch).
+    here = Path(__file__).relative_to(ROOT)
+    tests = [vision_python, "-m", "pytest", str(here), "-m", "not slow", "-p", "no:cacheprovider", "-q"]
+    done = subprocess.run(tests, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0 and "3 passed, 1 skipped" in done.stdout + done.stderr, done.stdout + done.stderr
+
+    suite = tmp_path / "zoo.yaml"
+    suite.write_text(ZOO_SUITE.format(root=write_images(tmp_path / "images")))
+    out = tmp_path / "out"
+    done = run_to_end("run", str(suite), "--out", str(out), timeout=600, python=vision_python)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for task, model in (("timm", "resnet10t"), ("torchvision", "shufflenet_v2_x0_5")):
+        table = pd.read_parquet(out / "zoo" / task / "trials.parquet")
+        assert (table.status == "ok").all(), table[["trial_key", "status", "error"]]
+        assert sorted(zip(table.method, table.seed, strict=True)) == [("sam", 0), ("sam", 1), ("sgd", 0), ("sgd", 1)]
+        assert model in table.config_json.iloc[0] and (table.epochs_run == 2).all()
+        assert table["version.torch"].str.startswith(VISION_RELEASES["torch"]).all(), "ran in the vision environment"
+    assert (out / "zoo" / "report.md").exists()
+
+
+ZOO_SUITE = """\
+name: zoo
+training: {{lr: 0.02, epochs: 2, batch_size: 8}}
+methods:
+  - name: sgd
+  - name: sam
+    hparams: {{rho: 0.05}}
+reference: sam
+evaluation: {{seeds: [0, 1]}}
+resources: {{cpu: 1}}
+retries: 0
+tasks:
+  - name: timm
+    data: {{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}
+    model: {{factory: "pipeline.models.zoo:timm_model", args: {{name: resnet10t}}}}
+  - name: torchvision
+    data: {{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}
+    model: {{factory: "pipeline.models.zoo:torchvision_model", args: {{name: shufflenet_v2_x0_5}}}}
+"""
