@@ -41,6 +41,7 @@ class TrialRow:
     # Outcome.
     status: Status = "ok"
     error: str | None = None  # a failed trial's last error line
+    traceback: str | None = None  # and its whole error text (the traceback from the trial's worker)
     stopped_by_scheduler: bool = False  # ASHA ended it early (its status is ok)
     # Configuration.
     rho: float | None = None  # the fixed, tuned or LETS starting radius

@@ -184,6 +184,7 @@ class TrialOutcome:
     last_epoch: EpochReport | None = None  # otherwise: the last epoch it reported, if any
     clock_s: float | None = None  # and Ray's clock of it
     error: str | None = None  # a failed trial's last error line
+    traceback: str | None = None  # and its whole error text, as Ray recorded it
     stopped_by_scheduler: bool = False
     mlflow_run_id: str | None = None  # its child run, as its last report (of either kind) named it
 
@@ -193,15 +194,19 @@ class TrialOutcome:
 
     @classmethod
     def from_tune(cls, config: dict[str, Any], last_result: dict[str, Any], error: str | None = None) -> TrialOutcome:
-        """A Tune trial's outcome from its ``config`` and its last result: failed when Tune gives an ``error``;
-        else ended with its final report, or stopped by the scheduler between epochs."""
+        """A Tune trial's outcome from its ``config`` and its last result: failed when Tune gives an ``error`` (the
+        trial's error text, a traceback ending in the error's line); else ended with its final report, or stopped
+        by the scheduler between epochs."""
         plan, run_id = TrialPlan.from_tune(config), last_result.get("mlflow_run_id")
         final = FinalReport.from_tune(last_result) if error is None else None
         if final is not None:
             return cls(plan, final.result.status, final=final, mlflow_run_id=run_id)
         last, clock = EpochReport.from_tune(last_result), last_result.get("time_total_s")  # Tune's own key
         if error is not None:
-            return cls(plan, "failed", last_epoch=last, clock_s=clock, error=error, mlflow_run_id=run_id)
+            lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+            line = lines[-1] if lines else "the trial failed (no error text was recorded)"
+            failed = {"error": line, "traceback": error.strip() or None, "mlflow_run_id": run_id}
+            return cls(plan, "failed", last_epoch=last, clock_s=clock, **failed)
         return cls(plan, "ok", last_epoch=last, clock_s=clock, stopped_by_scheduler=True, mlflow_run_id=run_id)
 
 
@@ -213,7 +218,7 @@ class TrialOutcome:
 _COMPUTED = frozenset(
     {
         "trial_key",  # plan.key
-        "status", "error", "stopped_by_scheduler", "node", "mlflow_run_id",  # the outcome's
+        "status", "error", "traceback", "stopped_by_scheduler", "node", "mlflow_run_id",  # the outcome's
         "rho", "hparams",  # the optimizer's hyperparameters with its defaults, less those the trainer sets
         "params_json", "config_json",
         "seconds_per_epoch", "final_rho", "rho_trajectory", "history_json",  # reshaped from the result
@@ -281,6 +286,7 @@ def trial_row(outcome: TrialOutcome, provenance: StudyProvenance) -> TrialRow:
         trial_key=plan.key,
         status=outcome.status,
         error=outcome.error,
+        traceback=outcome.traceback,
         stopped_by_scheduler=outcome.stopped_by_scheduler,
         node=outcome.node,
         mlflow_run_id=outcome.mlflow_run_id,

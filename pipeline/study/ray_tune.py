@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,13 +70,16 @@ class _Recorder(tune.Callback):
 
 
 def _error_text(trial: Any) -> str:
-    """The last line of the trial's error file (Ray writes the traceback as text beside a pickle)."""
+    """The trial's error file: the traceback Ray wrote as text beside a pickle (empty when it wrote none), without
+    the terminal's colour codes."""
     try:
         text = Path(trial.error_file).read_text() if trial.error_file else ""
     except OSError:
-        text = ""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "the trial failed (no error text was recorded)"
+        return ""
+    return _COLOUR.sub("", text)
+
+
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -77,6 +78,8 @@ class Recorder:
         if outcome.mlflow_run_id and (outcome.stopped_by_scheduler or outcome.status == "failed"):
             self.tracking.close_child(outcome.mlflow_run_id, "stopped" if outcome.stopped_by_scheduler else "failed")
         print(self._line(outcome.plan, row), file=self.console, flush=True)
+        if row.traceback:  # the libraries' log (study.log, or the terminal with --verbose): the whole traceback
+            print(f"trial {row.trial_key} failed:\n{row.traceback}", file=sys.stderr, flush=True)
         self.trials.recorded()
 
     def _line(self, plan: TrialPlan, row: TrialRow) -> str:

@@ -41,8 +41,12 @@ def test_a_trial_stopped_between_epochs_takes_its_metrics_and_clock_from_its_las
     assert row.versions == {"ray": "2.60.0"} and row.code_digest == "abc" and row.git_commit == "c0ffee"
 
 
-def test_a_trial_that_failed_before_reporting_has_no_clock() -> None:
-    outcome = TrialOutcome.from_tune(plan({"rho": 0.2}).to_tune(), {}, error="RuntimeError: boom")
+def test_a_trial_that_failed_before_reporting_has_no_clock_and_keeps_its_traceback() -> None:
+    text = 'Traceback (most recent call last):\n  File "my_ext.py", line 3, in make_blobs\nRuntimeError: boom\n\n'
+    outcome = TrialOutcome.from_tune(plan({"rho": 0.2}).to_tune(), {}, error=text)
     row = trial_row(outcome, PROVENANCE)
-    assert row.status == "failed" and row.error == "RuntimeError: boom"
+    assert row.status == "failed" and row.error == "RuntimeError: boom" and row.traceback == text.strip()
     assert row.wall_time_s is None and row.epochs_run is None
+    unexplained = trial_row(TrialOutcome.from_tune(plan({"rho": 0.2}).to_tune(), {}, error=""), PROVENANCE)
+    assert unexplained.status == "failed" and unexplained.traceback is None
+    assert unexplained.error == "the trial failed (no error text was recorded)"

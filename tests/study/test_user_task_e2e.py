@@ -58,3 +58,50 @@ def test_a_study_of_a_users_own_data_and_model_runs_and_refuses_a_resume_with_ch
     assert f"{module.resolve()} changed since the study started" in again.stderr
     assert "--code-changed" in again.stderr
     assert len(pd.read_parquet(out / "own_task" / "trials.parquet")) == len(table)
+
+
+FLAKY_TASK = """\
+from blobs_task import make_blobs
+
+
+def blobs_but_not_seed_1(seed, **args):
+    if seed == 1:
+        raise RuntimeError("no blobs for seed 1")
+    return make_blobs(seed, **args)
+"""
+FLAKY_STUDY = """\
+name: flaky
+data: {factory: "flaky_task:blobs_but_not_seed_1", args: {n: 300}}
+model: {factory: "blobs_task:make_net", args: {width: 16}}
+training: {lr: 0.05, epochs: 2, batch_size: 32}
+methods:
+  - name: sgd
+  - name: sam
+    hparams: {rho: 0.05}
+reference: sam
+evaluation: {seeds: [0, 1]}
+resources: {cpu: 1}
+retries: 0
+"""
+
+
+def test_a_users_factory_that_raises_inside_a_trial_fails_that_trial_with_its_traceback(tmp_path: Path) -> None:
+    # The door builds the data with seed 0, which works; the trials of seed 1 raise in the user's code.
+    shutil.copy(EXAMPLES / "blobs_task.py", tmp_path / "blobs_task.py")
+    (tmp_path / "flaky_task.py").write_text(FLAKY_TASK)
+    study, out = tmp_path / "flaky.yaml", tmp_path / "out"
+    study.write_text(FLAKY_STUDY)
+    done = run_to_end("run", str(study), "--out", str(out), timeout=600)
+    table = pd.read_parquet(out / "flaky" / "trials.parquet").set_index("trial_key")
+    assert sorted(table.index) == ["eval/sam/seed0", "eval/sam/seed1", "eval/sgd/seed0", "eval/sgd/seed1"], done.stderr
+    for key in ("eval/sam/seed1", "eval/sgd/seed1"):
+        row = table.loc[key]
+        assert row.status == "failed" and row.error == "RuntimeError: no blobs for seed 1", row.traceback
+        assert 'flaky_task.py", line 6, in blobs_but_not_seed_1' in row.traceback, row.traceback
+        assert "\x1b[" not in row.traceback, "no colour codes"
+    assert (table.loc[["eval/sam/seed0", "eval/sgd/seed0"]].status == "ok").all()
+    assert done.returncode == 0, done.stdout + done.stderr  # the study goes on, as for any failed trial
+    assert "sgd seed 1 val - test - failed: RuntimeError: no blobs for seed 1" in done.stdout, done.stdout
+    log = (out / "flaky" / "study.log").read_text()
+    assert "trial eval/sgd/seed1 failed:\n" in log and 'flaky_task.py", line 6, in blobs_but_not_seed_1' in log
+    assert (out / "flaky" / "report.md").exists(), done.stdout + done.stderr
