@@ -1,7 +1,5 @@
 """`python -m pipeline` is `sam-study`."""
 
-import sys
+from pipeline.cli.main import run_command
 
-from pipeline.cli import main
-
-sys.exit(main())
+run_command()

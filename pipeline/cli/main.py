@@ -7,10 +7,15 @@ their heavy modules lazily, so a subcommand's dependencies load only when it run
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from pipeline.cli.parser import Parser
 
@@ -108,5 +113,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(importlib.import_module(command.module).command(args))
 
 
+def run_command() -> NoReturn:
+    """The console script: ``main``, then the process ends without tearing down its interpreter.
+
+    A study imports torch, Ray, MLflow and pandas; the interpreter's teardown of those modules, once every file is
+    written and closed, took 2 to 3 seconds of every command on a 2-core machine. The exit does what Python's own
+    does first (waits for the threads that are not daemons, runs the exit handlers, among them Ray's and MLflow's
+    and logging's, flushes the standard streams) and leaves out only the teardown. An uncaught error exits as usual.
+    """
+    code = main()
+    main_thread = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main_thread and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # what the interpreter's own exit would run next
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command()
