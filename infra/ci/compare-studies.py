@@ -41,7 +41,7 @@ def _config(text: str | None) -> str | None:
 JSON_COLUMNS = {"history_json": _history, "config_json": _config}
 # Numbers in report.md that are timings: masked before the texts are compared.
 TIMING = re.compile(r"(\d+(\.\d+)?)(?=\s*(s\b|s /|seconds))")
-RUN_IDS = re.compile(r"[0-9a-f]{40}|[\w.-]+/127\.0\.0\.1/[0-9a-f]{12}")
+RUN_IDS = re.compile(r"[0-9a-f]{40}(\+dirty)?|[\w.-]+/127\.0\.0\.1/[0-9a-f]{12}")  # a commit, a Ray node
 
 
 def study_folders(root: Path) -> dict[str, Path]:
@@ -62,11 +62,16 @@ def compare_tables(old: Path, new: Path) -> list[str]:
     a, b = (pd.read_parquet(p / "trials.parquet").set_index("trial_key").sort_index() for p in (old, new))
     problems = []
     if set(a.index) != set(b.index):
-        problems.append(f"trial keys differ: only old {sorted(set(a.index) - set(b.index))[:5]}, "
-                        f"only new {sorted(set(b.index) - set(a.index))[:5]}")
+        problems.append(
+            f"trial keys differ: only old {sorted(set(a.index) - set(b.index))[:5]}, "
+            f"only new {sorted(set(b.index) - set(a.index))[:5]}"
+        )
         return problems
-    if set(a.columns) != set(b.columns):
-        problems.append(f"columns differ: {sorted(set(a.columns) ^ set(b.columns))}")
+    # A column of one side only is a difference unless it is empty there: a column added to the schema since, which
+    # these trials have no value for (a failed trial's traceback, in a run where none failed).
+    for name, only, table in (("old", set(a.columns) - set(b.columns), a), ("new", set(b.columns) - set(a.columns), b)):
+        if filled := sorted(c for c in only if table[c].notna().any()):
+            problems.append(f"columns only {name}, with values: {filled}")
     for column in sorted((set(a.columns) & set(b.columns)) - RUN_TO_RUN):
         left, right = a[column], b.loc[a.index, column]
         if column in JSON_COLUMNS:

@@ -22,10 +22,7 @@ from tests.study.vision_env import ROOT, VISION_RELEASES
 
 CLASSES, PER_CLASS, SIDE = ("cat", "dog", "owl"), 10, 12
 
-STUDY = """\
-name: images
-data: {{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}
-model: {model}
+SETTINGS = """\
 training: {{lr: 0.02, epochs: 2, batch_size: 8}}
 methods:
   - name: sgd
@@ -36,6 +33,8 @@ evaluation: {{seeds: [0, 1]}}
 resources: {{cpu: 1}}
 retries: 0
 """
+IMAGES = '{{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}'
+STUDY = f"name: images\ndata: {IMAGES}\nmodel: {{model}}\n{SETTINGS}"
 RESNET = "{name: resnet18}"
 TIMM = '{factory: "pipeline.models.zoo:timm_model", args: {name: resnet10t}}'
 
@@ -151,22 +150,13 @@ def test_timm_and_torchvision_architectures_run_a_suite_where_the_vision_extra_i
     assert (out / "zoo" / "report.md").exists()
 
 
-ZOO_SUITE = """\
-name: zoo
-training: {{lr: 0.02, epochs: 2, batch_size: 8}}
-methods:
-  - name: sgd
-  - name: sam
-    hparams: {{rho: 0.05}}
-reference: sam
-evaluation: {{seeds: [0, 1]}}
-resources: {{cpu: 1}}
-retries: 0
+ZOO_TASKS = """\
 tasks:
   - name: timm
-    data: {{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}
+    data: IMAGES
     model: {{factory: "pipeline.models.zoo:timm_model", args: {{name: resnet10t}}}}
   - name: torchvision
-    data: {{factory: "pipeline.data.image_folder:image_folder", args: {{root: "{root}", size: 16}}}}
+    data: IMAGES
     model: {{factory: "pipeline.models.zoo:torchvision_model", args: {{name: shufflenet_v2_x0_5}}}}
 """
+ZOO_SUITE = "name: zoo\n" + SETTINGS + ZOO_TASKS.replace("IMAGES", IMAGES)  # formatted with the images' root
