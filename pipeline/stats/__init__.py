@@ -13,6 +13,7 @@ Bad input raises ValueError naming the problem.
 - power.py         paired t-test power and the seeds it needs
 - design.py        the smallest Wilcoxon p-value, warnings about designs that cannot reach significance
 - sequential.py    a study in rounds of seeds: better / worse / equivalent / undecided after each round
+- variance_split.py  a paired difference's spread over seeds split into its test-set and between-run parts
 - aggregate.py     across tasks ``(n_seeds, n_tasks)``: IQM, probability of improvement, stratified bootstrap
                    intervals, performance profiles, signed-rank tests over tasks with Holm
 """
@@ -41,6 +42,7 @@ from pipeline.stats.sequential import (
     look_levels,
     sequential_decisions,
 )
+from pipeline.stats.variance_split import VarianceSplit, split_variance
 
 __all__ = [
     "BootstrapInterval",
@@ -51,6 +53,7 @@ __all__ = [
     "PairedComparison",
     "Schedule",
     "SequentialComparison",
+    "VarianceSplit",
     "average_ranks",
     "benjamini_hochberg",
     "bootstrap_mean_ci",
@@ -75,6 +78,7 @@ __all__ = [
     "seeds_for_power",
     "sequential_decisions",
     "signed_rank_over_tasks",
+    "split_variance",
     "stratified_bootstrap_interval",
     "t_bounds",
 ]
