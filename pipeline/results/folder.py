@@ -23,6 +23,7 @@ REPORT_FILE = "report.md"
 STATS_FILE = "stats.json"
 DECISIONS_FILE = "decisions.json"  # a sequential study's decisions, per method and look
 FIGURES_DIR = "figures"
+OUTCOMES_DIR = "outcomes"  # each evaluation trial's prediction for every test example, one file per trial
 CHECKPOINTS_DIR = "checkpoints"  # trials' epoch checkpoints, removed once the study is complete
 TRAIN_RUNS_DIR = "ray-train"  # Ray Train's own run folders of data-parallel trials
 LOG_FILE = "study.log"  # Ray's, MLflow's and Optuna's own output on the driver (appended to by each run)
@@ -54,6 +55,10 @@ class StudyFolder:
     @property
     def table_parts(self) -> Path:
         return self.path / TABLE_PARTS_DIR
+
+    @property
+    def outcomes(self) -> Path:
+        return self.path / OUTCOMES_DIR
 
     @property
     def selection(self) -> Path:

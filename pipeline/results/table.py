@@ -260,3 +260,17 @@ def whole_file(path: str | Path, scratch: Path) -> Path:
     copy = scratch / path.name
     write_rows(read_rows(path), copy)
     return copy
+
+
+def write_columns(path: Path, columns: dict[str, Any]) -> None:
+    """Equal-length 1-D arrays (numpy or lists) as one Parquet file at ``path``, atomically: a reader finds the
+    whole file or none (the per-example outcomes of a trial, ``pipeline.results.outcomes``)."""
+    table = pa.table({name: pa.array(values) for name, values in columns.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_columns(path: Path) -> dict[str, Any]:
+    """A file of ``write_columns`` as numpy arrays by column name."""
+    table = _read_parquet(path)
+    return {name: table.column(name).to_numpy() for name in table.column_names}

@@ -68,6 +68,8 @@ class TrialPlan:
     train_storage: str | None = None
     # The user's own SAM-family rules by registry name (``module:Class``): registered before ``config`` is read.
     rules: dict[str, str] = field(default_factory=dict)
+    # An evaluation trial's folder for its per-example outcomes (``pipeline.results.outcomes``); None: keep none.
+    outcomes_dir: str | None = None
 
     def to_tune(self) -> dict[str, Any]:
         """The trial's config as Ray carries it: ``{"plan": <the plan as JSON values>}``."""

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline.results.folder import MLFLOW_ARTIFACTS_DIR, StudyFolder, recorded_tracking
+from pipeline.results.outcomes import outcome_path
 from pipeline.results.row import TrialRow
 from pipeline.results.study_results import StudyResults
 from pipeline.results.table import whole_file
@@ -46,7 +47,7 @@ def sync(results: StudyResults, uri: str) -> str:
     removed = 0
     children = study.children_by_key()
     for row in results.rows:
-        done, extra = study.sync_child(child_record(row, spec), children.get(row.trial_key, []))
+        done, extra = study.sync_child(child_record(row, spec, study_dir), children.get(row.trial_key, []))
         counts[done] += 1
         removed += extra
     others = len(set(children) - {r.trial_key for r in results.rows})
@@ -84,8 +85,9 @@ def _parent_files(study_dir: Path, scratch: Path) -> list[tuple[Path, str | None
     return files
 
 
-def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
-    """The child run the row's trial would have logged (``trial_process``), rebuilt from the row."""
+def child_record(row: TrialRow, spec: StudySpec, study_dir: Path | None = None) -> ChildRecord:
+    """The child run the row's trial would have logged (``trial_process``), rebuilt from the row (and its
+    per-example outcomes file in ``study_dir``, when it has one)."""
     plan = plan_of_row(row, spec.workers_per_trial)
     status = "stopped" if row.stopped_by_scheduler else row.status
     result = result_of_row(row)
@@ -105,7 +107,13 @@ def child_record(row: TrialRow, spec: StudySpec) -> ChildRecord:
         run_id=row.mlflow_run_id,
         start_ms=end_ms - int(wall * 1000) if end_ms is not None and wall is not None else end_ms,
         end_ms=end_ms,
+        outcomes=_outcomes_file(study_dir, row.trial_key),
     )
+
+
+def _outcomes_file(study_dir: Path | None, key: str) -> Path | None:
+    path = outcome_path(StudyFolder(study_dir).outcomes, key) if study_dir is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def _ms(iso: str | None) -> int | None:

@@ -98,4 +98,5 @@ def make_plan(
         gpu_per_worker=spec.resources.gpu,
         train_storage=str(StudyFolder(Path(study_dir)).train_runs),
         rules=spec.rules,
+        outcomes_dir=str(StudyFolder(Path(study_dir)).outcomes) if phase == "eval" else None,
     )

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
+from pipeline.results.outcomes import write_outcomes
 from pipeline.results.trial_contract import EpochReport, FinalReport, TrialPlan
-from pipeline.study.mlflow.child import TrialTracking
+from pipeline.study.mlflow.child import OUTCOMES_ARTIFACT, TrialTracking
 from pipeline.train import EpochRecord, TrialCallbacks, run_trial
 from pipeline.train.data_parallel import DataParallel
 
@@ -26,6 +27,10 @@ Report = Callable[[dict[str, Any]], None]  # tune.report or ray.train.report: ta
 class _ReportingCallbacks(TrialCallbacks):
     def __init__(self, tracking: TrialTracking | None, report: Report) -> None:
         self.tracking, self.report = tracking, report
+        self.outcomes: dict[str, tuple[Any, Any]] = {}
+
+    def on_outcomes(self, outcomes: dict[str, tuple[Any, Any]]) -> None:
+        self.outcomes = {name: (predicted.numpy(), labels.numpy()) for name, (predicted, labels) in outcomes.items()}
 
     def on_epoch(self, record: EpochRecord) -> None:
         if self.tracking is not None:
@@ -97,8 +102,9 @@ def run_planned_trial(
     trial_config = plan.config
     chief = parallel is None or parallel.is_chief
     tracking = _tracking(plan) if chief else None
+    callbacks = _ReportingCallbacks(tracking, report)
     try:
-        result = run_trial(trial_config, _ReportingCallbacks(tracking, report), parallel, device)
+        result = run_trial(trial_config, callbacks, parallel, device)
     except SystemExit:  # how Ray ends a trial that its scheduler stopped (inside tune.report)
         if tracking is not None:
             tracking.finish("stopped", {}, None)
@@ -107,6 +113,10 @@ def run_planned_trial(
         if tracking is not None:
             tracking.finish("failed", {}, {"error": f"{type(error).__name__}: {error}"})
         raise
+    if chief and plan.outcomes_dir is not None and callbacks.outcomes:  # before the report: a recorded trial has it
+        path = write_outcomes(plan.outcomes_dir, plan.key, callbacks.outcomes)
+        if tracking is not None:
+            tracking.log_file(path, OUTCOMES_ARTIFACT)
     final = FinalReport.of(result, node, tracking.run_id if tracking is not None else None)
     if tracking is not None:
         summary = final.result.to_dict()

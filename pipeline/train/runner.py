@@ -54,6 +54,10 @@ class TrialCallbacks:
     def on_epoch(self, record: EpochRecord) -> None:
         """Metrics after an epoch (after the checkpoint is written)."""
 
+    def on_outcomes(self, outcomes: dict[str, tuple[Tensor, Tensor]]) -> None:
+        """The selected model's predicted class and the label of every example, by split (``test``, and
+        ``shifted_test`` when the data has one), on the CPU; not called when no epoch finished."""
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -256,8 +260,9 @@ class _Trial:
         return nullcontext()
 
     @torch.no_grad()
-    def _evaluate(self, split: Split) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy over a whole split, in eval mode; one host read at the end."""
+    def _evaluate(self, split: Split, predictions: Tensor | None = None) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy over a whole split, in eval mode; one host read at the end. Given
+        ``predictions`` (one per example, zeros), each example's predicted class is written into it."""
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -270,10 +275,15 @@ class _Trial:
             with self._autocast():
                 logits = self.eval_forward(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
+            predicted = logits.argmax(dim=1)
+            correct += (predicted == y).sum()
+            if predictions is not None:
+                predictions[start : start + len(predicted)] = predicted
         if self.parallel is not None:
             sums = self.parallel.sum_(torch.stack([loss_sum.double(), correct.double()]))
             loss_sum, correct = sums[0], sums[1]
+            if predictions is not None:  # each worker filled its slice of the zeros: the sum is every slice
+                predictions.copy_(self.parallel.sum_(predictions.double()).long())
         values = torch.stack([loss_sum / len(split), correct.double() / len(split)]).tolist()
         return float(values[0]), float(values[1])
 
@@ -302,9 +312,7 @@ class _Trial:
         final_test = self._evaluate(data.test) if status == "ok" else (nan, nan)
         final_val = state.history[-1].val_accuracy if status == "ok" and state.history else nan
         if state.best_state is not None:
-            self.model.load_state_dict(state.best_state)
-            test_loss, test_accuracy = self._evaluate(data.test)
-            shifted = self._evaluate(data.shifted_test) if data.shifted_test is not None else None
+            (test_loss, test_accuracy), shifted = self._score_selected(state.best_state)
             best = state.history[[r.epoch for r in state.history].index(state.best_epoch)]
         else:  # diverged in the first epoch: nothing finite to report
             test_loss = test_accuracy = nan
@@ -339,6 +347,20 @@ class _Trial:
             config=self.cfg.model_dump(mode="json"),
             resumed_at_epoch=self.resumed_at_epoch,
         )
+
+    def _score_selected(self, weights: dict[str, Tensor]) -> tuple[tuple[float, float], tuple[float, float] | None]:
+        """The selected model's (loss, accuracy) on the test set and on the shifted test set (None without one);
+        each example's prediction goes to ``on_outcomes``."""
+        self.model.load_state_dict(weights)
+        data = self.data
+        splits = {"test": data.test} | ({"shifted_test": data.shifted_test} if data.shifted_test is not None else {})
+        scores, outcomes = {}, {}
+        for name, split in splits.items():
+            predicted = torch.zeros(len(split), dtype=torch.long, device=self.device)
+            scores[name] = self._evaluate(split, predicted)
+            outcomes[name] = (predicted.cpu(), split.y.cpu())
+        self.callbacks.on_outcomes(outcomes)
+        return scores["test"], scores.get("shifted_test")
 
     # ----------------------------------------------------------- checkpoints
 

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.results.outcomes import outcome_path, read_outcomes
 from pipeline.results.table import read_frame, table_exists
 
 TINY_STUDY = """\
@@ -70,6 +72,9 @@ evaluation: {{seeds: [0, 1]}}
 resources: {{cpu: 1}}
 retries: 0
 """
+
+
+TINY_TEST_EXAMPLES = 80  # the tiny study's test split: 20% of its 400 synthetic examples
 
 
 def write_tiny_study(folder: Path, *, trials: int = 4, epochs: int = 3, extra: str = "") -> Path:
@@ -163,6 +168,22 @@ def check_table(table: pd.DataFrame, *, trials: int, epochs: int, study: str = "
     assert evaluation[evaluation.method == "sgd"].rho.isna().all()
 
 
+def check_outcomes(study_dir: Path, table: pd.DataFrame, *, examples: int) -> dict[str, np.ndarray]:
+    """Every evaluation trial of ``table`` that ran an epoch has its per-example outcomes file, and nothing else has
+    one; each holds ``examples`` test predictions whose accuracy is the row's test accuracy. Returns the predictions
+    by trial key."""
+    folder = study_dir / "outcomes"
+    scored = table[(table.phase == "eval") & table.test_accuracy.notna()]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(outcome_path(folder, k).name for k in scored.trial_key)
+    predictions = {}
+    for key, accuracy in zip(scored.trial_key, scored.test_accuracy, strict=True):
+        outcomes = read_outcomes(folder, key)
+        assert outcomes is not None and len(outcomes.predictions["test"]) == examples, key
+        assert outcomes.correct().mean() == accuracy, key
+        predictions[key] = outcomes.predictions["test"]
+    return predictions
+
+
 def read_table(table: Path) -> pd.DataFrame:
     """The trials table at ``table`` (``OUT/<study>/trials.parquet``) with the parts of a study still running or
     killed (only a study that ended has compacted them into that file), each trial once."""
@@ -217,6 +238,8 @@ def check_mlflow(uri: str, table: pd.DataFrame, *, epochs: int, experiment: str 
     history = client.get_metric_history(some_run, "epoch/val_accuracy")
     assert sorted(m.step for m in history) == list(range(epochs))
     assert {a.path for a in client.list_artifacts(some_run)} >= {"result.json"}
+    for run_id in table[(table.phase == "eval") & table.test_accuracy.notna()].mlflow_run_id:
+        assert "outcomes.parquet" in {a.path for a in client.list_artifacts(run_id)}, run_id
     parent_files = {a.path for a in client.list_artifacts(parent_id)}
     assert {"study", "selection.json", "trials.parquet", "report"} <= parent_files
     report_files = {a.path for a in client.list_artifacts(parent_id, "report")}

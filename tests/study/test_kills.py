@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -18,7 +19,16 @@ from pipeline.decisions.determinism import FINAL_METRICS, first_difference
 from pipeline.results.row import TrialRow
 from pipeline.train import TrialConfig, run_trial
 from tests.study.processes import trial_with_a_checkpoint
-from tests.study.study_files import expected_keys, read_table, rows_recorded, run_to_end, sam_study, write_tiny_study
+from tests.study.study_files import (
+    TINY_TEST_EXAMPLES,
+    check_outcomes,
+    expected_keys,
+    read_table,
+    rows_recorded,
+    run_to_end,
+    sam_study,
+    write_tiny_study,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +117,11 @@ def test_a_driver_killed_mid_study_resumes_to_the_table_of_an_uninterrupted_run(
     assert {k: v for k, v in final.set_index("trial_key").finished_at.items() if k in before} == before
     assert_same_results(final, reference)
     assert children_by_key(f"sqlite:///{out / 'mlflow.db'}") == {key: 1 for key in expected_keys(TRIALS)}
+    # Per-example outcomes: one file per evaluation trial, none lost or doubled by the kill, each as uninterrupted.
+    outcomes = check_outcomes(out / "tiny", final, examples=TINY_TEST_EXAMPLES)
+    uninterrupted = check_outcomes(reference_out / "tiny", reference, examples=TINY_TEST_EXAMPLES)
+    assert outcomes.keys() == uninterrupted.keys() and len(outcomes) == 4
+    assert all(np.array_equal(outcomes[k], uninterrupted[k]) for k in outcomes)
 
 
 def victim(process: subprocess.Popen, checkpoints: Path, keys: set[str], log: Path) -> tuple[str, psutil.Process]:

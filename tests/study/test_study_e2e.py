@@ -16,7 +16,9 @@ from tests.study.conftest import free_port
 from tests.study.study_files import (
     ASHA_TRIALS,
     DIVERGE_EPOCHS,
+    TINY_TEST_EXAMPLES,
     check_mlflow,
+    check_outcomes,
     check_table,
     check_training_experiment,
     expected_keys,
@@ -68,6 +70,7 @@ def test_study_runs_resumes_after_an_interrupt_and_records_every_trial_once(
     assert (first_rows.finished_at <= table[~table.trial_key.isin(done_before)].finished_at.min()).all()
     check_selection(out / "tiny", table)
     check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table, epochs=EPOCHS)
+    check_outcomes(out / "tiny", table, examples=TINY_TEST_EXAMPLES)
     assert "| sam (reference) |" in second.stdout  # the summary table
     check_training_experiment(f"sqlite:///{out / 'mlflow.db'}", second.stdout, local=True)
     # The report, written at the end of the run, and again by `sam-study report` onto the same parent run.

@@ -152,10 +152,34 @@ def test_lets_records_its_radius_and_xsam_searches_once_per_epoch():
     assert trial.optimizer.search_every == trial.steps_per_epoch == 13
 
 
-def test_shifted_test_set_is_reported_beside_the_clean_one():
-    result = run_trial(small(data={"name": "synthetic", "shift_noise_std": 1.0}, epochs=2))
+class _Outcomes(TrialCallbacks):
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def on_outcomes(self, outcomes) -> None:
+        self.seen.append(outcomes)
+
+
+def test_shifted_test_set_is_reported_beside_the_clean_one_with_every_examples_prediction():
+    kept = _Outcomes()
+    result = run_trial(small(data={"name": "synthetic", "shift_noise_std": 1.0}, epochs=2), kept)
     assert result.shifted_test_accuracy is not None
     assert result.shifted_test_accuracy != result.test_accuracy
+    [outcomes] = kept.seen
+    assert sorted(outcomes) == ["shifted_test", "test"]
+    for name, accuracy in (("test", result.test_accuracy), ("shifted_test", result.shifted_test_accuracy)):
+        predicted, labels = outcomes[name]
+        assert predicted.dtype == torch.long and predicted.shape == labels.shape
+        assert (predicted == labels).double().mean().item() == accuracy  # the selected model's, exactly
+    again = _Outcomes()
+    run_trial(small(data={"name": "synthetic", "shift_noise_std": 1.0}, epochs=2), again)
+    assert torch.equal(again.seen[0]["test"][0], outcomes["test"][0]), "the same seed predicts the same"
+
+
+def test_a_run_with_no_finished_epoch_has_no_outcomes():
+    kept = _Outcomes()
+    result = run_trial(small(optimizer="sgd", lr=1e30), kept)
+    assert result.status == "diverged" and kept.seen == []
 
 
 @pytest.mark.slow

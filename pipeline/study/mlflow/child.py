@@ -7,8 +7,11 @@ once and never stops the trial: the trials table keeps the result.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
@@ -37,6 +40,17 @@ def log_result(client: MlflowClient, run_id: str, result: dict[str, Any]) -> Non
     client.log_dict(run_id, finite_or_none(result), "result.json")
     if result.get("rho_trajectory"):
         client.log_dict(run_id, {"rho": result["rho_trajectory"]}, "rho_trajectory.json")
+
+
+def log_file_as(client: MlflowClient, run_id: str, path: Path, name: str) -> None:
+    """``path`` as run ``run_id``'s artifact ``name`` (MLflow names an artifact after its file)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / name
+        shutil.copyfile(path, copy)
+        client.log_artifact(run_id, str(copy))
+
+
+OUTCOMES_ARTIFACT = "outcomes.parquet"  # an evaluation trial's per-example outcomes, in its child run
 
 
 class TrialTracking:
@@ -116,6 +130,14 @@ class TrialTracking:
             batch, self._pending = self._pending[:n], self._pending[n:]
             self.client.log_batch(self.run_id, metrics=batch)
         self._last_flush = time.monotonic()
+
+    def log_file(self, path: Path, name: str) -> None:
+        """``path`` as the run's artifact ``name`` (at the artifacts' root)."""
+        if not self.ok:
+            return
+        run_id = self.run_id
+        assert run_id is not None
+        self._guard(f"log {name}", lambda: log_file_as(self.client, run_id, path, name))
 
     def finish(self, status: str, metrics: dict[str, float | None], result: dict[str, Any] | None) -> None:
         """End the run with its final values ``metrics``, ``result.json`` and its ``status``."""

@@ -21,7 +21,7 @@ from pipeline.study.mlflow._client import (
     flatten_params,
     terminal_state,
 )
-from pipeline.study.mlflow.child import FINAL_STEP, log_result
+from pipeline.study.mlflow.child import FINAL_STEP, OUTCOMES_ARTIFACT, log_file_as, log_result
 from pipeline.study.mlflow.parent import StudyTracking, SuiteRun
 
 SYNCED_TAG = "synced_from_trials_table"  # "true" on a child run that sync-mlflow created or completed
@@ -45,6 +45,7 @@ class ChildRecord:
     run_id: str | None = None  # the run the trials table names
     start_ms: int | None = None
     end_ms: int | None = None
+    outcomes: Path | None = None  # the trial's per-example outcomes file, when it wrote one
 
 
 class SyncedStudy(StudyTracking):
@@ -120,6 +121,8 @@ class SyncedStudy(StudyTracking):
             )
         if record.result is not None:
             log_result(self.client, run_id, record.result)
+        if record.outcomes is not None:
+            log_file_as(self.client, run_id, record.outcomes, OUTCOMES_ARTIFACT)
         self.client.set_terminated(run_id, terminal_state(record.status), end_time=record.end_ms)
 
     def sync_parent_files(self, files: list[tuple[Path, str | None]]) -> list[str]:
