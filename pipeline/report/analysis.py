@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.decisions import MethodDecision, StudyDecisions, decide
 from pipeline.optim import learns_rho
 from pipeline.report.costs import method_costs, tuned_vs_lets
+from pipeline.report.spread import spread_of
 from pipeline.report.stats_record import (
     NOT_NEEDED,
     LetsTrajectory,
@@ -121,6 +122,7 @@ def analyse(results: StudyResults, statistics: StatisticsSpec | None = None) -> 
         notes=tuple(notes),
         provenance=_provenance(results),
         decisions=decisions,
+        spread=spread_of(results, statistics.metric, statistics.confidence_level),
     )
     return with_verdict(analysis)
 

@@ -13,6 +13,7 @@ from pipeline.formatting import cell, p_value, significant
 from pipeline.report.figures import FigureFile, SkippedFigure
 from pipeline.report.method_section import method_section
 from pipeline.report.metric_units import estimate_in_metric_units, in_metric_units
+from pipeline.report.spread import spread_lines
 from pipeline.report.stats_record import StudyAnalysis
 from pipeline.report.verdict import CORRECTION_NAMES, TEST_NAMES
 from pipeline.results.folder import FIGURES_DIR
@@ -139,6 +140,7 @@ def _results(a: StudyAnalysis) -> list[str]:
         right=(2, 3, 4),
     )
     out += _versus_reference(a, level)
+    out += spread_lines(a.spread, level)
     out += _ranks(a)
     out += _costs(a)
     out += _lets(a, level)

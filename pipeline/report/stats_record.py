@@ -131,6 +131,29 @@ class ShiftSummary:
 
 
 @dataclass(frozen=True)
+class SpreadSummary:
+    """Where the spread of one comparison with the reference comes from (``pipeline.stats.variance_split``): the
+    standard deviation over seeds of the paired difference in test accuracy, the finite test set's share of its
+    variance with the interval, the two parts as standard deviations, and the half-width of the mean difference's
+    t-interval now, with ``factor`` times the seeds, and with a ``factor`` times larger test set."""
+
+    method: str
+    seeds: int
+    examples: int
+    sd: float
+    test_set_share: float
+    test_set_share_low: float
+    test_set_share_high: float
+    sd_test_set: float
+    sd_between_runs: float
+    factor: int
+    half_width: float
+    half_width_more_seeds: float
+    half_width_larger_test_set: float
+    lever: str  # "test set", "seeds" or "both"
+
+
+@dataclass(frozen=True)
 class TrialsRecorded:
     """The trials behind the report: tuning and evaluation trials, and their summed wall seconds."""
 
@@ -181,6 +204,7 @@ class StudyAnalysis:
     notes: tuple[str, ...]
     provenance: Provenance | None = None  # None only in an analysis built by hand (the figures' tests)
     decisions: StudyDecisions | None = None  # a study with sequential seeds: what it decided, and when
+    spread: tuple[SpreadSummary, ...] = ()  # per comparison, from the per-example outcomes (when it has them)
 
     def to_dict(self) -> dict[str, Any]:
         out = _lists(asdict(replace(self, decisions=None)))

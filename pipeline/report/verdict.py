@@ -10,6 +10,7 @@ from dataclasses import replace
 from pipeline.decisions import PROCEDURE, StudyDecisions
 from pipeline.formatting import signed_fixed, significant
 from pipeline.report.metric_units import estimate_in_metric_units
+from pipeline.report.spread import lever_sentence
 from pipeline.report.stats_record import StudyAnalysis
 from pipeline.results.study_results import higher_is_better
 from pipeline.stats.sequential import UNDECIDED
@@ -20,7 +21,7 @@ TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
 def with_verdict(a: StudyAnalysis) -> StudyAnalysis:
     """``a`` with its verdict written."""
-    return replace(a, verdict=verdict_text(a))
+    return replace(a, verdict=verdict_text(a) + lever_sentence(a.spread))
 
 
 def seeds_label(tested: list) -> str:
