@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
 
@@ -76,12 +76,18 @@ class TakesFactory(BaseModel):
             return {**data, "name": "factory"}
         return data
 
+    # Fields added since, left out of the dump while unset for the same reason.
+    _LEFT_OUT_WHEN_UNSET: ClassVar[tuple[str, ...]] = ()
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         dumped = handler(self)
         if dumped.get("factory") is None:
             dumped.pop("factory", None)
             dumped.pop("args", None)
+        for name in self._LEFT_OUT_WHEN_UNSET:
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
         return dumped
 
 

@@ -25,6 +25,7 @@ from pipeline.data.cifar import CIFAR_FORMATS
 from pipeline.references import FactoryArgs, FactoryReference, TakesFactory
 
 DatasetName = Literal["synthetic", "mnist1d", "digits", "cifar10", "cifar100", "factory"]
+GENERATED = ("mnist1d", "synthetic")  # datasets drawn from a generator, which can draw a larger test set
 FACTORY = "factory"  # the name of a dataset a user's factory builds (``factory: module:attr``)
 CIFAR_SIDE = 32
 
@@ -105,6 +106,8 @@ class DataConfig(TakesFactory):
     augment: bool = True
     cutout: int = 0
     synthetic: SyntheticConfig = SyntheticConfig()
+    # A generated test set of this many examples in place of the standard one (mnist1d and synthetic only).
+    test_size: int | None = Field(default=None, ge=10)
     # A user's dataset: ``module:attr``, called as fn(seed=..., **args) -> DatasetSplits (see pipeline.data.factory).
     factory: FactoryReference = None
     args: FactoryArgs = Field(default_factory=dict)
@@ -121,6 +124,17 @@ class DataConfig(TakesFactory):
                 f"unknown dataset {name!r}; valid names: {names} (or factory: module:attr for your own){hint}"
             )
         return name
+
+    _LEFT_OUT_WHEN_UNSET = ("test_size",)
+
+    @model_validator(mode="after")
+    def _generated_test_set(self) -> DataConfig:
+        if self.test_size is not None and self.name not in GENERATED:
+            raise ValueError(
+                f"test_size: a generated test set needs a generated dataset ({' or '.join(GENERATED)}), not "
+                f"{self.name!r}; a data factory of your own returns as large a test split as it likes"
+            )
+        return self
 
     def __hash__(self) -> int:  # args is a dict: hash the settings as JSON
         return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))

@@ -19,11 +19,22 @@ _MNIST1D_LOCK = threading.Lock()
 
 def build_synthetic(cfg: DataConfig, rng: np.random.Generator) -> ArraySplits:
     """make_classification(**cfg.synthetic) (its own fixed random_state), stratified 60/20/20 drawn
-    from ``rng``, each feature standardised with training mean and std (features differ in scale)."""
+    from ``rng``, each feature standardised with training mean and std (features differ in scale).
+
+    With ``cfg.test_size``, the same call draws ``test_size`` more examples, which replace the test split: the
+    same distribution (make_classification draws its clusters from random_state, so a call under another state
+    would be another task), examples disjoint from the pool's, the same for every seed. The pool's examples then
+    differ from those of a study without ``test_size`` (make_classification draws all of them at once)."""
     from sklearn.datasets import make_classification
 
-    x, y = make_classification(**cfg.synthetic.model_dump())
-    return _split_pool(x, y, cfg.synthetic.n_classes, rng, per_feature=True)
+    settings = cfg.synthetic.model_dump()
+    n, classes = settings["n_samples"], cfg.synthetic.n_classes
+    if not cfg.test_size:
+        x, y = make_classification(**settings)
+        return _split_pool(x, y, classes, rng, per_feature=True)
+    x, y = make_classification(**{**settings, "n_samples": n + cfg.test_size})
+    train, val, _ = stratified_partition(y[:n], split_sizes(n, [0.2, 0.2]), rng)  # as _split_pool, less its test
+    return _normalised(x[train], y[train], x[val], y[val], x[n:], y[n:], classes, per_feature=True)
 
 
 def build_digits(cfg: DataConfig, rng: np.random.Generator) -> ArraySplits:
@@ -46,7 +57,50 @@ def build_mnist1d(cfg: DataConfig, rng: np.random.Generator) -> ArraySplits:
     """
     x_pool, y_pool, x_test, y_test = _mnist1d_arrays()
     train, val = stratified_partition(y_pool, split_sizes(len(y_pool), [cfg.val_fraction]), rng)
+    if cfg.test_size:
+        x_test, y_test = mnist1d_test_pool(cfg.test_size)
     return _normalised(x_pool[train], y_pool[train], x_pool[val], y_pool[val], x_test, y_test, 10, per_feature=False)
+
+
+MNIST1D_SEED, MNIST1D_SAMPLES = 42, 5000  # the package's defaults: its standard set
+MNIST1D_TEST_POOL_SEED = 4242  # a generated test pool's own seed
+
+
+@functools.lru_cache(maxsize=2)
+def mnist1d_test_pool(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` fresh MNIST-1D sequences from the package's generator under their own seed, in the standard set's
+    units: the package standardises each draw with that draw's own mean and std, so the pool is drawn before that
+    step and standardised with the standard set's (the training split's statistics then scale both alike)."""
+    per_class = -(-size // 10)  # the generator draws the same number of each class
+    raw_standard, _ = _mnist1d_raw(MNIST1D_SAMPLES, MNIST1D_SEED)
+    raw, labels = _mnist1d_raw(10 * per_class, MNIST1D_TEST_POOL_SEED)
+    pool = (raw - raw_standard.mean()) / raw_standard.std()
+    return _read_only(pool[:size]), _read_only(labels[:size].astype(np.int64))
+
+
+def _mnist1d_raw(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D as the package's ``make_dataset`` draws it with ``samples`` and ``seed``, before it standardises
+    (and splits): the same calls of its templates and transform, in the same order."""
+    from mnist1d.data import get_dataset_args, get_templates, set_seed, transform
+
+    args = get_dataset_args()
+    args.num_samples, args.seed = samples, seed
+    templates = get_templates()
+    with _MNIST1D_LOCK:
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        try:
+            set_seed(seed)
+            xs, ys = [], []
+            for label in range(len(templates["y"])):
+                for _ in range(samples // len(templates["y"])):
+                    x, _ = transform(templates["x"][label], templates["t"], args)
+                    xs.append(x)
+                    ys.append(templates["y"][label])
+            order = np.random.permutation(len(ys))
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
+    return np.stack(xs)[order], np.stack(ys)[order]
 
 
 def _split_pool(

@@ -30,7 +30,8 @@ def _design_bullets(a: StudyAnalysis, p: Provenance) -> list[str]:
     out = [
         f"- **Data and model**: {p.data.name} with {p.model.preset or p.model.name}; "
         f"{training.epochs} epochs, batch {training.batch_size}, lr {training.lr} "
-        f"({training.schedule}), momentum {training.momentum}, weight decay {training.weight_decay}."
+        f"({training.schedule}), momentum {training.momentum}, weight decay {training.weight_decay}.",
+        _test_set_bullet(p),
     ]
     if p.workers_per_trial > 1:
         perturbation = training.perturbation
@@ -50,6 +51,22 @@ def _design_bullets(a: StudyAnalysis, p: Provenance) -> list[str]:
         f"{cell(p.trials.compute_s, 0)} s of trial time in all."
     )
     return out
+
+
+def _test_set_bullet(p: Provenance) -> str:
+    """Which test set the study scored on, and so what its test metrics estimate."""
+    size = getattr(p.data, "test_size", None)
+    if size:
+        return (
+            f"- **Test set**: {size} examples generated under their own seed, the same for every trial: the test "
+            "metrics estimate each model's performance on the task's distribution."
+        )
+    if p.data.factory:
+        return "- **Test set**: the test split the data factory returns for each trial's seed."
+    return (
+        "- **Test set**: the dataset's standard test set, the same for every trial: the test metrics estimate each "
+        "model's performance on that test set."
+    )
 
 
 def _seeds_bullet(a: StudyAnalysis) -> str:
