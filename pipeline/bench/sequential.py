@@ -4,7 +4,9 @@ For Gaussian paired differences at effects of 0, 0.5δ, δ, 2δ and 4δ and real
 ``sequential_decisions`` (``pipeline/stats/sequential.py``) and reports per cell the probability of each decision
 and the seeds spent, next to two fixed (single-look) designs: one with ``max`` seeds (its P(reject) by the
 two-sided paired t-test at α / n_family, on the same draws), and one with n*, the fewest seeds at which that
-t-test has the power the sequential procedure reaches (its P(better)), from ``pipeline/stats/power.py``.
+t-test has the power the sequential procedure reaches (its P(better)), from ``pipeline/stats/power.py``. On the same
+draws it runs the sequential procedure again with futility stopping (``--futility``, default 0.1), and reports its
+decisions, its seeds, and how often it stopped a comparison as undecidable.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class Cell:
     fixed_max_reject: float  # P(two-sided t-test at alpha / n_family rejects) with schedule.max seeds
     same_power_seeds: int | None  # n* with the sequential P(better) as power; None where there is no sign to find
     same_power_is_bound: bool  # P(better) was 1: n* is for the power 1 - 3 / comparisons, a lower bound on n*
+    futility: float = 0.0  # the threshold of the run with futility stopping (0: not run)
+    futility_probability: dict[str, float] | None = None  # decision -> share, with futility stopping
+    futility_mean_seeds: float | None = None
+    futility_stopped: float | None = None  # share of comparisons stopped as undecidable
 
     @property
     def d_z(self) -> float:
@@ -59,20 +65,27 @@ def simulate_cell(
     margin: float,
     n_family: int,
     replications: int,
+    futility: float = 0.0,
 ) -> Cell:
-    """Run ``replications`` comparisons (rounded up to a multiple of ``n_family``) of one cell.
+    """Run ``replications`` comparisons (rounded up to a multiple of ``n_family``) of one cell, and again on the
+    same draws with futility stopping at ``futility`` (when above 0).
 
     The methods of a family are independent columns of one call, so a family of m gives m comparisons per call,
     each decided at alpha / m. Each comparison spends the seeds of its last look.
     """
     calls = -(-replications // n_family)
     draws = rng.normal(effect, std, size=(calls, schedule.max, n_family))
-    decisions, seeds = [], []
-    for x in draws:
-        for comparison in sequential_decisions(x, schedule, alpha=alpha, margin=margin, n_family=n_family):
-            decisions.append(comparison.decision)
-            seeds.append(comparison.looks[-1].n)
-    decisions, seeds = np.array(decisions), np.array(seeds)
+    settings = {"alpha": alpha, "margin": margin, "n_family": n_family}
+    decisions, seeds, _ = _decide(draws, schedule, settings, 0.0)
+    with_futility = {}
+    if futility > 0:
+        stopped_decisions, stopped_seeds, stopped = _decide(draws, schedule, settings, futility)
+        with_futility = {
+            "futility": futility,
+            "futility_probability": {d: float(np.mean(stopped_decisions == d)) for d in DECISIONS},
+            "futility_mean_seeds": float(stopped_seeds.mean()),
+            "futility_stopped": float(stopped.mean()),
+        }
     # The fixed design at max sees the same draws, so the two columns differ by the design, not by chance.
     p_values = stats.ttest_1samp(draws, 0.0, axis=1).pvalue
     probability = {d: float(np.mean(decisions == d)) for d in DECISIONS}
@@ -87,7 +100,21 @@ def simulate_cell(
         fixed_max_reject=float(np.mean(p_values < alpha / n_family)),
         same_power_seeds=_same_power_seeds(probability[BETTER], effect / std, alpha / n_family, decisions.size),
         same_power_is_bound=probability[BETTER] == 1.0,
+        **with_futility,
     )
+
+
+def _decide(
+    draws: np.ndarray, schedule: Schedule, settings: dict, futility: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every comparison's decision, seeds spent, and whether futility stopped it."""
+    decisions, seeds, stopped = [], [], []
+    for x in draws:
+        for comparison in sequential_decisions(x, schedule, futility=futility, **settings):
+            decisions.append(comparison.decision)
+            seeds.append(comparison.looks[-1].n)
+            stopped.append(comparison.stopped_for_futility)
+    return np.array(decisions), np.array(seeds), np.array(stopped)
 
 
 def _same_power_seeds(power: float, d_z: float, level: float, comparisons: int) -> int | None:
@@ -108,6 +135,7 @@ def run(
     margin: float,
     stds: Sequence[float],
     families: Sequence[int],
+    futility: float = 0.0,
 ) -> list[Cell]:
     """Every cell, families outermost; each cell draws from its own stream spawned from ``seed``."""
     grid = [(m, s, e) for m in families for s in stds for e in EFFECTS]
@@ -122,6 +150,7 @@ def run(
             margin=margin,
             n_family=m,
             replications=replications,
+            futility=futility,
         )
         for (m, s, e), stream in zip(grid, streams, strict=True)
     ]
@@ -130,10 +159,17 @@ def run(
 def markdown(cells: Sequence[Cell], schedule: Schedule, margin: float) -> str:
     """The table: one row per cell, sequential columns first, then the two fixed designs."""
     top = schedule.max
+    futility = next((c.futility for c in cells if c.futility), 0.0)
+    extra = (
+        f" with futility {futility:g}: P(decided) | with futility: mean seeds | with futility: P(stopped) |"
+        if futility
+        else ""
+    )
     lines = [
         f"| family | std | effect | d_z | P(better) | P(worse) | P(equivalent) | P(undecided) | mean seeds "
-        f"| p90 seeds | fixed n={top}: P(reject) | fixed n* at the same power | mean seeds / n* | mean seeds / {top} |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| p90 seeds | fixed n={top}: P(reject) | fixed n* at the same power | mean seeds / n* | mean seeds / {top} |"
+        + extra,
+        "|---:|---:|---|" + "---:|" * (11 + (3 if futility else 0)),
     ]
     for c in cells:
         p = c.probability
@@ -145,9 +181,16 @@ def markdown(cells: Sequence[Cell], schedule: Schedule, margin: float) -> str:
         lines.append(
             f"| {c.n_family} | {c.std:g} | {c.effect / margin:g}δ | {c.d_z:.2f} | {p[BETTER]:.3f} | {p[WORSE]:.3f} "
             f"| {p[EQUIVALENT]:.3f} | {p[UNDECIDED]:.3f} | {c.mean_seeds:.1f} | {c.p90_seeds:g} "
-            f"| {c.fixed_max_reject:.3f} | {n_star} | {ratio} | {c.mean_seeds / top:.2f} |"
+            f"| {c.fixed_max_reject:.3f} | {n_star} | {ratio} | {c.mean_seeds / top:.2f} |" + _futility_cells(c)
         )
     return "\n".join(lines)
+
+
+def _futility_cells(c: Cell) -> str:
+    if not c.futility or c.futility_probability is None:
+        return ""
+    decided = 1.0 - c.futility_probability[UNDECIDED]
+    return f" {decided:.3f} | {c.futility_mean_seeds:.1f} | {c.futility_stopped:.3f} |"
 
 
 def _floats(text: str) -> list[float]:
@@ -169,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--margin", type=float, default=DELTA, help="δ; effects are multiples of it")
     parser.add_argument("--stds", type=_floats, default=[0.005, 0.01], help="seed-to-seed stds of the difference")
     parser.add_argument("--families", type=_ints, default=[1, 10], help="methods in the family (Bonferroni)")
+    parser.add_argument(
+        "--futility", type=float, default=0.1, help="futility threshold of the second run on the same draws (0: none)"
+    )
     args = parser.parse_args(argv)
     schedule = Schedule(args.start, args.step, args.max)
     began = time.perf_counter()
@@ -180,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         margin=args.margin,
         stds=args.stds,
         families=args.families,
+        futility=args.futility,
     )
     wall = time.perf_counter() - began
     command = " ".join(["sam-study bench sequential", *(argv if argv is not None else sys.argv[1:])])

@@ -60,7 +60,11 @@ def _against_reference(spec: StudySpec, rows: list[TrialRow], schedule: Schedule
     scores = matrix.scores * metric_sign(metric)
     differences = scores[:, others] - scores[:, [ref]]
     why = _recorded_without_a_score(matrix.status[:, others], matrix.status[:, ref], matrix.seeds)
-    compared, stops = _sequential(differences, why, schedule, alpha=alpha, margin=margin, n_family=len(others))
+    futility = spec.evaluation.futility_threshold
+    compared, stops = _sequential(
+        differences, why, schedule, alpha=alpha, margin=margin, n_family=len(others), futility=futility
+    )
+    stops = [stop or _futile(c, schedule) for c, stop in zip(compared, stops, strict=True)]
     spent = _spent(matrix)
     methods = tuple(
         MethodDecision(names[j], c, int(spent[j]), stop, _fixed_design(c, alpha, len(others), margin))
@@ -100,12 +104,19 @@ def _against_baseline(
 
 
 def _sequential(
-    differences: np.ndarray, why: Why, schedule: Schedule, *, alpha: float, margin: float, n_family: int
+    differences: np.ndarray,
+    why: Why,
+    schedule: Schedule,
+    *,
+    alpha: float,
+    margin: float,
+    n_family: int,
+    futility: float = 0.0,
 ) -> tuple[list[SequentialComparison], list[str | None]]:
     """The comparisons of the columns of ``differences`` (higher is better), each cut at its first gap; a
     comparison stopped there for good is closed (``next_n`` None)."""
     cut, stops = cut_at_first_gap(differences, why)
-    compared = sequential_decisions(cut, schedule, alpha=alpha, margin=margin, n_family=n_family)
+    compared = sequential_decisions(cut, schedule, alpha=alpha, margin=margin, n_family=n_family, futility=futility)
     return [c if stop is None else replace(c, next_n=None) for c, stop in zip(compared, stops, strict=True)], stops
 
 
@@ -127,6 +138,14 @@ def cut_at_first_gap(differences: np.ndarray, why: Why) -> tuple[np.ndarray, lis
 def _spent(matrix: MetricMatrix) -> np.ndarray:
     """The evaluation runs recorded per method, whatever their status: ``(n_methods,)``."""
     return (matrix.status != "missing").sum(axis=0)
+
+
+def _futile(c: SequentialComparison, schedule: Schedule) -> str | None:
+    """Why a comparison stopped for futility, in words; None when it did not."""
+    if not c.stopped_for_futility:
+        return None
+    chance = c.looks[-1].decidable or 0.0
+    return f"cannot be decided within {schedule.max} seeds: a {chance:.0%} chance of a decision there"
 
 
 def _fixed_design(

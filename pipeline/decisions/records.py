@@ -122,5 +122,14 @@ def _method_dict(m: MethodDecision, seeds: tuple[int, ...]) -> dict[str, Any]:
         "closed": m.closed,
         "stopped": m.stopped,
         "fixed_design_seeds": fixed,
-        "rounds": [{"round": k, "seeds": list(seeds[: look.n]), **asdict(look)} for k, look in enumerate(m.looks)],
+        "rounds": [{"round": k, "seeds": list(seeds[: look.n]), **_look_dict(look)} for k, look in enumerate(m.looks)],
     }
+
+
+def _look_dict(look: Look) -> dict[str, Any]:
+    """A look as decisions.json holds it; the futility fields only where futility was computed, so a study
+    without futility stopping writes what it wrote before they existed."""
+    values = asdict(look)
+    if values["decidable"] is None:
+        del values["decidable"], values["futile"]
+    return values

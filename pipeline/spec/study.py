@@ -260,6 +260,8 @@ class EvaluationSpec(BaseModel):
     seeds: SeedsField
     # δ, the smallest difference worth finding (sequential seeds only): inside ±δ counts as equivalent; 0: never.
     margin: float | None = Field(None, ge=0, allow_inf_nan=False)
+    # Sequential seeds only: stop a comparison whose chance of any decision by max is below this; 0 or unset: never.
+    futility: float | None = Field(None, ge=0, lt=1)
 
     @field_validator("seeds")
     @classmethod
@@ -274,14 +276,15 @@ class EvaluationSpec(BaseModel):
             raise ValueError(f"seeds must be distinct (paired runs are keyed by seed), got {list(seeds)}")
         return seeds
 
-    @field_validator("margin")
+    @field_validator("margin", "futility")
     @classmethod
-    def _margin_with_rounds(cls, margin: float | None, info: ValidationInfo) -> float | None:
-        if margin is not None and isinstance(info.data.get("seeds"), tuple):
+    def _with_rounds(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and isinstance(info.data.get("seeds"), tuple):
             raise ValueError(
-                "applies to sequential seeds only; write seeds as {start: 5, step: 5, max: 40}, or remove margin"
+                "applies to sequential seeds only; write seeds as {start: 5, step: 5, max: 40}, "
+                f"or remove {info.field_name}"
             )
-        return margin
+        return value
 
     @property
     def sequential(self) -> bool:
@@ -295,6 +298,10 @@ class EvaluationSpec(BaseModel):
     @property
     def equivalence_margin(self) -> float:
         return self.margin or 0.0
+
+    @property
+    def futility_threshold(self) -> float:
+        return self.futility or 0.0
 
 
 class ResourcesSpec(BaseModel):

@@ -13,7 +13,7 @@ needs only the ordinary one-sample t-test to hold at its n. docs/sequential.md s
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -64,6 +64,10 @@ class Look:
     eq_high: float
     nominal_alpha_equivalence: float
     decision: str
+    # With futility stopping: the chance, at this look's estimate and spread, that the last look decides; an
+    # undecided comparison below the threshold stops here (None: not computed, at the last look or when off).
+    decidable: float | None = None
+    futile: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class SequentialComparison:
     @property
     def closed(self) -> bool:
         return self.next_n is None
+
+    @property
+    def stopped_for_futility(self) -> bool:
+        """Closed undecided before the last look: it could not be decided by the schedule's ``max``."""
+        return bool(self.looks) and self.looks[-1].futile
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ def sequential_decisions(
     margin: float = 0.0,
     n_family: int | None = None,
     final_share: float = DEFAULT_FINAL_SHARE,
+    futility: float = 0.0,
 ) -> list[SequentialComparison]:
     """Decide each method against the reference at every look its seeds reach; one history per column.
 
@@ -129,10 +139,17 @@ def sequential_decisions(
     columns given; the default is the columns given). At each look, in this order: better if ci_low > 0,
     worse if ci_high < 0, equivalent if -δ < eq_low and eq_high < δ, else undecided. A decided comparison
     gets no further looks, and every look uses only the seeds up to it, so a resumed study decides the same.
+
+    ``futility`` in [0, 1) stops, at a look before the last, a comparison still undecided whose chance of any
+    decision at the last look (``decidable``) is below it: its estimate taken as the truth and its spread as the
+    spread (conditional power under the current trend). It stays undecided. Stopping never makes a claim, and
+    every claim rests on the same repeated intervals whatever stopped the others, so the family-wise error stays
+    at most ``alpha`` (non-binding futility; Jennison and Turnbull 2000, section 9.1). 0 turns it off.
     """
     d = _differences(differences, schedule)
     alpha = _validate.open_unit(alpha, "alpha")
     margin = _margin(margin)
+    futility = _futility(futility)
     n_methods = d.shape[1]
     n_family = n_methods if n_family is None else _validate.integer(n_family, "n_family", minimum=n_methods)
     # Each end of the better/worse interval spends alpha / (2 n_family); each end of the equivalence interval
@@ -151,8 +168,12 @@ def sequential_decisions(
             continue
         crit = (sides[k], wide[k], narrow[k])
         for col, look in zip(cols, _look(d[:n, cols], crit, margin), strict=True):
+            if futility > 0 and look.decision == UNDECIDED and k < len(looks) - 1:
+                final = (looks[-1], wide[-1], narrow[-1])
+                chance = decidable(look.estimate, look.std, n, final, margin)
+                look = replace(look, decidable=chance, futile=chance < futility)
             histories[col].append(look)
-            open_[col] = look.decision == UNDECIDED and k < len(looks) - 1
+            open_[col] = look.decision == UNDECIDED and not look.futile and k < len(looks) - 1
     return [
         SequentialComparison(method=j, looks=tuple(h), next_n=_next_n(h, looks, open_[j]))
         for j, h in enumerate(histories)
@@ -190,6 +211,35 @@ def _look(x: np.ndarray, crit: tuple[float, float, float], margin: float) -> lis
         )
         for i in range(est.size)
     ]
+
+
+def decidable(estimate: float, std: float, n: int, final: tuple[int, float, float], margin: float) -> float:
+    """The chance that the last look, at ``final`` = (its seeds N, its t critical values for better/worse and for
+    equivalence), makes any decision, given ``n`` seeds so far with this ``estimate`` and ``std``: the remaining
+    N - n differences drawn with mean ``estimate`` and sd ``std``, and the last look's spread taken as ``std``.
+
+    The final estimate is then normal around ``estimate`` with sd ``std * sqrt(N - n) / N``; it decides outside
+    [-h, h] (better or worse, h = t * std / sqrt(N)) and inside (-e, e) (equivalent, e = margin - t_eq * std /
+    sqrt(N)). Only the last look is counted, so the chance of a decision at some look is at least this."""
+    total, wide, narrow = final
+    if not (np.isfinite(estimate) and np.isfinite(std)) or std <= 0:
+        return 1.0  # no spread: the next look decides whatever it sees
+    spread = std * np.sqrt(total - n) / total
+    h = wide * std / np.sqrt(total)
+    e = margin - narrow * std / np.sqrt(total) if margin > 0 else 0.0
+    dist = stats.norm(loc=estimate, scale=max(spread, 1e-300))
+    if e >= h:
+        return 1.0
+    undecided = dist.cdf(h) - dist.cdf(-h)
+    if e > 0:
+        undecided -= dist.cdf(e) - dist.cdf(-e)
+    return float(min(1.0, max(0.0, 1.0 - undecided)))
+
+
+def _futility(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"futility must be a number in [0, 1) (0 turns it off), got futility={value!r}")
+    return float(value)
 
 
 def _next_n(history: list[Look], looks: tuple[int, ...], still_open: bool) -> int | None:

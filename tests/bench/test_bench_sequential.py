@@ -26,6 +26,7 @@ def test_main_prints_every_cell_with_probabilities_summing_to_one_and_seeds_in_t
         assert sum(float(p) for p in row[4:8]) == pytest.approx(1.0, abs=2e-3)  # four decisions, 3 decimals each
         assert 5 <= float(row[8]) <= 40 and 5 <= float(row[9]) <= 40  # mean and p90 seeds
         assert 0.0 <= float(row[10]) <= 1.0
+        assert 0.0 <= float(row[14]) <= 1.0 and 5 <= float(row[15]) <= float(row[8]) and 0 <= float(row[16]) <= 1
     assert "Command: `sam-study bench sequential --replications 20 --seed 3`" in out
     assert "Machine:" in out and "Wall time:" in out
     assert BENCHMARKS["sequential"] == "pipeline.bench.sequential"
@@ -41,3 +42,11 @@ def test_a_cell_is_reproducible_from_its_generator_and_decides_every_comparison(
     assert 5 <= a.mean_seeds <= 20 and 5 <= a.p90_seeds <= 20
     null = simulate_cell(np.random.default_rng(1), n_family=1, **{**kwargs, "effect": 0.0})
     assert null.same_power_seeds is None  # no sign to find, so no fixed design to match
+
+
+def test_futility_never_adds_seeds_and_stops_only_what_it_leaves_undecided():
+    kwargs = dict(std=0.04, schedule=Schedule(5, 5, 40), alpha=0.05, margin=0.005, replications=200, n_family=1)
+    hopeless = simulate_cell(np.random.default_rng(2), effect=0.0025, futility=0.1, **kwargs)
+    assert hopeless.futility_mean_seeds < hopeless.mean_seeds and hopeless.futility_stopped > 0.5
+    assert hopeless.futility_probability["undecided"] >= hopeless.futility_stopped
+    assert simulate_cell(np.random.default_rng(2), effect=0.0025, **kwargs).futility_probability is None

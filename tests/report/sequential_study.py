@@ -41,11 +41,12 @@ def write_sequential_study(
     statuses: Mapping[str, Sequence[str]] | None = None,
     margin: float = MARGIN,
     statistics: Mapping[str, Any] | None = None,
+    futility: float | None = None,
 ) -> Path:
     """``write_study`` with the spec's seeds turned into rounds, and each evaluation row given its round."""
     study_dir = write_study(folder, scores or sequential_scores(), statuses=statuses, statistics=statistics)
     raw = json.loads((study_dir / SPEC_FILE).read_text())
-    raw["evaluation"] = {"seeds": {"start": START, "step": STEP, "max": MAX}, "margin": margin}
+    raw["evaluation"] = {"seeds": {"start": START, "step": STEP, "max": MAX}, "margin": margin, "futility": futility}
     spec = StudySpec.model_validate(raw)
     (study_dir / SPEC_FILE).write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
     looks = spec.evaluation.seeds.looks

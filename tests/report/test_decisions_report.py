@@ -183,3 +183,21 @@ def test_differences_without_spread_write_finite_numbers(tmp_path: Path) -> None
     assert asam["rounds"][0]["std"] == 0.0 and asam["rounds"][0]["ci_low"] == asam["rounds"][0]["ci_high"] == 0.0
     assert strict_json(outcome.study_dir / STATS_FILE)["decisions"]["methods"]["asam"] == asam
     assert "asam equivalent (+0.0000 after 3 seeds)" in outcome.analysis.verdict
+
+
+def test_futility_stops_the_comparison_that_cannot_be_decided_and_says_why(tmp_path: Path) -> None:
+    # asam, undecided up to max without futility, has no chance of a decision at 7 seeds from its first look.
+    study_dir = write_sequential_study(tmp_path, futility=0.1)
+    assert main(["report", str(study_dir), "--no-mlflow"]) == 0
+    decisions = json.loads((study_dir / DECISIONS_FILE).read_text())["methods"]
+    asam = decisions["asam"]
+    assert asam["decision"] == "undecided" and asam["closed"] and len(asam["rounds"]) == 1
+    assert asam["stopped"].startswith("cannot be decided within 7 seeds: a 0% chance of a decision there")
+    assert asam["rounds"][0]["futile"] is True and asam["rounds"][0]["decidable"] < 0.1
+    assert asam["fixed_design_seeds"] is not None
+    # The decided comparisons are what they are without futility; their looks carry no futility fields at the
+    # look that decided them.
+    assert (decisions["fsam"]["decision"], decisions["sgd"]["decision"]) == ("better", "worse")
+    assert "futile" not in decisions["fsam"]["rounds"][0]
+    report = (study_dir / REPORT_FILE).read_text()
+    assert "asam undecided, stopped after 3 seeds (cannot be decided within 7 seeds" in report

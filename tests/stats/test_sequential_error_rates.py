@@ -55,13 +55,14 @@ def _naive_false_claims(d: np.ndarray, alpha_per_method: float) -> np.ndarray:
     return claims
 
 
+@pytest.mark.parametrize("futility", [0.0, 0.2], ids=["no-futility", "futility-0.2"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("n_methods", [1, 10])
-def test_family_wise_error_of_null_methods_is_at_most_alpha(kind, n_methods):
+def test_family_wise_error_of_null_methods_is_at_most_alpha(kind, n_methods, futility):
     rng = np.random.default_rng(20260 + 10 * n_methods + KINDS.index(kind))
     d = _differences(rng, kind, REPS, n_methods)
     # margin 0: no comparison can stop early as equivalent, the hardest case for better/worse errors.
-    decisions = _decisions(d, alpha=ALPHA, margin=0.0, n_family=n_methods)
+    decisions = _decisions(d, alpha=ALPHA, margin=0.0, n_family=n_methods, futility=futility)
     rate = np.isin(decisions, ("better", "worse")).any(axis=1).mean()
     assert rate <= _tolerance(ALPHA, REPS), f"{kind}, {n_methods} methods: false better/worse rate {rate:.4f}"
 
@@ -76,16 +77,53 @@ def test_the_naive_procedure_fails_the_same_check(n_methods):
     assert rate > _tolerance(ALPHA, REPS), f"naive, {n_methods} methods: false claim rate {rate:.4f}"
 
 
+@pytest.mark.parametrize("futility", [0.0, 0.2], ids=["no-futility", "futility-0.2"])
 @pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_false_equivalence_at_the_margin_is_at_most_alpha(sign):
+def test_false_equivalence_at_the_margin_is_at_most_alpha(sign, futility):
     # True difference exactly ±δ, so "equivalent" is false. The differences' std is 2δ, where the false rate
     # peaks (measured over std δ/4 ... 6δ): a smaller std calls it better/worse first, a larger one never narrows.
     margin = 0.01
     rng = np.random.default_rng(20270 if sign > 0 else 20271)
     d = _differences(rng, "gaussian", REPS, 1, shift=sign * margin, sigma=2 * margin / np.sqrt(2))
-    decisions = _decisions(d, alpha=ALPHA, margin=margin, n_family=1)
+    decisions = _decisions(d, alpha=ALPHA, margin=margin, n_family=1, futility=futility)
     rate = (decisions == "equivalent").mean()
     assert rate <= _tolerance(ALPHA, REPS), f"difference {sign * margin:+}: false equivalent rate {rate:.4f}"
+
+
+def test_calling_a_futile_comparison_equivalent_fails_the_same_check():
+    # A deliberately wrong use of futility: a comparison stopped because it cannot be decided, whose estimate
+    # lies within the margin, called equivalent. At a true difference of δ this claims equivalence falsely far
+    # more often than α allows.
+    margin = 0.01
+    rng = np.random.default_rng(20270)
+    d = _differences(rng, "gaussian", REPS, 1, shift=margin, sigma=2 * margin / np.sqrt(2))
+    wrong = 0
+    for study in d:
+        [c] = sequential_decisions(study, SCHEDULE, alpha=ALPHA, margin=margin, futility=0.2)
+        last = c.looks[-1]
+        wrong += c.decision == "equivalent" or (c.stopped_for_futility and abs(last.estimate) < margin)
+    assert wrong / REPS > _tolerance(ALPHA, REPS), f"futile-as-equivalent rate {wrong / REPS:.4f}"
+
+
+def test_futility_stops_what_cannot_be_decided_and_spares_what_can():
+    # Undecidable within 40 seeds: a true difference of δ/2 with the differences' std 4δ (neither a sign nor
+    # equivalence is within reach). Decidable: a difference of 2δ with std δ.
+    margin = 0.01
+    rng = np.random.default_rng(20290)
+    hopeless = _differences(rng, "gaussian", 1000, 1, shift=margin / 2, sigma=4 * margin / np.sqrt(2))
+    clear = _differences(rng, "gaussian", 1000, 1, shift=2 * margin, sigma=margin / np.sqrt(2))
+
+    def run(d: np.ndarray, futility: float) -> tuple[float, float, float]:
+        res = [sequential_decisions(s, SCHEDULE, alpha=ALPHA, margin=margin, futility=futility)[0] for s in d]
+        seeds = np.mean([c.looks[-1].n for c in res])
+        decided = np.mean([c.decision != "undecided" for c in res])
+        return seeds, decided, np.mean([c.stopped_for_futility for c in res])
+
+    off, on = run(hopeless, 0.0), run(hopeless, 0.2)
+    assert off[0] > 38 and off[1] < 0.2, off  # without futility nearly all run to max and stay undecided
+    assert on[0] <= 15 and on[2] >= 0.8, on  # measured: most stop at the first look or the second
+    clear_off, clear_on = run(clear, 0.0), run(clear, 0.2)
+    assert clear_on[1] >= clear_off[1] - 0.01 and clear_on[2] <= 0.01, (clear_off, clear_on)
 
 
 def test_false_equivalence_over_a_family_at_the_margin():
