@@ -18,11 +18,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -302,6 +304,14 @@ class EvaluationSpec(BaseModel):
     @property
     def futility_threshold(self) -> float:
         return self.futility or 0.0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Unset, futility is left out, so that a study without it records the spec it recorded before it existed.
+        dumped = handler(self)
+        if dumped.get("futility") is None:
+            dumped.pop("futility", None)
+        return dumped
 
 
 class ResourcesSpec(BaseModel):
