@@ -201,3 +201,19 @@ def test_futility_stops_the_comparison_that_cannot_be_decided_and_says_why(tmp_p
     assert "futile" not in decisions["fsam"]["rounds"][0]
     report = (study_dir / REPORT_FILE).read_text()
     assert "asam undecided, stopped after 3 seeds (cannot be decided within 7 seeds" in report
+
+
+FOLDER_BEFORE_FUTILITY = Path(__file__).parent / "fixtures" / "sequential_before_futility"
+
+
+def test_a_folder_written_before_futility_and_outcomes_existed_decides_exactly_as_it_did(tmp_path: Path) -> None:
+    # spec.json, trials.parquet and decisions.json as `sam-study report` wrote them at 579dc72, before futility
+    # stopping, per-example outcomes and test_size: today's report decides the same, to the last number.
+    study_dir = tmp_path / "synthetic"
+    study_dir.mkdir()
+    for name in ("spec.json", "trials.parquet", "decisions.json"):
+        (study_dir / name).write_bytes((FOLDER_BEFORE_FUTILITY / name).read_bytes())
+    before = json.loads((study_dir / DECISIONS_FILE).read_text())
+    assert main(["report", str(study_dir), "--no-mlflow"]) == 0
+    assert json.loads((study_dir / DECISIONS_FILE).read_text()) == before
+    assert "Where the spread comes from" not in (study_dir / REPORT_FILE).read_text()  # it kept no outcomes
