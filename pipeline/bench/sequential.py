@@ -161,7 +161,7 @@ def markdown(cells: Sequence[Cell], schedule: Schedule, margin: float) -> str:
     top = schedule.max
     futility = next((c.futility for c in cells if c.futility), 0.0)
     extra = (
-        f" with futility {futility:g}: P(decided) | with futility: mean seeds | with futility: P(stopped) |"
+        f" with futility {futility:g}: P(better) | P(worse) | P(equivalent) | mean seeds | P(stopped) |"
         if futility
         else ""
     )
@@ -169,7 +169,7 @@ def markdown(cells: Sequence[Cell], schedule: Schedule, margin: float) -> str:
         f"| family | std | effect | d_z | P(better) | P(worse) | P(equivalent) | P(undecided) | mean seeds "
         f"| p90 seeds | fixed n={top}: P(reject) | fixed n* at the same power | mean seeds / n* | mean seeds / {top} |"
         + extra,
-        "|---:|---:|---|" + "---:|" * (11 + (3 if futility else 0)),
+        "|---:|---:|---|" + "---:|" * (11 + (5 if futility else 0)),
     ]
     for c in cells:
         p = c.probability
@@ -189,8 +189,11 @@ def markdown(cells: Sequence[Cell], schedule: Schedule, margin: float) -> str:
 def _futility_cells(c: Cell) -> str:
     if not c.futility or c.futility_probability is None:
         return ""
-    decided = 1.0 - c.futility_probability[UNDECIDED]
-    return f" {decided:.3f} | {c.futility_mean_seeds:.1f} | {c.futility_stopped:.3f} |"
+    p = c.futility_probability
+    return (
+        f" {p[BETTER]:.3f} | {p[WORSE]:.3f} | {p[EQUIVALENT]:.3f} | {c.futility_mean_seeds:.1f} "
+        f"| {c.futility_stopped:.3f} |"
+    )
 
 
 def _floats(text: str) -> list[float]:

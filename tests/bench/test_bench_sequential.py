@@ -26,7 +26,8 @@ def test_main_prints_every_cell_with_probabilities_summing_to_one_and_seeds_in_t
         assert sum(float(p) for p in row[4:8]) == pytest.approx(1.0, abs=2e-3)  # four decisions, 3 decimals each
         assert 5 <= float(row[8]) <= 40 and 5 <= float(row[9]) <= 40  # mean and p90 seeds
         assert 0.0 <= float(row[10]) <= 1.0
-        assert 0.0 <= float(row[14]) <= 1.0 and 5 <= float(row[15]) <= float(row[8]) and 0 <= float(row[16]) <= 1
+        assert all(0.0 <= float(v) <= 1.0 for v in row[14:17]) and 0 <= float(row[18]) <= 1
+        assert 5 <= float(row[17]) <= float(row[8])  # futility never spends more seeds
     assert "Command: `sam-study bench sequential --replications 20 --seed 3`" in out
     assert "Machine:" in out and "Wall time:" in out
     assert BENCHMARKS["sequential"] == "pipeline.bench.sequential"
@@ -50,3 +51,27 @@ def test_futility_never_adds_seeds_and_stops_only_what_it_leaves_undecided():
     assert hopeless.futility_mean_seeds < hopeless.mean_seeds and hopeless.futility_stopped > 0.5
     assert hopeless.futility_probability["undecided"] >= hopeless.futility_stopped
     assert simulate_cell(np.random.default_rng(2), effect=0.0025, **kwargs).futility_probability is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_family", [1, 10])
+@pytest.mark.parametrize("std", [0.005, 0.01])
+def test_with_futility_the_null_cells_of_the_bench_keep_their_error_rate(n_family, std):
+    # The bench's own null cells (effect 0, δ = 0.005, its default grid): a "better" or "worse" is false, and
+    # each comparison of a family of m may err at most α / m (Bonferroni), with or without futility.
+    cell = simulate_cell(
+        np.random.default_rng(100 * n_family + int(std * 1000)),
+        effect=0.0,
+        std=std,
+        schedule=Schedule(5, 5, 40),
+        alpha=0.05,
+        margin=0.005,
+        n_family=n_family,
+        replications=2000,
+        futility=0.1,
+    )
+    level = 0.05 / n_family
+    bound = level + 3 * np.sqrt(level * (1 - level) / cell.comparisons)
+    for probability in (cell.probability, cell.futility_probability):
+        assert probability["better"] + probability["worse"] <= bound, (probability, bound)
+    assert cell.futility_mean_seeds <= cell.mean_seeds
