@@ -60,11 +60,15 @@ def test_the_report_splits_each_comparisons_spread_and_names_the_lever(tmp_path:
     verdict = report.split("## Verdict", 1)[1].split("##", 1)[0]
     words = "Where the spread comes from (per-example outcomes): a larger test set for sgd; more seeds for fsam."
     assert words in verdict
+    assert (study_dir / "figures" / "spread.png").stat().st_size > 10_000
+    assert "![Where the spread comes from](figures/spread.png)" in report
 
 
 def test_a_study_without_outcomes_has_no_such_section(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     study_dir = write_study(tmp_path, {"sam": list(rng.normal(0.9, 0.01, 5)), "sgd": list(rng.normal(0.88, 0.01, 5))})
     assert main(["report", str(study_dir), "--no-mlflow"]) == 0
-    assert "Where the spread comes from" not in (study_dir / REPORT_FILE).read_text()
+    report = (study_dir / REPORT_FILE).read_text()
+    assert "Where the spread comes from" not in report and "spread.png" not in report  # not even as not drawn
     assert json.loads((study_dir / STATS_FILE).read_text())["spread"] == []
+    assert not (study_dir / "figures" / "spread.png").exists()

@@ -18,6 +18,7 @@ from pipeline.report.figures.differences import differences_figure
 from pipeline.report.figures.lets_rho import lets_rho_figure
 from pipeline.report.figures.shift import shift_figure
 from pipeline.report.figures.skip import NotApplicable, Skip
+from pipeline.report.figures.spread import spread_figure
 from pipeline.report.figures.style import STYLE, save
 from pipeline.report.figures.tuning import tuning_figure
 from pipeline.report.stats_record import StudyAnalysis
@@ -55,6 +56,7 @@ def draw_figures(analysis: StudyAnalysis, out_dir: Path) -> tuple[list[FigureFil
         ("lets_rho.png", lets_rho_figure),
         ("compute.png", compute_figure),
         ("shift.png", shift_figure),
+        ("spread.png", spread_figure),
     )
     return draw_each(drawers, analysis, out_dir)
 
