@@ -97,10 +97,7 @@ def spread_lines(spread: tuple[SpreadSummary, ...], level: int) -> list[str]:
             f"| {_points(x.half_width_more_seeds)} | {_points(x.half_width_larger_test_set)} |"
         )
     out.append("")
-    for lever, words in LEVER_WORDS.items():
-        methods = [x.method for x in spread if x.lever == lever]
-        if methods:
-            out.append(f"- {', '.join(methods)}: {words}.")
+    out += [f"- {', '.join(methods)}: {LEVER_WORDS[lever]}." for lever, methods in _by_lever(spread).items()]
     return [*out, ""]
 
 
@@ -108,12 +105,15 @@ def lever_sentence(spread: tuple[SpreadSummary, ...]) -> str:
     """The verdict's words on what the study needs to narrow its intervals, from its comparisons' splits."""
     if not spread:
         return ""
-    parts = []
-    for lever, need in (("test set", "a larger test set"), ("seeds", "more seeds"), ("both", "both")):
-        methods = [x.method for x in spread if x.lever == lever]
-        if methods:
-            parts.append(f"{need} for {', '.join(methods)}")
+    needs = {"test set": "a larger test set", "seeds": "more seeds", "both": "both"}
+    parts = [f"{needs[lever]} for {', '.join(methods)}" for lever, methods in _by_lever(spread).items()]
     return f" Where the spread comes from (per-example outcomes): {'; '.join(parts)}."
+
+
+def _by_lever(spread: tuple[SpreadSummary, ...]) -> dict[str, list[str]]:
+    """The compared methods by what would narrow their intervals, in the order test set, seeds, both."""
+    grouped = {lever: [x.method for x in spread if x.lever == lever] for lever in LEVER_WORDS}
+    return {lever: methods for lever, methods in grouped.items() if methods}
 
 
 def _points(value: float) -> str:

@@ -85,7 +85,7 @@ def _parent_files(study_dir: Path, scratch: Path) -> list[tuple[Path, str | None
     return files
 
 
-def child_record(row: TrialRow, spec: StudySpec, study_dir: Path | None = None) -> ChildRecord:
+def child_record(row: TrialRow, spec: StudySpec, study_dir: Path) -> ChildRecord:
     """The child run the row's trial would have logged (``trial_process``), rebuilt from the row (and its
     per-example outcomes file in ``study_dir``, when it has one)."""
     plan = plan_of_row(row, spec.workers_per_trial)
@@ -95,6 +95,7 @@ def child_record(row: TrialRow, spec: StudySpec, study_dir: Path | None = None) 
         result = {"error": row.error}  # what a failed trial logs
     epochs = [(int(record["epoch"]), epoch_series(record)) for record in row.history]
     end_ms = _ms(row.finished_at)
+    outcomes = outcome_path(StudyFolder(study_dir).outcomes, row.trial_key)  # an evaluation trial's, if any
     wall = row.wall_time_s
     return ChildRecord(
         key=plan.key,
@@ -107,13 +108,8 @@ def child_record(row: TrialRow, spec: StudySpec, study_dir: Path | None = None) 
         run_id=row.mlflow_run_id,
         start_ms=end_ms - int(wall * 1000) if end_ms is not None and wall is not None else end_ms,
         end_ms=end_ms,
-        outcomes=_outcomes_file(study_dir, row.trial_key),
+        outcomes=outcomes if outcomes.is_file() else None,
     )
-
-
-def _outcomes_file(study_dir: Path | None, key: str) -> Path | None:
-    path = outcome_path(StudyFolder(study_dir).outcomes, key) if study_dir is not None else None
-    return path if path is not None and path.is_file() else None
 
 
 def _ms(iso: str | None) -> int | None:
