@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ def start_ray(address: str | None, code: Sequence[Path] = ()) -> Cluster:
         # dropped), ray.init turns token authentication on for a new local Ray and makes ~/.ray/auth_token if missing.
         if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
             del os.environ["RAY_AUTH_MODE"]
+        ensure_auth_token()
         with single_machine():
             ray.init(
                 # "local": a new instance even when `ray start` left a cluster running on this machine, which a
@@ -72,6 +74,26 @@ def start_ray(address: str | None, code: Sequence[Path] = ()) -> Cluster:
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     gcs = None if (address or "").startswith("ray://") else ray.get_runtime_context().gcs_address
     return Cluster(nodes, resources.get("CPU", 0.0), resources.get("GPU", 0.0), address or "local", gcs)
+
+
+def ensure_auth_token() -> None:
+    """Make Ray's default token file if no token is set, atomically: two studies that start their first embedded Ray
+    at once would otherwise each write a token of their own, and one Ray would then refuse the other's clients."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    path = Path.home() / ".ray" / "auth_token"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".auth_token.{os.getpid()}")
+    draft.write_text(secrets.token_hex(32))  # the form of Ray's own tokens
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)  # fails if another process made it first: theirs is kept
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
 
 
 def shipped_code(folders: Sequence[Path]) -> dict[str, list[str]] | None:
