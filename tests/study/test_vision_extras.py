@@ -132,7 +132,7 @@ def test_timm_and_torchvision_architectures_run_a_suite_where_the_vision_extra_i
 ) -> None:
     # The adapters' own tests, run where timm and torchvision import (they are skipped beside the CPU build of torch).
     here = Path(__file__).relative_to(ROOT)
-    tests = [vision_python, "-m", "pytest", str(here), "-m", "not slow", "-p", "no:cacheprovider", "-q"]
+    tests = [vision_python, "-m", "pytest", str(here), "-m", "not slow", "-p", "no:cacheprovider", "-q", "-n", "0"]
     done = subprocess.run(tests, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode == 0 and "3 passed, 1 skipped" in done.stdout + done.stderr, done.stdout + done.stderr
 
