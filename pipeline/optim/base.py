@@ -20,12 +20,23 @@ says which gradients it needs: ``sync="always"`` (the update of SAM, ASAM, F-SAM
 backward), ``sync="global"`` (a gradient that shapes the perturbation: all-reduced only under the ``global``
 perturbation, kept on the worker under ``local``, the m-sharpness of the SAM paper's own code) or
 ``sync="never"`` (a rule that averages its update explicitly with :meth:`mean_over_workers_`).
+
+Loss scaling (fp16): with ``grad_scaler`` set to a ``torch.amp.GradScaler``, the closure calls
+``scaler.scale(loss).backward()``. Every pass's gradients are unscaled in place as the pass returns, before the
+rule reads them, so each rule computes its perturbation from true gradients; a pass whose gradients hold an inf or
+a NaN ends the step at once (:class:`GradientOverflow`): the parameters are restored as always, the rule's own
+state goes back to where the step found it, the base optimizer does not step, the scaler backs off, and
+``skipped_steps`` counts it. A finished step hands the update gradient to the scaler's own ``unscale_``, ``step``
+and ``update``. ``clip_grad_norm`` clips only the gradient the base optimizer applies, never a gradient that
+sets the perturbation's direction (docs/algorithms.md, "Precision, clipping and accumulation").
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from typing import Any, ClassVar, Protocol
@@ -76,6 +87,15 @@ class WorkerSync(Protocol):
 
 
 SYNC_MODES = ("always", "global", "never")
+
+
+class GradientOverflow(Exception):
+    """A pass's unscaled gradients hold an inf or a NaN under loss scaling: the step it belongs to is skipped.
+    Raised and caught inside ``step``; ``loss`` is the loss of the pass that overflowed."""
+
+    def __init__(self, loss: Tensor) -> None:
+        super().__init__("non-finite gradients under loss scaling")
+        self.loss = loss
 
 
 class WrappingOptimizer(Optimizer):
@@ -155,6 +175,17 @@ class WrappingOptimizer(Optimizer):
         self.step_count = int(own["step_count"])
         self._load_extra_state(own)
 
+    def save_rule_state(self) -> tuple[dict[Tensor, dict[str, Any]], dict[str, Any]]:
+        """A copy of the rule's own step-to-step state (per parameter and not), for :meth:`restore_rule_state`."""
+        per_param = {p: {k: copy.deepcopy(v) for k, v in s.items()} for p, s in self.state.items()}
+        return per_param, copy.deepcopy(self._extra_state())
+
+    def restore_rule_state(self, saved: tuple[dict[Tensor, dict[str, Any]], dict[str, Any]]) -> None:
+        per_param, extra = saved
+        self.state.clear()
+        self.state.update(per_param)
+        self._load_extra_state(extra)
+
     def _extra_state(self) -> dict[str, Any]:
         """Rule-specific step-to-step state that is not per parameter."""
         return {}
@@ -183,6 +214,10 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         self.extra_pass_contexts: list[Callable[[], ContextManager[Any]]] = []
         # Set by data-parallel training; None on one device, where every sync below is a no-op.
         self.workers: WorkerSync | None = None
+        # A torch.amp.GradScaler under fp16 (module docstring); None or a disabled one: no loss scaling.
+        self.grad_scaler: Any = None
+        self.clip_grad_norm: float | None = None  # the bound on the applied gradient's norm; None: no clipping
+        self.skipped_steps = 0  # steps skipped for non-finite gradients under loss scaling
 
     @property
     def base(self) -> Optimizer:
@@ -196,9 +231,14 @@ class SAMFamilyOptimizer(WrappingOptimizer):
                 f"{type(self).__name__}.step needs a closure that zeroes the gradients, computes the loss, "
                 "calls backward() when grad is enabled and returns the loss"
             )
-        loss = self.clean_pass(closure)
-        params = self.participating_params()
-        self._compute_update(closure, loss, params, self.rho)
+        saved = self.save_rule_state() if self.scaler() is not None else None
+        loss = None
+        try:
+            loss = self.clean_pass(closure)
+            self._compute_update(closure, loss, self.participating_params(), self.rho)
+        except GradientOverflow as overflow:
+            self.skip_step(saved)
+            return overflow.loss if loss is None else loss
         self.finish_step()
         return loss
 
@@ -217,7 +257,9 @@ class SAMFamilyOptimizer(WrappingOptimizer):
     def clean_pass(self, closure: Closure) -> Tensor:
         """The pass at the clean point; its gradient shapes the perturbation, so it syncs only under global."""
         with torch.enable_grad(), self._sync_context("global"):
-            return closure()
+            loss = closure()
+        self.unscale_pass_(loss)
+        return loss
 
     def _sync_context(self, sync: str) -> ContextManager[Any]:
         if sync not in SYNC_MODES:
@@ -260,7 +302,10 @@ class SAMFamilyOptimizer(WrappingOptimizer):
                 stack.enter_context(context())
             stack.enter_context(self._sync_context(sync))
             with torch.set_grad_enabled(grad):
-                return closure()
+                loss = closure()
+        if grad:
+            self.unscale_pass_(loss)
+        return loss
 
     @contextlib.contextmanager
     def perturbed(self, params: Sequence[Tensor], clean: Sequence[Tensor], e: Sequence[Tensor]) -> Iterator[None]:
@@ -271,9 +316,60 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         finally:
             ops.copy_(params, clean, self.foreach)
 
+    def scaler(self) -> Any:
+        """The GradScaler in use, or None (none set, or one that is disabled)."""
+        scaler = self.grad_scaler
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def unscale_pass_(self, loss: Tensor) -> None:
+        """Under loss scaling, the gradients of the pass that just ran, divided by the scale in place (exact: the
+        scale is a power of two); raises :class:`GradientOverflow` if any is not finite on any worker."""
+        scaler = self.scaler()
+        grads = [p.grad for p in self.all_params() if p.grad is not None]
+        if scaler is None or not grads:
+            return
+        ops.scale_(grads, 1.0 / scaler.get_scale(), self.foreach)
+        bad = torch.logical_not(torch.stack([torch.isfinite(g).all() for g in grads]).all()).float()
+        self.mean_over_workers_([bad])  # every worker skips the step when one of them overflowed
+        if bool(bad > 0):
+            raise GradientOverflow(loss)
+
+    def skip_step(self, saved: tuple[dict[Tensor, dict[str, Any]], dict[str, Any]] | None) -> None:
+        """Nothing of an overflowed step is applied. The parameters are clean already (every rule restores them,
+        also when a pass raises); the rule's own state goes back to ``saved``; the base optimizer does not step;
+        the scaler, shown non-finite gradients by its own ``unscale_`` (on every worker alike), skips and backs off."""
+        if saved is not None:
+            self.restore_rule_state(saved)
+        scaler = self.scaler()
+        if scaler is not None:
+            for p in self.all_params():
+                p.grad = torch.full_like(p, math.inf)
+            scaler.unscale_(self.base)
+            scaler.step(self.base)
+            scaler.update()
+        self.zero_grad(set_to_none=True)
+        self.skipped_steps += 1
+
     def finish_step(self) -> None:
-        self.base.step()
+        """The base optimizer's step with the update gradient in ``.grad``, clipped when ``clip_grad_norm`` is set;
+        under loss scaling through the scaler's own ``unscale_``, ``step`` and ``update``."""
+        scaler = self.scaler()
+        if scaler is None:
+            self._clip_applied_gradient()
+            self.base.step()
+        else:
+            grads = [p.grad for p in self.all_params() if p.grad is not None]
+            ops.scale_(grads, scaler.get_scale(), self.foreach)  # back to scaled, exactly, for the scaler's unscale_
+            scaler.unscale_(self.base)
+            self._clip_applied_gradient()
+            scaler.step(self.base)
+            scaler.update()
         self.step_count += 1
+
+    def _clip_applied_gradient(self) -> None:
+        if self.clip_grad_norm is not None:
+            grads = [p for p in self.all_params() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(grads, self.clip_grad_norm)
 
     def _compute_update(
         self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float

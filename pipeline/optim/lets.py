@@ -16,6 +16,7 @@ from pipeline.optim import _tensor_ops as ops
 from pipeline.optim.base import (
     Closure,
     Displacement,
+    GradientOverflow,
     SAMFamilyOptimizer,
     WrappingOptimizer,
     check_positive,
@@ -109,20 +110,50 @@ class LETS(WrappingOptimizer):
                 "both following the closure protocol"
             )
         inner = self.inner
-        loss = inner.clean_pass(closure)
-        params = inner.participating_params()
-        clean_grads = [p.grad for p in params]
-        if self.step_count > 0 and self.step_count % self.update_every == 0:
-            val_loss = inner.extra_pass(val_closure, sync="global")
-            val_grads = ops.grads_or_zeros(params)
-            for p, g in zip(params, clean_grads, strict=False):
-                p.grad = g
-            self._update_rho(loss.detach(), val_loss.detach(), params, clean_grads, val_grads)
-        displacement = inner.compute_update(closure, loss, params, self._rho)
-        self._store_sensitivity(params, clean_grads, displacement)
+        # Under loss scaling a pass may overflow: the step, the radius's update with it, is then skipped whole.
+        saved = (self.save_rule_state(), inner.save_rule_state()) if inner.scaler() is not None else None
+        loss = None
+        try:
+            loss = inner.clean_pass(closure)
+            params = inner.participating_params()
+            clean_grads = [p.grad for p in params]
+            if self.step_count > 0 and self.step_count % self.update_every == 0:
+                val_loss = inner.extra_pass(val_closure, sync="global")
+                val_grads = ops.grads_or_zeros(params)
+                for p, g in zip(params, clean_grads, strict=False):
+                    p.grad = g
+                self._update_rho(loss.detach(), val_loss.detach(), params, clean_grads, val_grads)
+            displacement = inner.compute_update(closure, loss, params, self._rho)
+            self._store_sensitivity(params, clean_grads, displacement)
+        except GradientOverflow as overflow:
+            if saved is not None:
+                self.restore_rule_state(saved[0])
+            inner.skip_step(saved[1] if saved is not None else None)
+            return overflow.loss if loss is None else loss
         inner.finish_step()
         self.step_count += 1
         return loss
+
+    # Loss scaling and clipping belong to the inner rule, which runs every pass and the base step.
+    @property
+    def grad_scaler(self) -> Any:
+        return self.inner.grad_scaler
+
+    @grad_scaler.setter
+    def grad_scaler(self, scaler: Any) -> None:
+        self.inner.grad_scaler = scaler
+
+    @property
+    def clip_grad_norm(self) -> float | None:
+        return self.inner.clip_grad_norm
+
+    @clip_grad_norm.setter
+    def clip_grad_norm(self, bound: float | None) -> None:
+        self.inner.clip_grad_norm = bound
+
+    @property
+    def skipped_steps(self) -> int:
+        return self.inner.skipped_steps
 
     def _update_rho(
         self, loss: Tensor, val_loss: Tensor, params: list[Tensor], grads: list[Tensor], val_grads: list[Tensor]
