@@ -198,6 +198,8 @@ class SAMFamilyOptimizer(WrappingOptimizer):
     """Base of SAM, ASAM, MP-SAM, F-SAM and XSAM: the pass protocol and the exact restore."""
 
     rho: float  # the configured radius: what step() uses, and the radius LETS starts from
+    # GradScaler.step(opt, closure) then calls step with grad_scale and found_inf set, which step refuses.
+    _step_supports_amp_scaling: ClassVar[bool] = True
     # True when g~ is a gradient taken at theta + rho d_hat (or a weighted mean of such), so that
     # (g~ - g) / rho approximates H d_hat: LETS's finite_difference option needs that. XSAM's is not one.
     update_is_perturbed_gradient: ClassVar[bool] = True
@@ -224,6 +226,11 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         assert self._wrapped is not None
         return self._wrapped
 
+    @property
+    def base_optimizer(self) -> Optimizer:
+        """The wrapped optimizer, under the name the canonical PyTorch SAM gives it."""
+        return self.base
+
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
         if closure is None:
@@ -231,6 +238,7 @@ class SAMFamilyOptimizer(WrappingOptimizer):
                 f"{type(self).__name__}.step needs a closure that zeroes the gradients, computes the loss, "
                 "calls backward() when grad is enabled and returns the loss"
             )
+        refuse_grad_scaler_step(self)
         saved = self.save_rule_state() if self.scaler() is not None else None
         loss = None
         try:
@@ -238,9 +246,9 @@ class SAMFamilyOptimizer(WrappingOptimizer):
             self._compute_update(closure, loss, self.participating_params(), self.rho)
         except GradientOverflow as overflow:
             self.skip_step(saved)
-            return overflow.loss if loss is None else loss
+            return (overflow.loss if loss is None else loss).detach()
         self.finish_step()
-        return loss
+        return loss.detach()  # the clean loss, without the graph of its pass
 
     @torch.no_grad()
     def compute_update(self, closure: Closure, loss: Tensor, params: list[Tensor], rho: Tensor | float) -> Displacement:
@@ -395,6 +403,21 @@ class SAMFamilyOptimizer(WrappingOptimizer):
         with self.perturbed(params, clean, e):
             self.extra_pass(closure)
         set_missing_grads_to_zero(params)
+
+
+def refuse_grad_scaler_step(optimizer: Optimizer) -> None:
+    """``GradScaler.step(opt, closure)`` cannot drive a multi-pass rule: it unscales only the gradients present
+    before the step and would let the rule's own passes run on scaled ones. The scaler calls ``step`` with the
+    attributes ``grad_scale`` and ``found_inf`` set (``_step_supports_amp_scaling``): refuse, and say what works."""
+    if "grad_scale" in optimizer.__dict__ or "found_inf" in optimizer.__dict__:
+        optimizer.__dict__.pop("grad_scale", None)
+        optimizer.__dict__.pop("found_inf", None)
+        raise RuntimeError(
+            f"{type(optimizer).__name__} is stepped with its GradScaler attached, not through scaler.step(): set "
+            "opt.grad_scaler = scaler once, call scaler.scale(loss).backward() inside the closure, and call "
+            "opt.step(closure) (it unscales every pass and calls the scaler's unscale_, step and update itself); "
+            "see docs/algorithms.md, 'Precision and clipping'"
+        )
 
 
 def set_missing_grads_to_zero(params: Sequence[Tensor]) -> None:

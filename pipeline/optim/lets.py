@@ -7,10 +7,11 @@ through a one-step sensitivity ``u = d theta_{t+1} / d rho`` and a diagonal Hess
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torch.optim import Optimizer
 
 from pipeline.optim import _tensor_ops as ops
 from pipeline.optim.base import (
@@ -21,6 +22,7 @@ from pipeline.optim.base import (
     WrappingOptimizer,
     check_positive,
     did_you_mean,
+    refuse_grad_scaler_step,
 )
 
 HESSIANS = ("diagonal", "finite_difference", "identity")
@@ -48,6 +50,8 @@ class LETS(WrappingOptimizer):
     ``rho``, which returns the displacement ``e = rho * d_hat`` of the update, and ``finish_step``. The rule's
     own ``rho`` is the starting radius and is never changed.
     """
+
+    _step_supports_amp_scaling: ClassVar[bool] = True  # see refuse_grad_scaler_step
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class LETS(WrappingOptimizer):
                 "LETS.step needs closure (a training batch) and val_closure (a validation batch), "
                 "both following the closure protocol"
             )
+        refuse_grad_scaler_step(self)
         inner = self.inner
         # Under loss scaling a pass may overflow: the step, the radius's update with it, is then skipped whole.
         saved = (self.save_rule_state(), inner.save_rule_state()) if inner.scaler() is not None else None
@@ -129,10 +134,10 @@ class LETS(WrappingOptimizer):
             if saved is not None:
                 self.restore_rule_state(saved[0])
             inner.skip_step(saved[1] if saved is not None else None)
-            return overflow.loss if loss is None else loss
+            return (overflow.loss if loss is None else loss).detach()
         inner.finish_step()
         self.step_count += 1
-        return loss
+        return loss.detach()
 
     # Loss scaling and clipping belong to the inner rule, which runs every pass and the base step.
     @property
@@ -154,6 +159,11 @@ class LETS(WrappingOptimizer):
     @property
     def skipped_steps(self) -> int:
         return self.inner.skipped_steps
+
+    @property
+    def base_optimizer(self) -> Optimizer:
+        """The optimizer that applies the update (the inner rule's), as the canonical PyTorch SAM names it."""
+        return self.inner.base
 
     def _update_rho(
         self, loss: Tensor, val_loss: Tensor, params: list[Tensor], grads: list[Tensor], val_grads: list[Tensor]

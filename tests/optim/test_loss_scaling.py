@@ -204,3 +204,44 @@ def quartic_loss(name: str, clip: float | None, steps: int = 300) -> float:
 def test_a_learning_rate_that_diverges_converges_with_clipping(name):
     assert not quartic_loss(name, clip=None) < 1e6
     assert quartic_loss(name, clip=1.0) < 1e-2
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_stepping_through_scaler_step_is_refused_with_what_works(name):
+    """GradScaler.step(opt, closure) would unscale only the gradients present before the step and let the rule's
+    own passes run on scaled ones (weights 500 times too large after one step): it is refused, and the error
+    names the way that works, which then trains."""
+    run = Run(name, fp16=True)
+    run.opt.grad_scaler = None
+    run.calls = []
+    closure = run.closure(run.x, run.y)
+    args = (closure, run.closure(run.xv, run.yv)) if isinstance(run.opt, LETS) else (closure,)
+    before = [p.detach().clone() for p in run.model.parameters()]
+    closure()  # the user's scaled backward before scaler.step, as in torch's AMP recipe
+    with pytest.raises(RuntimeError, match=r"opt\.grad_scaler = scaler"):
+        run.scaler.step(run.opt, *args)
+    assert all(torch.equal(p, q) for p, q in zip(run.model.parameters(), before, strict=True))
+    run.scaler = torch.amp.GradScaler("cpu")
+    run.opt.grad_scaler = run.scaler
+    for _ in range(3):
+        loss = run.step()
+    assert math.isfinite(float(loss)) and not loss.requires_grad
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_step_returns_the_clean_loss_without_its_graph(name):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = classification_data(0)
+    opt = build(name, model)
+
+    def closure() -> Tensor:  # returns the loss with its graph, as most users' closures do
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        if torch.is_grad_enabled():
+            loss.backward()
+        return loss
+
+    loss = opt.step(closure, closure) if isinstance(opt, LETS) else opt.step(closure)
+    assert not loss.requires_grad and loss.grad_fn is None
+    assert base_of(opt) is opt.base_optimizer
