@@ -416,7 +416,7 @@ def refuse_grad_scaler_step(optimizer: Optimizer) -> None:
             f"{type(optimizer).__name__} is stepped with its GradScaler attached, not through scaler.step(): set "
             "opt.grad_scaler = scaler once, call scaler.scale(loss).backward() inside the closure, and call "
             "opt.step(closure) (it unscales every pass and calls the scaler's unscale_, step and update itself); "
-            "see docs/algorithms.md, 'Precision and clipping'"
+            "see docs/algorithms.md, 'Precision, clipping and accumulation'"
         )
 
 

@@ -53,6 +53,9 @@ class TrialRow:
     batch_size: int | None = None
     epochs: int | None = None
     schedule: str | None = None
+    precision: str | None = None  # auto, fp32, bf16 or fp16
+    clip_grad_norm: float | None = None  # the bound on the applied gradient's norm (None: no clipping)
+    accumulate: int | None = None  # micro-batches per step
     hparams: dict[str, Any] = field(default_factory=dict)  # columns hp.<name>: every optimizer hyperparameter
     params_json: str = "{}"  # the searched values (tuning phase), as JSON
     config_json: str = "{}"  # the whole TrialConfig, as JSON
@@ -75,6 +78,7 @@ class TrialRow:
     samples_per_second: float | None = None
     peak_memory_mb: float | None = None
     resumed_at_epoch: int | None = None  # a restarted trial: the epochs its checkpoint held
+    skipped_steps: int | None = None  # fp16: steps skipped for non-finite gradients
     seconds_per_epoch: float | None = None
     final_rho: float | None = None  # LETS: the radius at the end
     rho_trajectory: tuple[float, ...] | None = None  # LETS: the radius after every update

@@ -34,7 +34,7 @@ from pipeline.optim import get_variant, hyperparameter_names, list_optimizers, r
 from pipeline.references import ReferenceProblem, add_code_folders, resolve, study_code_folders
 from pipeline.spec.errors import first_message, format_validation_error
 from pipeline.spec.suggest import did_you_mean
-from pipeline.train.config import HyperValue, TrialConfig
+from pipeline.train.config import HyperValue, TrialConfig, drop_defaults
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -184,9 +184,22 @@ _PER_TRIAL = {
     "device",
     "checkpoint_dir",
 }
+
+
+class _TrainingDump(BaseModel):
+    """TrainingSpec's base: frozen, and its dump leaves out the newer fields at their defaults, as TrialConfig's
+    does (``pipeline.train.config.LEFT_OUT_AT_DEFAULT``), so that an older study's spec.json still agrees."""
+
+    model_config = _FROZEN
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self))
+
+
 TrainingSpec = create_model(
     "TrainingSpec",
-    __config__=_FROZEN,
+    __base__=_TrainingDump,
     **{name: (f.annotation, f) for name, f in TrialConfig.model_fields.items() if name not in _PER_TRIAL},
 )
 
@@ -431,6 +444,11 @@ class StudySpec(BaseModel):
             raise ValueError(
                 f"workers_per_trial: {self.workers_per_trial} workers split training.batch_size "
                 f"{self.training.batch_size} into fewer than 2 examples each; raise the batch size or use fewer workers"
+            )
+        if per_worker // self.training.accumulate < 2:
+            raise ValueError(
+                f"training.accumulate: {self.training.accumulate} micro-batches of {int(per_worker)} examples leave "
+                "fewer than 2 in each; lower accumulate or raise training.batch_size"
             )
         return self
 

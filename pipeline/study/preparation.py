@@ -52,6 +52,7 @@ def prepare(
         spec = spec.model_copy(update={"code": tuple(str(folder) for folder in code)})
     _check_data(spec, study_file)
     _check_model(spec, study_file)
+    _check_precision(spec, study_file)
     out = Path(out_dir if out_dir is not None else spec.output.dir).expanduser().resolve()
     study_folder = StudyFolder(out / (folder or spec.name))
     # A password in the URI moves into the environment here: from now on the URI may be printed and recorded.
@@ -133,6 +134,24 @@ def _check_model(spec: StudySpec, study_file: Path) -> None:
                 raise StudySpecError(
                     f"{study_file}: methods[{method.name}]{field}: one step on the study's own data raised {error!r}"
                 ) from error
+
+
+def _check_precision(spec: StudySpec, study_file: Path) -> None:
+    """fp16 or bf16 on CPU trials: autocast and (fp16) the GradScaler must exist in this torch. CUDA has both;
+    a GPU study's devices are on the cluster, not here."""
+    precision = spec.training.precision
+    if precision in ("auto", "fp32") or spec.resources.gpu > 0 or spec.device.startswith("cuda"):
+        return
+    try:
+        with torch.autocast("cpu", dtype=torch.float16 if precision == "fp16" else torch.bfloat16):
+            torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2))
+        if precision == "fp16":
+            torch.amp.GradScaler("cpu")
+    except (RuntimeError, AttributeError, TypeError) as error:  # by torch version
+        raise StudySpecError(
+            f"{study_file}: training.precision: {precision} is not available on the CPU with torch "
+            f"{torch.__version__} ({error}); use auto or fp32 here"
+        ) from None
 
 
 def _extremes(method: MethodSpec) -> list[tuple[str, dict[str, Any]]]:

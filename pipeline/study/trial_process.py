@@ -66,7 +66,11 @@ def child_tags(plan: TrialPlan) -> dict[str, str]:
 
 
 def child_params(plan: TrialPlan) -> dict[str, Any]:
-    return {**plan.config.model_dump(mode="json"), "phase": plan.phase, "method": plan.method, "searched": plan.params}
+    config = plan.config
+    # The precision, clipping and accumulation settings always, also at their defaults (which the dump leaves out).
+    training = {"precision": config.precision, "clip_grad_norm": config.clip_grad_norm, "accumulate": config.accumulate}
+    labels = {"phase": plan.phase, "method": plan.method, "searched": plan.params}
+    return {**config.model_dump(mode="json"), **training, **labels}
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, Any]:

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pipeline.data import DataConfig
 from pipeline.models import ModelConfig
 from pipeline.optim import get_variant, validate_hyperparameters
 
 HyperValue = bool | int | float | str
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+# Fields added since studies began, left out of a dump at their defaults: a trial that does not use them keeps the
+# configuration, identity and checkpoint digest it had before they existed.
+LEFT_OUT_AT_DEFAULT: dict[str, Any] = {"precision": "auto", "clip_grad_norm": None, "accumulate": 1}
+
+
+def drop_defaults(dumped: dict[str, Any]) -> dict[str, Any]:
+    for name, default in LEFT_OUT_AT_DEFAULT.items():
+        if name in dumped and dumped[name] == default:
+            del dumped[name]
+    return dumped
 
 
 class TrialConfig(BaseModel):
@@ -45,6 +66,17 @@ class TrialConfig(BaseModel):
         description="data-parallel trials only: global = every worker perturbs with the all-reduced gradient "
         "(one device on the whole batch); local = each with its own minibatch gradient (m-sharpness)",
     )
+    precision: Precision = Field(
+        "auto",
+        description="auto: bf16 autocast on CUDA, fp32 on the CPU; fp16: autocast with a GradScaler "
+        "(docs/algorithms.md, precision, clipping and accumulation)",
+    )
+    clip_grad_norm: float | None = Field(
+        None, gt=0, description="bound on the norm of the gradient the base optimizer applies; None: no clipping"
+    )
+    accumulate: int = Field(
+        1, ge=1, description="micro-batches per step: every pass runs the whole batch in this many parts"
+    )
 
     @field_validator("optimizer")
     @classmethod
@@ -66,6 +98,19 @@ class TrialConfig(BaseModel):
         except TypeError as error:  # a value of the wrong type (rho: "x") fails a comparison inside the optimizer
             raise ValueError(f"a value of the wrong type in {dict(self.hparams)} ({error})") from None
         return self
+
+    @model_validator(mode="after")
+    def _micro_batches_hold_two_examples(self) -> TrialConfig:
+        if self.batch_size // self.accumulate < 2:
+            raise ValueError(
+                f"accumulate: {self.accumulate} micro-batches of batch_size {self.batch_size} leave fewer than 2 "
+                "examples each; lower accumulate or raise batch_size"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self))
 
     def optimizer_kwargs(self) -> dict[str, Any]:
         return {

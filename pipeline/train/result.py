@@ -56,6 +56,7 @@ class TrialResult:
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     resumed_at_epoch: int | None = None  # a restarted trial: the epochs its checkpoint held (None: ran in one go)
+    skipped_steps: int = 0  # fp16: steps skipped whole for non-finite gradients (the scaler backed off)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

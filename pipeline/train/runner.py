@@ -28,6 +28,7 @@ from pipeline.data import DatasetSplits, Split, augment_batch, build_dataset
 from pipeline.models import build_model
 from pipeline.optim import (
     LETS,
+    SAMFamilyOptimizer,
     base_optimizer,
     bn_update_once_per_step,
     create_optimizer,
@@ -103,6 +104,7 @@ class _LoopState:
     samples_seen: int = 0
     rho_trajectory: list[float] | None = None
     val_cursor: int = 0
+    skipped_steps: int = 0  # fp16: steps skipped for non-finite gradients
 
 
 class _Trial:
@@ -133,13 +135,21 @@ class _Trial:
             self.forward = torch.compile(wrapped) if cfg.compile else wrapped
 
         n_train = len(self.data.train)
-        self.min_last_batch = MIN_BATCH * (parallel.world_size if parallel else 1)
+        # Every micro-batch of the last batch must hold MIN_BATCH examples too.
+        self.min_last_batch = MIN_BATCH * (parallel.world_size if parallel else 1) * cfg.accumulate
         self.steps_per_epoch = _batch_count(n_train, cfg.batch_size, self.min_last_batch)
         self.optimizer = self._build_optimizer()
         if parallel is not None:
             attach(self.optimizer, parallel)
         bn_update_once_per_step(self.optimizer, self.model)
         self.base_optimizer = base_optimizer(self.optimizer)
+        # fp16: loss scaling. A SAM-family rule unscales its passes and drives the scaler itself; plain SGD is
+        # stepped through the scaler here (_plain_step).
+        self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+        self.rule = self.optimizer if isinstance(self.optimizer, SAMFamilyOptimizer | LETS) else None
+        if self.rule is not None:
+            self.rule.grad_scaler = self.scaler
+            self.rule.clip_grad_norm = cfg.clip_grad_norm
         self.scheduler = _build_scheduler(self.base_optimizer, cfg)
 
         self.shuffle_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "shuffle"))
@@ -205,12 +215,7 @@ class _Trial:
             x, y = data.train.x[mine], data.train.y[mine]
             if data.is_image and cfg.data.augment:
                 x = augment_batch(x, self.augment_gen, cutout=cfg.data.cutout)
-            closure = self._closure(x, y, len(indices))
-            if isinstance(self.optimizer, LETS):
-                val_x, val_y, val_count = self._next_validation_batch()
-                loss = self.optimizer.step(closure, self._closure(val_x, val_y, val_count))
-            else:
-                loss = self.optimizer.step(closure)
+            loss = self._step(self._closure(x, y, len(indices)))
             if self.parallel is not None:  # every worker must see the same loss to stop at the same step
                 loss = loss.detach().clone()
                 self.parallel.mean_([loss])
@@ -222,23 +227,67 @@ class _Trial:
         self.state.samples_seen += seen
         return float(loss_sum / seen)
 
+    def _step(self, closure: Callable[[], Tensor]) -> Tensor:
+        """One optimizer step on ``closure``'s batch (LETS: and the next validation batch); counts a skipped one."""
+        skipped = self.rule.skipped_steps if self.rule is not None else 0
+        if isinstance(self.optimizer, LETS):
+            val_x, val_y, val_count = self._next_validation_batch()
+            loss = self.optimizer.step(closure, self._closure(val_x, val_y, val_count))
+        elif self.rule is not None:
+            loss = self.optimizer.step(closure)
+        else:
+            loss = self._plain_step(closure)
+        if self.rule is not None:
+            self.state.skipped_steps += self.rule.skipped_steps - skipped
+        return loss
+
+    def _plain_step(self, closure: Callable[[], Tensor]) -> Tensor:
+        """SGD (one pass), as torch's AMP recipe steps it: unscale, clip, step through the scaler, update."""
+        cfg, scaler, optimizer = self.cfg, self.scaler, self.optimizer
+        if scaler is None and cfg.clip_grad_norm is None:
+            return optimizer.step(closure)  # exactly as before these settings existed
+        with torch.enable_grad():
+            loss = closure()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if cfg.clip_grad_norm is not None:
+            grads = [p for p in self.model.parameters() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(grads, cfg.clip_grad_norm)
+        if scaler is None:
+            optimizer.step()
+            return loss
+        scale = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        self.state.skipped_steps += int(scaler.get_scale() < scale)  # it backs off exactly when it skipped
+        return loss
+
     def _closure(self, x: Tensor, y: Tensor, global_count: int) -> Callable[[], Tensor]:
         """The closure protocol on this worker's ``x, y``. Data-parallel: the loss is the worker's sum scaled by
-        ``world_size / global_count``, so that DDP's mean over workers is the mean over the whole global batch."""
-        parallel = self.parallel
+        ``world_size / global_count``, so that DDP's mean over workers is the mean over the whole global batch.
+        With ``accumulate`` k: every call runs the batch in k micro-batches, each loss a sum scaled by
+        ``1 / global_count`` (and the world size), so that the gradients add up to the whole batch's."""
+        parallel, cfg = self.parallel, self.cfg
         scale = parallel.world_size / global_count if parallel else None
+        if cfg.accumulate > 1:
+            scale = (parallel.world_size if parallel else 1) / global_count
+        parts = list(zip(x.tensor_split(cfg.accumulate), y.tensor_split(cfg.accumulate), strict=True))
 
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
-            with self._autocast():
-                logits = self.forward(x).float()
-                if scale is None:
-                    loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
-                else:
-                    loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing, reduction="sum") * scale
-            if torch.is_grad_enabled():
-                loss.backward()
-            return loss.detach()
+            total: Tensor | None = None
+            for xs, ys in parts:
+                with self._autocast():
+                    logits = self.forward(xs).float()
+                    if scale is None:
+                        loss = F.cross_entropy(logits, ys, label_smoothing=cfg.label_smoothing)
+                    else:
+                        loss = F.cross_entropy(logits, ys, label_smoothing=cfg.label_smoothing, reduction="sum") * scale
+                if torch.is_grad_enabled():
+                    (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+                total = loss.detach() if total is None else total + loss.detach()
+            assert total is not None
+            return total
 
         return closure
 
@@ -255,9 +304,13 @@ class _Trial:
         return self.data.val.x[mine], self.data.val.y[mine], len(indices)
 
     def _autocast(self) -> ContextManager[Any]:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        """``precision``: auto is bf16 on CUDA and fp32 on the CPU; fp16 and bf16 autocast on either device."""
+        precision = self.cfg.precision
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cuda" else "fp32"
+        if precision == "fp32":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
     @torch.no_grad()
     def _evaluate(self, split: Split, predictions: Tensor | None = None) -> tuple[float, float]:
@@ -346,6 +399,7 @@ class _Trial:
             versions=trial_versions(),
             config=self.cfg.model_dump(mode="json"),
             resumed_at_epoch=self.resumed_at_epoch,
+            skipped_steps=state.skipped_steps,
         )
 
     def _score_selected(self, weights: dict[str, Tensor]) -> tuple[tuple[float, float], tuple[float, float] | None]:
@@ -371,6 +425,7 @@ class _Trial:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": {
                 "shuffle": self.shuffle_gen.get_state(),
                 "augment": self.augment_gen.get_state(),
@@ -398,6 +453,8 @@ class _Trial:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
+        if self.scaler is not None and payload.get("scaler") is not None:
+            self.scaler.load_state_dict(payload["scaler"])
         rng = payload["rng"]
         self.shuffle_gen.set_state(rng["shuffle"])
         self.augment_gen.set_state(rng["augment"])

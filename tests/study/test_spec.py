@@ -286,6 +286,10 @@ BAD_EDITS = [
         {"workers_per_trial": 100}, "workers_per_trial", "fewer than 2 examples each", id="batch-too-small-to-split"
     ),
     pytest.param({"training.perturbation": "m"}, "training.perturbation", "'global'", id="unknown-perturbation"),
+    pytest.param({"training.precision": "fp8"}, "training.precision", "'fp16'", id="unknown-precision"),
+    pytest.param({"training.clip_grad_norm": -1.0}, "training.clip_grad_norm", "greater than 0", id="negative-clip"),
+    pytest.param({"training.accumulate": 0}, "training.accumulate", "greater than or equal to 1", id="no-micro-batch"),
+    pytest.param({"training.accumulate": 100}, "training.accumulate", "fewer than 2", id="micro-batches-too-small"),
     pytest.param({"statistics.alternative": "greater"}, "statistics.alternative", "'better'", id="bad-alternative"),
 ]
 
