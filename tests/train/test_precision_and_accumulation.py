@@ -11,23 +11,15 @@ from torch import nn
 
 from pipeline.optim import list_optimizers
 from pipeline.train import TrialCallbacks, TrialConfig, run_trial
+from tests.train.test_runner import small as runner_small
 
 NAMES = list_optimizers()
 
 
 def small(**overrides) -> TrialConfig:
-    base = dict(
-        data={"name": "mnist1d"},
-        model={"name": "mlp", "hidden": (32, 32), "batchnorm": False},
-        optimizer="sgd",
-        lr=0.05,
-        batch_size=128,
-        epochs=2,
-        seed=0,
-        device="cpu",
-    )
-    base.update(overrides)
-    return TrialConfig.model_validate(base)
+    """test_runner's small trial, on an MLP without BatchNorm (unless overridden) and batches of 128."""
+    return runner_small(**{"model": {"name": "mlp", "hidden": (32, 32), "batchnorm": False}, "batch_size": 128,
+                           **overrides})  # fmt: skip
 
 
 class Keep(TrialCallbacks):
