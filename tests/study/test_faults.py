@@ -307,3 +307,27 @@ def test_an_unwritable_table_stops_the_study_with_a_message_and_a_rerun_resumes(
     kept = table.set_index("trial_key").loc[recorded.trial_key]
     assert list(kept.finished_at) == list(recorded.finished_at), "trials recorded before were not run again"
     check_mlflow(f"sqlite:///{out / 'mlflow.db'}", table, epochs=EPOCHS)  # one finished child run per trial
+
+
+@pytest.mark.slow
+def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
+    diverge_study: subprocess.CompletedProcess[str],
+) -> None:
+    # The tuning of SAM by ASHA over a range up to ρ = 20, in the study whose diverging methods the first test
+    # checks (in one module, so that two test workers do not both run the study).
+    done, epochs, trials = diverge_study, DIVERGE_EPOCHS, ASHA_TRIALS
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = Path(done.args[-1])
+    table = pd.read_parquet(out / "diverge" / "trials.parquet")
+    assert table.trial_key.is_unique and len(table) == trials + 8  # and four methods × two seeds
+    tune = table[table.phase == "tune"]
+    assert len(tune) == trials and (tune.method == "sam").all()
+    stopped = tune[tune.stopped_by_scheduler]
+    assert 1 <= len(stopped) < trials, "ASHA stopped no trial (or all of them)"
+    assert (stopped.epochs_run < epochs).all() and stopped.val_accuracy.between(0, 1).all()
+    assert stopped.wall_time_s.gt(0).all()
+    assert (tune[~tune.stopped_by_scheduler].epochs_run == epochs).all()
+    mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["diverge"]).set_index("tags.trial_key")
+    for key in stopped.trial_key:
+        assert runs.loc[key, "status"] == "KILLED" and runs.loc[key, "tags.status"] == "stopped"

@@ -14,8 +14,6 @@ import pytest
 from pipeline.cli import main
 from tests.study.conftest import free_port
 from tests.study.study_files import (
-    ASHA_TRIALS,
-    DIVERGE_EPOCHS,
     TINY_TEST_EXAMPLES,
     check_mlflow,
     check_outcomes,
@@ -100,28 +98,6 @@ def test_an_unreachable_tracking_server_fails_before_anything_runs(
     err = capsys.readouterr().err
     assert "cannot be reached" in err and "--tracking-uri" in err
     assert not (tmp_path / "out").exists()
-
-
-def test_asha_stops_weak_tuning_trials_and_each_is_recorded_as_stopped(
-    diverge_study: subprocess.CompletedProcess[str],
-) -> None:
-    # The tuning of SAM by ASHA over a range up to ρ = 20, in the study whose diverging methods test_faults checks.
-    done, epochs, trials = diverge_study, DIVERGE_EPOCHS, ASHA_TRIALS
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = Path(done.args[-1])
-    table = pd.read_parquet(out / "diverge" / "trials.parquet")
-    assert table.trial_key.is_unique and len(table) == trials + 8  # and four methods × two seeds
-    tune = table[table.phase == "tune"]
-    assert len(tune) == trials and (tune.method == "sam").all()
-    stopped = tune[tune.stopped_by_scheduler]
-    assert 1 <= len(stopped) < trials, "ASHA stopped no trial (or all of them)"
-    assert (stopped.epochs_run < epochs).all() and stopped.val_accuracy.between(0, 1).all()
-    assert stopped.wall_time_s.gt(0).all()
-    assert (tune[~tune.stopped_by_scheduler].epochs_run == epochs).all()
-    mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["diverge"]).set_index("tags.trial_key")
-    for key in stopped.trial_key:
-        assert runs.loc[key, "status"] == "KILLED" and runs.loc[key, "tags.status"] == "stopped"
 
 
 def test_a_data_parallel_study_runs_each_trial_on_two_ray_train_workers(tmp_path: Path) -> None:
