@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from pipeline.optim import list_optimizers
+from pipeline.optim import list_optimizers, passes_per_step
 from pipeline.train import TrialCallbacks, TrialConfig, run_trial
 from tests.train.test_runner import small as runner_small
 
@@ -100,3 +100,25 @@ def test_a_resumed_fp16_trial_keeps_its_scaler(tmp_path):
     assert resumed.resumed_at_epoch == 1
     assert losses(resumed) == losses(through)
     assert torch.tensor(losses(resumed)).isfinite().all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_per_step_are_the_declared_ones_under_accumulation(name):
+    """Each pass is one closure call, which runs every micro-batch: training-mode forwards with gradients come to
+    ``accumulate`` times the declared passes per step (LETS: less its first step's validation pass)."""
+
+    class Count(TrialCallbacks):
+        forwards = 0
+
+        def on_start(self, model: nn.Module) -> None:
+            def hook(module, inputs, output) -> None:
+                if module.training and torch.is_grad_enabled():
+                    Count.forwards += 1
+
+            model.register_forward_hook(hook)
+
+    config = small(optimizer=name, accumulate=4, epochs=1)
+    result = run_trial(config, Count())
+    steps = result.steps_per_epoch
+    first_step_short = 1 if name.startswith("lets-") else 0
+    assert Count.forwards == 4 * (round(steps * passes_per_step(name)) - first_step_short)
