@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def worker_outputs(tmp_path_factory) -> Path:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     # address="local": a Ray of this test's own, even when a cluster started with `ray start` runs on this machine
     # (a bare ray.init() would join it, and run this test's workers on someone else's cluster).
+    # ray.init sets RAY_AUTH_MODE=token in this process's environment; a later test of the same pytest worker
+    # must not inherit it into the commands it starts (their Ray would then stay silent about its token).
+    auth_mode = os.environ.get("RAY_AUTH_MODE")
     ray.init(address="local", num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     try:
         trainer = TorchTrainer(
@@ -156,6 +160,10 @@ def worker_outputs(tmp_path_factory) -> Path:
         trainer.fit()
     finally:
         ray.shutdown()
+        if auth_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth_mode
     return out
 
 
