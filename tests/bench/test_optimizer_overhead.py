@@ -39,6 +39,21 @@ def test_every_registry_name_appears_for_every_model(quick_run: tuple[str, dict]
         assert ob.LOOP_SAM_LABEL in labels
 
 
+def test_the_recipe_rows_take_the_steps_of_their_rule(quick_run: tuple[str, dict]) -> None:
+    """SGD and SAM under fp16, and SAM in 4 micro-batches: each row's final loss is its fp32 whole-batch rule's
+    (accumulation up to float rounding where there is no BatchNorm, fp16 up to its precision), so each times the
+    same work."""
+    _, data = quick_run
+    for model in ("mlp", "cnn", "deep"):
+        loss = {r["optimizer"]: r["final_loss"] for r in data["rows"] if r["model"] == model}
+        if model == "mlp":  # the others have BatchNorm, whose statistics are then each micro-batch's
+            assert loss["sam [accumulate 4]"] == pytest.approx(loss["sam"], rel=1e-4)
+        assert loss["sam [fp16]"] == pytest.approx(loss["sam"], rel=0.02)
+        assert loss["sgd [fp16]"] == pytest.approx(loss["sgd"], rel=0.02)
+        recipes = [r for r in data["rows"] if r["model"] == model and r["kind"] == "recipe"]
+        assert len(recipes) == 3 and not any(r["target_applies"] for r in recipes)
+
+
 def test_passes_match_the_registry(quick_run: tuple[str, dict]) -> None:
     _, data = quick_run
     for row in data["rows"]:

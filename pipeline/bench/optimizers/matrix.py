@@ -1,7 +1,8 @@
 """The variant matrix: which optimizer configurations are measured, and each one built ready to step.
 
 Every registry name is one row; XSAM gets a second row for its search steps, and the benchmark's loop SAM
-one more (the yardstick for ours).
+one more (the yardstick for ours). Three rows show training recipes: SGD and SAM under fp16 with a GradScaler,
+and SAM with its batch in 4 micro-batches (``training.precision`` and ``training.accumulate``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ KIND_BASELINE = "baseline"
 KIND_ORDINARY = "ordinary"
 KIND_SEARCH = "search"
 KIND_REFERENCE = "reference"
+KIND_RECIPE = "recipe"  # fp16 or accumulation: what a recipe costs, not a rule's overhead
+ACCUMULATE = 4
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -49,6 +52,8 @@ class BenchVariant:
     registry_name: str | None  # None: the benchmark's LoopSAM
     kind: str
     steps_per_epoch: int = ONE_LONG_EPOCH  # 1 for XSAM's search steps: every step starts an epoch
+    precision: str = "fp32"  # fp16: autocast on the benchmark's device with a GradScaler
+    accumulate: int = 1  # micro-batches per step
 
 
 def variants(names: Sequence[str]) -> list[BenchVariant]:
@@ -59,6 +64,11 @@ def variants(names: Sequence[str]) -> list[BenchVariant]:
             out.append(BenchVariant(XSAM_SEARCH_LABEL, "xsam", KIND_SEARCH, steps_per_epoch=1))
     if "sam" in names:
         out.append(BenchVariant(LOOP_SAM_LABEL, None, KIND_REFERENCE))
+    for name in ("sgd", "sam"):
+        if name in names:
+            out.append(BenchVariant(f"{name} [fp16]", name, KIND_RECIPE, precision="fp16"))
+    if "sam" in names:
+        out.append(BenchVariant(f"sam [accumulate {ACCUMULATE}]", "sam", KIND_RECIPE, accumulate=ACCUMULATE))
     return out
 
 
@@ -88,16 +98,26 @@ def make_instance(
     model = copy.deepcopy(base_model)
     model.train()
     optimizer = _build_optimizer(variant, model, device, seed)
+    fp16 = variant.precision == "fp16"
+    scaler = torch.amp.GradScaler(device.type) if fp16 else None
+    if scaler is not None and hasattr(optimizer, "grad_scaler"):
+        optimizer.grad_scaler = scaler
 
     def closure_on(x: torch.Tensor, y: torch.Tensor) -> Callable[[], torch.Tensor]:
+        parts = list(zip(x.tensor_split(variant.accumulate), y.tensor_split(variant.accumulate), strict=True))
+
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            if torch.is_grad_enabled():
-                loss.backward()
-            return loss
+            total = None
+            for xs, ys in parts:
+                with torch.autocast(device.type, dtype=torch.float16, enabled=fp16):
+                    loss = F.cross_entropy(model(xs).float(), ys, reduction="sum") / len(x)
+                if torch.is_grad_enabled():
+                    (scaler.scale(loss) if scaler is not None else loss).backward()
+                total = loss.detach() if total is None else total + loss.detach()
+            return total
 
-        return closure
+        return closure if (fp16 or variant.accumulate > 1) else _plain_closure(optimizer, model, x, y)
 
     closure = closure_on(*batch)
     if isinstance(optimizer, LETS):
@@ -106,12 +126,35 @@ def make_instance(
         def step() -> torch.Tensor:
             return optimizer.step(closure, val_closure)
 
+    elif scaler is not None and not hasattr(optimizer, "grad_scaler"):  # SGD: torch's AMP recipe
+
+        def step() -> torch.Tensor:
+            loss = closure()
+            scaler.step(optimizer)
+            scaler.update()
+            return loss
+
     else:
 
         def step() -> torch.Tensor:
             return optimizer.step(closure)
 
     return Instance(variant, step)
+
+
+def _plain_closure(
+    optimizer: torch.optim.Optimizer, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> Callable[[], torch.Tensor]:
+    """The closure of every row but the recipes: one fp32 pass on the whole batch."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        if torch.is_grad_enabled():
+            loss.backward()
+        return loss
+
+    return closure
 
 
 def _build_optimizer(variant: BenchVariant, model: nn.Module, device: torch.device, seed: int) -> torch.optim.Optimizer:
