@@ -268,9 +268,9 @@ class _Trial:
         With ``accumulate`` k: every call runs the batch in k micro-batches, each loss a sum scaled by
         ``1 / global_count`` (and the world size), so that the gradients add up to the whole batch's."""
         parallel, cfg = self.parallel, self.cfg
-        scale = parallel.world_size / global_count if parallel else None
-        if cfg.accumulate > 1:
-            scale = (parallel.world_size if parallel else 1) / global_count
+        # None: one process, one part, cross-entropy's own mean (as before accumulation existed).
+        summed = parallel is not None or cfg.accumulate > 1
+        scale = (parallel.world_size if parallel else 1) / global_count if summed else None
         parts = list(zip(x.tensor_split(cfg.accumulate), y.tensor_split(cfg.accumulate), strict=True))
 
         def closure() -> Tensor:
